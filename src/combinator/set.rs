@@ -1,0 +1,177 @@
+//! The sets of children a combinator accepts: tuples, arrays and, with `alloc`, vectors.
+
+use embassy_futures::join::{join, join_array};
+
+use super::group::{Group, Mode, combine};
+use crate::ctx::Ctx;
+use crate::error::{Merge, merge_results};
+use crate::runner::Runner;
+
+/// A fixed set of child runners with one error type `E`, as taken by [`chain`](super::chain),
+/// [`parallel`](super::parallel) and [`sequential`](super::sequential).
+///
+/// Implemented for tuples of up to 12 runners of any types, for arrays `[R; N]` and, with
+/// `alloc`, for `Vec<R>`. This trait is sealed: it cannot be implemented outside this crate.
+pub trait Children<E>: Sealed<E> {
+    /// How many children the set holds.
+    fn len(&self) -> usize;
+
+    /// Whether the set holds no child.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+mod private {
+    use super::{Ctx, Merge, Mode};
+
+    /// The part of [`Children`](super::Children) users cannot see or implement.
+    pub trait Sealed<E> {
+        /// Runs the children and the main callback as `mode` says.
+        #[allow(async_fn_in_trait, reason = "sealed; the future is Send whenever the parts are")]
+        async fn run_group<F>(&self, ctx: &Ctx<'_>, mode: Mode, ready: F) -> Result<(), E>
+        where
+            E: Merge,
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>;
+    }
+}
+
+pub(crate) use private::Sealed;
+
+// === tuples ===
+
+impl<E> Children<E> for () {
+    fn len(&self) -> usize {
+        0
+    }
+}
+
+impl<E> Sealed<E> for () {
+    async fn run_group<F>(&self, ctx: &Ctx<'_>, _mode: Mode, ready: F) -> Result<(), E>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        ready(ctx).await
+    }
+}
+
+impl<E, A: Runner<E>> Children<E> for (A,) {
+    fn len(&self) -> usize {
+        1
+    }
+}
+
+impl<E, A: Runner<E>> Sealed<E> for (A,) {
+    async fn run_group<F>(&self, ctx: &Ctx<'_>, _mode: Mode, ready: F) -> Result<(), E>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        self.0.run(ctx, ready).await
+    }
+}
+
+/// Joins the arms of a tuple's children, nested pairwise, merging their results in order.
+macro_rules! join_arms {
+    ($group:ident, $this:ident; $i:tt) => {
+        $group.arm($i, &$this.$i)
+    };
+    ($group:ident, $this:ident; $i:tt, $($rest:tt),+) => {
+        async {
+            let (first, rest) = join($group.arm($i, &$this.$i), join_arms!($group, $this; $($rest),+)).await;
+            merge_results(first, rest)
+        }
+    };
+}
+
+macro_rules! tuple_children {
+    ($len:literal; $($T:ident $i:tt),+) => {
+        impl<E, $($T: Runner<E>),+> Children<E> for ($($T,)+) {
+            fn len(&self) -> usize {
+                $len
+            }
+        }
+
+        impl<E, $($T: Runner<E>),+> Sealed<E> for ($($T,)+) {
+            async fn run_group<F>(&self, ctx: &Ctx<'_>, mode: Mode, ready: F) -> Result<(), E>
+            where
+                E: Merge,
+                F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+            {
+                let this = self;
+                let group = Group::new(ctx, mode, $len);
+                let (children, main) = join(join_arms!(group, this; $($i),+), group.main(ready)).await;
+                combine(main, children)
+            }
+        }
+    };
+}
+
+tuple_children!(2; A 0, B 1);
+tuple_children!(3; A 0, B 1, C 2);
+tuple_children!(4; A 0, B 1, C 2, D 3);
+tuple_children!(5; A 0, B 1, C 2, D 3, G 4);
+tuple_children!(6; A 0, B 1, C 2, D 3, G 4, H 5);
+tuple_children!(7; A 0, B 1, C 2, D 3, G 4, H 5, I 6);
+tuple_children!(8; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7);
+tuple_children!(9; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8);
+tuple_children!(10; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9);
+tuple_children!(11; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10);
+tuple_children!(12; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10, N 11);
+
+// === arrays ===
+
+impl<E, R: Runner<E>, const N: usize> Children<E> for [R; N] {
+    fn len(&self) -> usize {
+        N
+    }
+}
+
+impl<E, R: Runner<E>, const N: usize> Sealed<E> for [R; N] {
+    async fn run_group<F>(&self, ctx: &Ctx<'_>, mode: Mode, ready: F) -> Result<(), E>
+    where
+        E: Merge,
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        match self.as_slice() {
+            [] => ready(ctx).await,
+            [only] => only.run(ctx, ready).await,
+            children => {
+                let group = Group::new(ctx, mode, N);
+                let arms: [_; N] = core::array::from_fn(|i| group.arm(i, &children[i]));
+                let all = async { join_array(arms).await.into_iter().fold(Ok(()), merge_results) };
+                let (children, main) = join(all, group.main(ready)).await;
+                combine(main, children)
+            }
+        }
+    }
+}
+
+// === vectors ===
+
+#[cfg(feature = "alloc")]
+impl<E, R: Runner<E>> Children<E> for alloc::vec::Vec<R> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
+    async fn run_group<F>(&self, ctx: &Ctx<'_>, mode: Mode, ready: F) -> Result<(), E>
+    where
+        E: Merge,
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        match self.as_slice() {
+            [] => ready(ctx).await,
+            [only] => only.run(ctx, ready).await,
+            children => {
+                let group = Group::new(ctx, mode, children.len());
+                let arms = children.iter().enumerate().map(|(i, child)| group.arm(i, child));
+                let all = async { futures_util::future::join_all(arms).await.into_iter().fold(Ok(()), merge_results) };
+                let (children, main) = join(all, group.main(ready)).await;
+                combine(main, children)
+            }
+        }
+    }
+}

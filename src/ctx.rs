@@ -1,0 +1,367 @@
+//! A cancellation context: Go's `context.Context` without values or deadlines, and with a cause.
+//!
+//! A [`Ctx`] is a sticky flag. Once cancelled it stays cancelled, and so does every [`child`]
+//! derived from it. Children borrow their parent, so a tree of contexts lives on the stack (or in
+//! a `static`, for a root) and needs no heap.
+//!
+//! # Waiters and wakeups
+//!
+//! [`Ctx::cancelled`] registers the waiting task's waker in a fixed number of slots
+//! ([`WAITER_SLOTS`]) at every level of the chain, from the context up to its root. Tasks that
+//! share a waker share a slot. When more distinct tasks wait than there are slots, the oldest
+//! waiters are woken early and register again when polled: a wakeup may be spurious, but it is
+//! never lost.
+//!
+//! [`child`]: Ctx::child
+
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU8, Ordering};
+use core::task::{Context, Poll};
+
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::waitqueue::MultiWakerRegistration;
+
+/// How many distinct tasks can wait on one level of a context before waiters are woken early.
+///
+/// Waiters beyond this number do not lose their wakeup: registering one more waker wakes every
+/// waker already registered, and those re-register when they are polled again.
+pub const WAITER_SLOTS: usize = 4;
+
+/// Why a context was cancelled.
+///
+/// The cause is set by the first cancellation that reaches a context, directly or through an
+/// ancestor, and never changes afterwards. A process can read it with [`Ctx::cause`] to tell
+/// "flush and exit" from "restarting soon".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Cause {
+    /// A stop was requested from outside: a user, a signal, a plain [`Ctx::cancel`].
+    Shutdown,
+    /// The enclosing process ended, so the context it handed out ends too (Go: a runner cancels
+    /// the context of its callback when it returns).
+    Parent,
+    /// A process this one depends on (or runs beside, in a group) failed.
+    DependencyFailed,
+    /// A stop deadline passed: the graceful stop took too long and this is the forced stop.
+    Deadline,
+    /// The process is being stopped to be started again.
+    Restart,
+}
+
+impl Cause {
+    const fn to_bits(self) -> u8 {
+        match self {
+            Self::Shutdown => 1,
+            Self::Parent => 2,
+            Self::DependencyFailed => 3,
+            Self::Deadline => 4,
+            Self::Restart => 5,
+        }
+    }
+
+    const fn from_bits(bits: u8) -> Option<Self> {
+        match bits {
+            1 => Some(Self::Shutdown),
+            2 => Some(Self::Parent),
+            3 => Some(Self::DependencyFailed),
+            4 => Some(Self::Deadline),
+            5 => Some(Self::Restart),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Shutdown => "shutdown",
+            Self::Parent => "parent ended",
+            Self::DependencyFailed => "dependency failed",
+            Self::Deadline => "deadline",
+            Self::Restart => "restart",
+        })
+    }
+}
+
+/// A sticky one-shot event with bounded waiter slots: the building block of [`Ctx`].
+///
+/// `set` stores the cause with a plain atomic store (no read-modify-write, so it works on
+/// `thumbv6m`), then wakes every registered waker.
+pub(crate) struct Latch {
+    /// 0 while not set, otherwise `Cause::to_bits`.
+    state: AtomicU8,
+    waiters: Waiters,
+}
+
+/// Bounded waker slots that are all woken together; overflow wakes early, never loses a wakeup.
+pub(crate) struct Waiters {
+    wakers: Mutex<CriticalSectionRawMutex, RefCell<MultiWakerRegistration<WAITER_SLOTS>>>,
+}
+
+impl Waiters {
+    pub(crate) const fn new() -> Self {
+        Self { wakers: Mutex::new(RefCell::new(MultiWakerRegistration::new())) }
+    }
+
+    /// Registers `cx`'s waker, to be woken by the next `wake`.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        self.wakers.lock(|w| w.borrow_mut().register(cx.waker()));
+    }
+
+    /// Wakes and forgets every registered waker.
+    pub(crate) fn wake(&self) {
+        self.wakers.lock(|w| w.borrow_mut().wake());
+    }
+}
+
+impl Latch {
+    pub(crate) const fn new() -> Self {
+        Self { state: AtomicU8::new(0), waiters: Waiters::new() }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<Cause> {
+        Cause::from_bits(self.state.load(Ordering::Acquire))
+    }
+
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.state.load(Ordering::Acquire) != 0
+    }
+
+    /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call set it.
+    pub(crate) fn set(&self, cause: Cause) -> bool {
+        if self.is_set() {
+            return false;
+        }
+        self.state.store(cause.to_bits(), Ordering::Release);
+        self.waiters.wake();
+        true
+    }
+
+    /// Registers `cx`'s waker, to be woken by the next `set`.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        self.waiters.register(cx);
+    }
+
+    /// Ready once the latch is set.
+    pub(crate) fn poll_wait(&self, cx: &Context<'_>) -> Poll<Cause> {
+        if let Some(cause) = self.get() {
+            return Poll::Ready(cause);
+        }
+        self.register(cx);
+        // Re-check after registering: a `set` between the load and the registration stored
+        // the flag before waking, so it is visible now.
+        match self.get() {
+            Some(cause) => Poll::Ready(cause),
+            None => Poll::Pending,
+        }
+    }
+
+    pub(crate) async fn wait(&self) -> Cause {
+        core::future::poll_fn(|cx| self.poll_wait(cx)).await
+    }
+}
+
+impl fmt::Debug for Latch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Latch").field("set", &self.get()).finish_non_exhaustive()
+    }
+}
+
+/// A cancellation context.
+///
+/// A root is made with [`Ctx::new`] (`const`, so it can be a `static`); [`Ctx::child`] derives a
+/// context that is cancelled when its parent is, and that can also be cancelled on its own.
+/// Cancellation is sticky and carries a [`Cause`].
+///
+/// In this crate, cancelling the context of a running process asks for a **forced** stop: the
+/// process should stop promptly, skipping what a graceful stop would do. The graceful stop is
+/// the return of the `ready` callback (see [`Runner`]).
+///
+/// `Ctx` is `Send + Sync`: it can be shared between threads, and a tree of contexts can live
+/// inside a future spawned on a multi-threaded runtime.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{Cause, Ctx};
+///
+/// static SHUTDOWN: Ctx<'static> = Ctx::new();
+///
+/// let request = SHUTDOWN.child();
+/// assert!(!request.is_cancelled());
+/// SHUTDOWN.cancel();
+/// assert!(request.is_cancelled());
+/// assert_eq!(request.cause(), Some(Cause::Shutdown));
+/// embassy_futures::block_on(request.cancelled()); // completes at once
+/// ```
+///
+/// [`Runner`]: crate::Runner
+pub struct Ctx<'a> {
+    parent: Option<&'a Ctx<'a>>,
+    latch: Latch,
+}
+
+// === impl Ctx ===
+
+impl Ctx<'static> {
+    /// Creates a root context, not cancelled.
+    pub const fn new() -> Self {
+        Self { parent: None, latch: Latch::new() }
+    }
+}
+
+impl Default for Ctx<'static> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// Derives a child context: cancelled when `self` is, and cancellable on its own without
+    /// affecting `self`.
+    ///
+    /// The child borrows `self`; it needs no heap. Dropping a child does nothing to its parent.
+    pub const fn child(&'a self) -> Ctx<'a> {
+        Ctx { parent: Some(self), latch: Latch::new() }
+    }
+
+    /// Cancels this context and, through them, all its children, with [`Cause::Shutdown`].
+    ///
+    /// Equivalent to `cancel_with(Cause::Shutdown)`.
+    pub fn cancel(&self) -> bool {
+        self.cancel_with(Cause::Shutdown)
+    }
+
+    /// Cancels this context with the given cause and wakes every task waiting on it or on one of
+    /// its children.
+    ///
+    /// Returns `true` if this call cancelled the context, `false` if it (or an ancestor) was
+    /// already cancelled; in that case the earlier cause stays. Two threads cancelling the same
+    /// context at the same moment may both get `true`; one of their causes is kept.
+    pub fn cancel_with(&self, cause: Cause) -> bool {
+        if self.is_cancelled() {
+            return false;
+        }
+        self.latch.set(cause)
+    }
+
+    /// Whether this context or one of its ancestors is cancelled.
+    ///
+    /// Only atomic loads, one per level of the chain: no lock, no read-modify-write.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        let mut level = Some(self);
+        while let Some(ctx) = level {
+            if ctx.latch.is_set() {
+                return true;
+            }
+            level = ctx.parent;
+        }
+        false
+    }
+
+    /// Why this context is cancelled, or `None` while it is not.
+    ///
+    /// The cause is that of the nearest cancelled level, starting from `self`: since cancelling
+    /// an already cancelled context keeps the earlier cause, this is the cause of the first
+    /// cancellation that reached this context.
+    pub fn cause(&self) -> Option<Cause> {
+        let mut level = Some(self);
+        while let Some(ctx) = level {
+            if let Some(cause) = ctx.latch.get() {
+                return Some(cause);
+            }
+            level = ctx.parent;
+        }
+        None
+    }
+
+    /// The context this one was derived from; `None` for a root.
+    pub fn parent(&self) -> Option<&'a Ctx<'a>> {
+        self.parent
+    }
+
+    /// Polls for cancellation: `Ready(cause)` once this context or an ancestor is cancelled;
+    /// otherwise registers the waker of `cx` at every level of the chain.
+    pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<Cause> {
+        if let Some(cause) = self.cause() {
+            return Poll::Ready(cause);
+        }
+        let mut level = Some(self);
+        while let Some(ctx) = level {
+            ctx.latch.register(cx);
+            level = ctx.parent;
+        }
+        // A cancel between the first check and the registration is visible now: `set` stores
+        // the flag before it wakes.
+        match self.cause() {
+            Some(cause) => Poll::Ready(cause),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Waits until this context or one of its ancestors is cancelled, and returns the cause.
+    ///
+    /// Equivalent to:
+    /// ```ignore
+    /// async fn cancelled(&self) -> Cause;
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: dropping the future loses nothing, and a new call observes
+    /// the same sticky state.
+    pub fn cancelled(&self) -> Cancelled<'_, 'a> {
+        Cancelled { ctx: self }
+    }
+
+    /// Runs `fut` until it completes or this context is cancelled, whichever comes first.
+    ///
+    /// Returns `Ok(output)` if `fut` completed, or `Err(cause)` if the context was cancelled
+    /// first; `fut` is then dropped. When both are ready at the same poll, `fut` wins.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe if `fut` is.
+    pub async fn run_until_cancelled<F: Future>(&self, fut: F) -> Result<F::Output, Cause> {
+        use embassy_futures::select::{Either, select};
+        match select(fut, self.cancelled()).await {
+            Either::First(output) => Ok(output),
+            Either::Second(cause) => Err(cause),
+        }
+    }
+}
+
+impl fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("root", &self.parent.is_none())
+            .field("cause", &self.cause())
+            .finish()
+    }
+}
+
+/// Future for the [`Ctx::cancelled`] method.
+///
+/// Completes with the [`Cause`] once the context is cancelled. It is fused: polling it again
+/// after completion returns the cause again.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[derive(Debug)]
+pub struct Cancelled<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+}
+
+impl Future for Cancelled<'_, '_> {
+    type Output = Cause;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cause> {
+        self.ctx.poll_cancelled(cx)
+    }
+}

@@ -1,0 +1,26 @@
+#![no_std]
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(all(feature = "defmt", feature = "log"))]
+compile_error!("You may not enable both `defmt` and `log` features.");
+
+pub mod combinator;
+pub mod ctx;
+pub mod error;
+pub mod runner;
+
+#[doc(inline)]
+pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};
+#[doc(inline)]
+pub use ctx::{Cause, Ctx};
+#[doc(inline)]
+pub use error::{Merge, MultiError, Prefix, StopLevel, StopOverrun};
+#[doc(inline)]
+pub use runner::{Runner, RunnerExt, nop};

@@ -1,0 +1,135 @@
+//! Helpers shared by the integration tests: an event log, a test error type, probe runners.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex};
+use std::vec::Vec;
+
+use procession::{Ctx, MultiError, Runner, StopLevel, StopOverrun};
+
+/// One failure in a test tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fail {
+    /// A named failure injected by a test.
+    At(&'static str),
+    /// A stop deadline passed.
+    Overrun(StopLevel),
+}
+
+impl From<StopOverrun> for Fail {
+    fn from(o: StopOverrun) -> Self {
+        Self::Overrun(o.level)
+    }
+}
+
+impl core::fmt::Display for Fail {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::At(name) => f.write_str(name),
+            Self::Overrun(level) => write!(f, "overrun: {level}"),
+        }
+    }
+}
+
+/// The error type of test trees: every failure kept.
+pub type Error = MultiError<Fail, 16>;
+
+/// An error holding the named failures, in order.
+pub fn fails(names: &[&'static str]) -> Error {
+    names.iter().map(|n| Fail::At(n)).collect()
+}
+
+pub fn fail(name: &'static str) -> Error {
+    fails(&[name])
+}
+
+/// A shared, ordered log of events.
+#[derive(Clone, Default, Debug)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.lock().unwrap().push(event.into());
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        core::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// What a probe does at each step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Becomes ready, waits for the callback to return, stops.
+    #[default]
+    Normal,
+    /// Fails before it is ready.
+    FailStart,
+    /// Becomes ready, then fails (cancels the callback's context) as soon as the callback runs.
+    FailRunning,
+    /// Becomes ready and stops normally, but reports an error when it stops.
+    FailStop,
+}
+
+/// A runner that logs `start NAME`, `ready NAME`, `stop NAME` and behaves as told.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub name: &'static str,
+    pub log: Log,
+    pub behaviour: Behaviour,
+}
+
+pub fn probe(name: &'static str, log: &Log) -> Probe {
+    Probe { name, log: log.clone(), behaviour: Behaviour::Normal }
+}
+
+pub fn probe_with(name: &'static str, log: &Log, behaviour: Behaviour) -> Probe {
+    Probe { name, log: log.clone(), behaviour }
+}
+
+impl Runner<Error> for Probe {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.log.push(format!("start {}", self.name));
+        if self.behaviour == Behaviour::FailStart {
+            self.log.push(format!("failed {}", self.name));
+            return Err(fail(self.name));
+        }
+        let inner = ctx.child();
+        if self.behaviour == Behaviour::FailRunning {
+            inner.cancel_with(procession::Cause::DependencyFailed);
+        }
+        self.log.push(format!("ready {}", self.name));
+        let result = ready(&inner).await;
+        let cause = ctx.cause().map(|c| format!(" ({c})")).unwrap_or_default();
+        self.log.push(format!("stop {}{}", self.name, cause));
+        match self.behaviour {
+            Behaviour::FailRunning | Behaviour::FailStop => {
+                let mine: Result<(), Error> = Err(fail(self.name));
+                match (result, mine) {
+                    (Err(a), Err(b)) => Err(procession::Merge::merge(a, b)),
+                    (a, b) => a.and(b),
+                }
+            }
+            _ => result,
+        }
+    }
+}
+
+pub fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    futures::executor::block_on(f)
+}
+
+pub fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
