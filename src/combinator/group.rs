@@ -191,9 +191,10 @@ impl<'c> Group<'c> {
     pub(crate) async fn arm<E, R: Runner<E>>(&self, index: usize, child: &R) -> Result<(), E> {
         if self.mode != Mode::Parallel {
             self.until(|| Self::load(&self.started) >= index || self.aborted.load(Ordering::Relaxed)).await;
-            if self.aborted.load(Ordering::Relaxed) {
-                return Ok(());
-            }
+        }
+        if self.aborted.load(Ordering::Relaxed) {
+            // An earlier child failed to start: this one never starts.
+            return Ok(());
         }
         let ctx = self.parent.child();
         let ready = AtomicBool::new(false);

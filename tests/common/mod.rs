@@ -133,3 +133,75 @@ pub fn block_on<F: core::future::Future>(f: F) -> F::Output {
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
+
+/// What the main callback of a test tree does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Main {
+    /// Logs `main` and returns `Ok` at once.
+    Return,
+    /// Logs `main` and fails with `main`.
+    Fail,
+    /// Logs `main`, waits for its context to be cancelled, logs `main cancelled (CAUSE)`.
+    UntilCancelled,
+}
+
+/// Runs `tree` under `ctx` with a main callback that behaves as told and logs to `log`.
+pub async fn run_main<R: Runner<Error>>(tree: &R, ctx: &Ctx<'_>, log: &Log, main: Main) -> Result<(), Error> {
+    tree.run(ctx, async |c: &Ctx<'_>| {
+        log.push("main");
+        match main {
+            Main::Return => Ok(()),
+            Main::Fail => Err(fail("main")),
+            Main::UntilCancelled => {
+                let cause = c.cancelled().await;
+                log.push(format!("main cancelled ({cause})"));
+                Ok(())
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `tree` on a fresh root with `futures::executor::block_on`.
+pub fn run<R: Runner<Error>>(tree: &R, log: &Log, main: Main) -> Result<(), Error> {
+    let root = Ctx::new();
+    block_on(run_main(tree, &root, log, main))
+}
+
+/// Names for sets of up to 8 probes.
+pub const NAMES: [&str; 8] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+
+/// An array of `N` probes named `p0`.., the one at `at` behaving as told.
+pub fn probes<const N: usize>(log: &Log, at: Option<(usize, Behaviour)>) -> [Probe; N] {
+    core::array::from_fn(|i| {
+        let behaviour = match at {
+            Some((j, b)) if j == i => b,
+            _ => Behaviour::Normal,
+        };
+        probe_with(NAMES[i], log, behaviour)
+    })
+}
+
+/// The events of probes `names` in order, each as `"{verb} {name}"`.
+pub fn each(verb: &str, names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("{verb} {n}")).collect()
+}
+
+/// `start N, ready N` for each name in order.
+pub fn started(names: &[&str]) -> Vec<String> {
+    names.iter().flat_map(|n| [format!("start {n}"), format!("ready {n}")]).collect()
+}
+
+/// Yields once to the executor, waking the task so that it is polled again.
+pub async fn yield_now() {
+    let mut yielded = false;
+    core::future::poll_fn(|cx| {
+        if yielded {
+            return core::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        core::task::Poll::Pending
+    })
+    .await;
+}

@@ -1,0 +1,189 @@
+//! `chain`: start in order, each once the previous is ready; stop in reverse; forced cascade.
+
+mod common;
+
+use common::*;
+use procession::{Ctx, Runner, chain};
+use std::sync::{Arc, Mutex};
+
+/// Upstream `TestChain`: for 0..=4 children, each appends its index and calls its callback; the
+/// values come out in start order and the main callback runs.
+#[test]
+fn upstream_chain() {
+    fn check<const N: usize>() {
+        let values = Arc::new(Mutex::new(Vec::new()));
+        let deps: [_; N] = core::array::from_fn(|i| {
+            let values = values.clone();
+            procession::runner::from_fn(async move |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+                values.lock().unwrap().push(i);
+                lc.ready();
+                lc.stop_requested().await;
+                Ok(())
+            })
+        });
+        let called = Mutex::new(false);
+        let root = Ctx::new();
+        let result = block_on(chain(deps).run(&root, async |_| {
+            *called.lock().unwrap() = true;
+            Ok(())
+        }));
+        assert_eq!(result, Ok(()));
+        assert!(*called.lock().unwrap());
+        assert_eq!(*values.lock().unwrap(), (0..N).collect::<Vec<_>>());
+    }
+    check::<0>();
+    check::<1>();
+    check::<2>();
+    check::<3>();
+    check::<4>();
+}
+
+/// Zero children: the callback runs with the caller's context, as `nop`.
+#[test]
+fn zero_children_is_nop() {
+    let root = Ctx::new();
+    let same = block_on(chain(()).run(&root, async |c: &Ctx<'_>| -> Result<(), Error> {
+        assert!(core::ptr::eq(c, &root));
+        Ok(())
+    }));
+    assert_eq!(same, Ok(()));
+    let empty: [Probe; 0] = [];
+    let log = Log::new();
+    assert_eq!(run(&chain(empty), &log, Main::Return), Ok(()));
+    assert_eq!(log.events(), strings(&["main"]));
+}
+
+/// One child behaves exactly as that child.
+#[test]
+fn one_child_is_that_child() {
+    let log = Log::new();
+    assert_eq!(run(&chain((probe("a", &log),)), &log, Main::Return), Ok(()));
+    let alone = log.take();
+    assert_eq!(run(&probe("a", &log), &log, Main::Return), Ok(()));
+    assert_eq!(alone, log.take());
+    assert_eq!(run(&chain([probe("a", &log)]), &log, Main::Return), Ok(()));
+    assert_eq!(alone, log.take());
+    assert_eq!(alone, strings(&["start a", "ready a", "main", "stop a"]));
+}
+
+fn expect_order(events: Vec<String>, names: &[&str]) {
+    let mut expected = started(names);
+    expected.push("main".into());
+    let reversed: Vec<&str> = names.iter().rev().copied().collect();
+    expected.extend(each("stop", &reversed));
+    assert_eq!(events, expected);
+}
+
+/// Two and eight children, as a tuple and as an array: start in order, stop in reverse.
+#[test]
+fn order_two_and_eight() {
+    let log = Log::new();
+    assert_eq!(run(&chain((probe("p0", &log), probe("p1", &log))), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES[..2]);
+    assert_eq!(run(&chain(probes::<2>(&log, None)), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES[..2]);
+    let l = &log;
+    let tuple = chain((
+        probe("p0", l),
+        probe("p1", l),
+        probe("p2", l),
+        probe("p3", l),
+        probe("p4", l),
+        probe("p5", l),
+        probe("p6", l),
+        probe("p7", l),
+    ));
+    assert_eq!(run(&tuple, &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES);
+    assert_eq!(run(&chain(probes::<8>(&log, None)), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES);
+}
+
+/// A start failure at each position of 8: nothing after it starts, the callback does not run,
+/// what started stops in reverse, and the error is the failed child's.
+#[test]
+fn start_failure_at_each_position() {
+    for at in 0..8 {
+        let log = Log::new();
+        let result = run(&chain(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
+        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
+        let mut expected = started(&NAMES[..at]);
+        expected.push(format!("start {}", NAMES[at]));
+        expected.push(format!("failed {}", NAMES[at]));
+        let reversed: Vec<&str> = NAMES[..at].iter().rev().copied().collect();
+        expected.extend(each("stop", &reversed));
+        assert_eq!(log.events(), expected, "failure at {at}");
+    }
+}
+
+/// A child failing while running cancels everything after it (forced, with the child's cause)
+/// and the callback's context; what is before it stops gracefully.
+#[test]
+fn failure_while_running_cascades() {
+    let log = Log::new();
+    let result = run(&chain(probes::<4>(&log, Some((1, Behaviour::FailRunning)))), &log, Main::UntilCancelled);
+    assert_eq!(result, Err(fail("p1")));
+    let mut expected = started(&NAMES[..4]);
+    expected.extend(strings(&[
+        "main",
+        "main cancelled (dependency failed)",
+        "stop p3 (dependency failed)",
+        "stop p2 (dependency failed)",
+        "stop p1",
+        "stop p0",
+    ]));
+    assert_eq!(log.events(), expected);
+}
+
+/// Cancelling the parent cancels every child and the callback, with the parent's cause.
+#[test]
+fn parent_cancellation() {
+    let log = Log::new();
+    let root = Ctx::new();
+    let tree = chain(probes::<3>(&log, None));
+    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
+        log.push("main");
+        root.cancel();
+        log.push(format!("main cancelled ({})", c.cancelled().await));
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    let mut expected = started(&NAMES[..3]);
+    expected.extend(strings(&[
+        "main",
+        "main cancelled (shutdown)",
+        "stop p2 (shutdown)",
+        "stop p1 (shutdown)",
+        "stop p0 (shutdown)",
+    ]));
+    assert_eq!(log.events(), expected);
+}
+
+/// The callback's error comes first; the children's errors follow in child order; none is lost.
+#[test]
+fn callback_error_first_then_children_in_order() {
+    let log = Log::new();
+    let tree = chain((
+        probe_with("a", &log, Behaviour::FailStop),
+        probe("b", &log),
+        probe_with("c", &log, Behaviour::FailStop),
+    ));
+    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
+    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+}
+
+/// A child ending while the callback runs, after abandoning its callback, is a dependency failure.
+#[test]
+fn child_abandoning_its_callback_is_a_failure() {
+    let log = Log::new();
+    let quitter = procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+        lc.ready();
+        Err(fail("quitter"))
+    });
+    let tree = chain((probe("a", &log), quitter, probe("c", &log)));
+    let result = run(&tree, &log, Main::UntilCancelled);
+    assert_eq!(result, Err(fail("quitter")));
+    let events = log.events();
+    assert!(events.contains(&"main cancelled (dependency failed)".to_string()), "{events:?}");
+    assert!(events.contains(&"stop c (dependency failed)".to_string()), "{events:?}");
+}

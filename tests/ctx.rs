@@ -1,0 +1,520 @@
+//! Tests of [`Ctx`]: the tree of contexts, cancellation and its cause, and the wakeups of tasks
+//! waiting in [`Ctx::cancelled`], on one thread and across threads, with more waiters than
+//! there are slots.
+//!
+//! Wakeups are counted exactly with hand-polled futures and counting wakers; the cross-thread
+//! test synchronises with channels and never sleeps.
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use core::future::Future;
+use core::pin::{Pin, pin};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+use std::sync::mpsc;
+use std::thread;
+
+use futures::executor::block_on;
+use futures::task::{ArcWake, waker};
+use procession::ctx::{Cancelled, WAITER_SLOTS};
+use procession::{Cause, Ctx};
+
+/// A waker that counts how often it is woken.
+#[derive(Default)]
+struct Counter {
+    wakes: AtomicUsize,
+}
+
+impl ArcWake for Counter {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Counter {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `fut` once with `counter`'s waker.
+fn poll_with<F: Future + ?Sized>(fut: Pin<&mut F>, counter: &Arc<Counter>) -> Poll<F::Output> {
+    let waker: Waker = waker(counter.clone());
+    fut.poll(&mut Context::from_waker(&waker))
+}
+
+// === the tree and the cause ===
+
+/// A root in a `static` works: it starts live, can be cancelled, and its children see it.
+#[test]
+fn static_root() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    assert!(!ROOT.is_cancelled());
+    assert_eq!(ROOT.cause(), None);
+    assert!(ROOT.parent().is_none());
+    let child = ROOT.child();
+    assert!(child.parent().is_some());
+    assert!(!child.is_cancelled());
+    assert!(ROOT.cancel());
+    assert!(ROOT.is_cancelled());
+    assert!(child.is_cancelled());
+    assert_eq!(child.cause(), Some(Cause::Shutdown));
+}
+
+/// A child and a grandchild are cancelled when an ancestor is, with the ancestor's cause.
+#[test]
+fn descendants_see_ancestor_cancellation() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    let sibling = root.child();
+    assert!(!grandchild.is_cancelled());
+
+    // Cancelling the middle level reaches down, not up or sideways.
+    assert!(child.cancel_with(Cause::Restart));
+    assert!(grandchild.is_cancelled());
+    assert_eq!(grandchild.cause(), Some(Cause::Restart));
+    assert!(!root.is_cancelled());
+    assert!(!sibling.is_cancelled());
+
+    // Cancelling the root reaches every level.
+    assert!(root.cancel_with(Cause::Deadline));
+    assert!(sibling.is_cancelled());
+    assert_eq!(sibling.cause(), Some(Cause::Deadline));
+}
+
+/// A grandchild sees the cancellation of its root through a live middle level.
+#[test]
+fn grandchild_sees_root_cancellation() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    root.cancel_with(Cause::DependencyFailed);
+    assert!(child.is_cancelled());
+    assert!(grandchild.is_cancelled());
+    assert_eq!(grandchild.cause(), Some(Cause::DependencyFailed));
+}
+
+/// Cancelling a child leaves its parent (and the parent's other children) live.
+#[test]
+fn cancelling_child_does_not_cancel_parent() {
+    let root = Ctx::new();
+    let child = root.child();
+    let other = root.child();
+    assert!(child.cancel());
+    assert!(child.is_cancelled());
+    assert!(!root.is_cancelled());
+    assert_eq!(root.cause(), None);
+    assert!(!other.is_cancelled());
+}
+
+/// `cancel` returns `true` the first time and `false` every time after.
+#[test]
+fn cancel_returns_true_once() {
+    let ctx = Ctx::new();
+    assert!(ctx.cancel());
+    assert!(!ctx.cancel());
+    assert!(!ctx.cancel());
+    assert!(!ctx.cancel_with(Cause::Restart));
+    assert!(ctx.is_cancelled());
+}
+
+/// `cancel_with` sets the cause; `cancel` sets `Shutdown`.
+#[test]
+fn cancel_with_sets_cause() {
+    for cause in [Cause::Shutdown, Cause::Parent, Cause::DependencyFailed, Cause::Deadline, Cause::Restart] {
+        let ctx = Ctx::new();
+        assert!(ctx.cancel_with(cause));
+        assert_eq!(ctx.cause(), Some(cause));
+    }
+    let ctx = Ctx::new();
+    ctx.cancel();
+    assert_eq!(ctx.cause(), Some(Cause::Shutdown));
+}
+
+/// A later cancellation keeps the earlier cause and returns `false`.
+#[test]
+fn later_cancel_keeps_first_cause() {
+    let ctx = Ctx::new();
+    assert!(ctx.cancel_with(Cause::Deadline));
+    assert!(!ctx.cancel_with(Cause::Restart));
+    assert!(!ctx.cancel());
+    assert_eq!(ctx.cause(), Some(Cause::Deadline));
+}
+
+/// A child cancelled after its parent keeps the parent's cause; its own `cancel_with` returns `false`.
+#[test]
+fn child_cancelled_after_parent_keeps_parent_cause() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    assert!(root.cancel_with(Cause::Restart));
+    assert!(!child.cancel_with(Cause::Deadline));
+    assert!(!grandchild.cancel_with(Cause::DependencyFailed));
+    assert_eq!(child.cause(), Some(Cause::Restart));
+    assert_eq!(grandchild.cause(), Some(Cause::Restart));
+}
+
+/// A child cancelled before its parent reports its own cause, also after the parent is cancelled.
+#[test]
+fn child_cancelled_before_parent_keeps_own_cause() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    assert!(child.cancel_with(Cause::Deadline));
+    assert!(root.cancel_with(Cause::Restart));
+    assert_eq!(root.cause(), Some(Cause::Restart));
+    assert_eq!(child.cause(), Some(Cause::Deadline));
+    assert_eq!(grandchild.cause(), Some(Cause::Deadline));
+}
+
+/// `cause()` is `None` at every level while nothing is cancelled.
+#[test]
+fn cause_is_none_while_live() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    assert_eq!(root.cause(), None);
+    assert_eq!(child.cause(), None);
+    assert_eq!(grandchild.cause(), None);
+    grandchild.cancel();
+    assert_eq!(root.cause(), None);
+    assert_eq!(child.cause(), None);
+}
+
+/// `Display` of every cause.
+#[test]
+fn cause_display() {
+    assert_eq!(Cause::Shutdown.to_string(), "shutdown");
+    assert_eq!(Cause::Parent.to_string(), "parent ended");
+    assert_eq!(Cause::DependencyFailed.to_string(), "dependency failed");
+    assert_eq!(Cause::Deadline.to_string(), "deadline");
+    assert_eq!(Cause::Restart.to_string(), "restart");
+}
+
+// === cancelled() on one thread ===
+
+/// `cancelled()` completes at the first poll, with the cause, when the context is already cancelled.
+#[test]
+fn cancelled_ready_when_already_cancelled() {
+    let root = Ctx::new();
+    let child = root.child();
+    root.cancel_with(Cause::Parent);
+    let counter = Counter::new();
+    let mut fut = pin!(child.cancelled());
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Cause::Parent));
+    // Fused: polling again gives the cause again.
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Cause::Parent));
+    assert_eq!(counter.wakes(), 0);
+    assert_eq!(block_on(root.cancelled()), Cause::Parent);
+}
+
+/// `cancelled()` stays pending while the context is live, and is not woken.
+#[test]
+fn cancelled_pending_while_live() {
+    let root = Ctx::new();
+    let child = root.child();
+    let counter = Counter::new();
+    let mut fut = pin!(child.cancelled());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    // A sibling's cancellation does not concern it.
+    let sibling = root.child();
+    sibling.cancel();
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    assert_eq!(counter.wakes(), 0);
+}
+
+/// A pending `cancelled()` is woken exactly once by the cancel, then is ready.
+#[test]
+fn pending_cancelled_woken_once() {
+    let ctx = Ctx::new();
+    let counter = Counter::new();
+    let mut fut = pin!(ctx.cancelled());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    assert_eq!(counter.wakes(), 0);
+    ctx.cancel_with(Cause::Deadline);
+    assert_eq!(counter.wakes(), 1);
+    // A second cancel wakes nobody: the waker was consumed.
+    ctx.cancel();
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Cause::Deadline));
+}
+
+/// Polling the same future twice with the same waker takes one slot: the cancel wakes it once.
+#[test]
+fn same_waker_registered_once() {
+    let ctx = Ctx::new();
+    let counter = Counter::new();
+    let mut fut = pin!(ctx.cancelled());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    // A second future of the same task shares the slot too.
+    let mut again = pin!(ctx.cancelled());
+    assert!(poll_with(again.as_mut(), &counter).is_pending());
+    ctx.cancel();
+    assert_eq!(counter.wakes(), 1);
+    assert!(poll_with(fut.as_mut(), &counter).is_ready());
+    assert!(poll_with(again.as_mut(), &counter).is_ready());
+}
+
+/// A task waiting on a grandchild is woken by cancelling the root, and by cancelling the middle level.
+#[test]
+fn waiter_on_grandchild_woken_by_ancestor() {
+    // By the root.
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    let counter = Counter::new();
+    let mut fut = pin!(grandchild.cancelled());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    root.cancel_with(Cause::Restart);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Cause::Restart));
+
+    // By the middle level.
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    let counter = Counter::new();
+    let mut fut = pin!(grandchild.cancelled());
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    child.cancel_with(Cause::DependencyFailed);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Cause::DependencyFailed));
+    assert!(!root.is_cancelled());
+}
+
+/// Waiters on several levels of one chain are all woken by cancelling the root.
+#[test]
+fn waiters_on_every_level_woken_by_root() {
+    let root = Ctx::new();
+    let child = root.child();
+    let grandchild = child.child();
+    let counters = [Counter::new(), Counter::new(), Counter::new()];
+    let mut on_root = pin!(root.cancelled());
+    let mut on_child = pin!(child.cancelled());
+    let mut on_grandchild = pin!(grandchild.cancelled());
+    assert!(poll_with(on_root.as_mut(), &counters[0]).is_pending());
+    assert!(poll_with(on_child.as_mut(), &counters[1]).is_pending());
+    assert!(poll_with(on_grandchild.as_mut(), &counters[2]).is_pending());
+    root.cancel();
+    assert_eq!(counters.each_ref().map(|c| c.wakes()), [1, 1, 1]);
+    assert!(poll_with(on_root.as_mut(), &counters[0]).is_ready());
+    assert!(poll_with(on_child.as_mut(), &counters[1]).is_ready());
+    assert!(poll_with(on_grandchild.as_mut(), &counters[2]).is_ready());
+}
+
+// === other threads ===
+
+/// A `static` root cancelled from another thread wakes tasks blocked in `block_on` on three
+/// other threads, waiting on the root, a child and a grandchild.
+#[test]
+fn static_root_cancelled_from_other_thread_wakes_three_threads() {
+    static ROOT: Ctx<'static> = Ctx::new();
+
+    let (registered_tx, registered_rx) = mpsc::channel::<usize>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Cause)>();
+    let mut waiters = Vec::new();
+    for depth in 0..3 {
+        let registered = registered_tx.clone();
+        let done = done_tx.clone();
+        waiters.push(thread::spawn(move || {
+            let child = ROOT.child();
+            let grandchild = child.child();
+            let ctx = match depth {
+                0 => &ROOT,
+                1 => &child,
+                _ => &grandchild,
+            };
+            let mut cancelled = pin!(ctx.cancelled());
+            let mut announced = false;
+            // `block_on` polls with this thread's waker; after the first `Pending` the waker is
+            // registered, and only a wakeup from the cancel can make `block_on` poll again.
+            let cause = block_on(core::future::poll_fn(|cx| {
+                let poll = cancelled.as_mut().poll(cx);
+                if poll.is_pending() && !announced {
+                    announced = true;
+                    registered.send(depth).unwrap();
+                }
+                poll
+            }));
+            done.send((depth, cause)).unwrap();
+        }));
+    }
+    drop((registered_tx, done_tx));
+
+    // Every waiter has registered; none has finished.
+    let mut seen = [false; 3];
+    for _ in 0..3 {
+        let depth = registered_rx.recv_timeout(Duration::from_secs(10)).expect("a waiter did not register");
+        seen[depth] = true;
+    }
+    assert_eq!(seen, [true; 3]);
+    assert!(done_rx.try_recv().is_err(), "a waiter finished before the cancel");
+
+    thread::spawn(|| assert!(ROOT.cancel_with(Cause::Shutdown))).join().unwrap();
+
+    // Safety net: a lost wakeup fails the test instead of hanging it.
+    let mut finished = [false; 3];
+    for _ in 0..3 {
+        let (depth, cause) = done_rx.recv_timeout(Duration::from_secs(10)).expect("a waiter was not woken");
+        assert_eq!(cause, Cause::Shutdown);
+        finished[depth] = true;
+    }
+    assert_eq!(finished, [true; 3]);
+    for waiter in waiters {
+        waiter.join().unwrap();
+    }
+}
+
+// === more waiters than slots ===
+
+/// With `n` distinct waiting tasks on one context, every task is woken after its last poll
+/// and every future is ready after the cancel: no wakeup is lost.
+fn many_waiters(n: usize) {
+    let ctx = Ctx::new();
+    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
+    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+    }
+    // The wakes so far are the early ones of overflow; note them.
+    let before: Vec<_> = counters.iter().map(|c| c.wakes()).collect();
+    ctx.cancel();
+    for (i, counter) in counters.iter().enumerate() {
+        // A task is owed a wakeup if it was not woken since it registered; a task woken early
+        // (overflow) was already told to poll again.
+        assert!(counter.wakes() >= 1, "waiter {i} of {n} was never woken");
+        if i + 1 == n {
+            assert_eq!(counter.wakes(), before[i] + 1, "the last waiter of {n} was not woken by the cancel");
+        }
+    }
+    for (i, (fut, counter)) in futures.iter_mut().zip(&counters).enumerate() {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown), "waiter {i} of {n}");
+    }
+}
+
+/// `WAITER_SLOTS + 3` distinct tasks waiting on one context are all woken by the cancel.
+#[test]
+fn more_waiters_than_slots() {
+    many_waiters(WAITER_SLOTS + 3);
+}
+
+/// Sixteen distinct tasks (and a range of other counts) waiting on one context are all woken.
+#[test]
+fn sixteen_waiters() {
+    many_waiters(16);
+    for n in 1..=3 * WAITER_SLOTS + 1 {
+        many_waiters(n);
+    }
+}
+
+/// Registering the `WAITER_SLOTS + 1`-th task wakes the earlier ones early; they register again
+/// when polled and then get the real wakeup from the cancel.
+#[test]
+fn overflow_wakes_early_then_reregisters() {
+    let ctx = Ctx::new();
+    let n = WAITER_SLOTS + 1;
+    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
+    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
+    let wakes = |counters: &[Arc<Counter>]| counters.iter().map(|c| c.wakes()).collect::<Vec<_>>();
+
+    // Fill the slots: nobody is woken.
+    for i in 0..WAITER_SLOTS {
+        assert!(poll_with(futures[i].as_mut(), &counters[i]).is_pending());
+    }
+    assert_eq!(wakes(&counters), vec![0; n]);
+
+    // One more: every earlier task is woken early (spuriously), the new one is not.
+    assert!(poll_with(futures[WAITER_SLOTS].as_mut(), &counters[WAITER_SLOTS]).is_pending());
+    let mut expected = vec![1; n];
+    expected[WAITER_SLOTS] = 0;
+    assert_eq!(wakes(&counters), expected);
+
+    // The woken tasks are polled again, as an executor would: still pending, and they fit
+    // again beside the newest one except the first, which is left woken and not yet polled.
+    for i in 1..WAITER_SLOTS {
+        assert!(poll_with(futures[i].as_mut(), &counters[i]).is_pending());
+    }
+    assert_eq!(wakes(&counters), expected, "re-registering within the slots woke someone");
+
+    // The real wakeup reaches every task that registered again, and the newest one.
+    ctx.cancel_with(Cause::Restart);
+    let mut expected = vec![2; n];
+    expected[0] = 1;
+    expected[WAITER_SLOTS] = 1;
+    assert_eq!(wakes(&counters), expected);
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
+    }
+}
+
+// === run_until_cancelled ===
+
+/// `run_until_cancelled` gives `Ok(output)` when the future finishes first, also on a
+/// cancelled context when both are ready at once.
+#[test]
+fn run_until_cancelled_future_first() {
+    let ctx = Ctx::new();
+    assert_eq!(block_on(ctx.run_until_cancelled(async { 7 })), Ok(7));
+    ctx.cancel();
+    assert_eq!(block_on(ctx.run_until_cancelled(async { 8 })), Ok(8));
+}
+
+/// `run_until_cancelled` gives `Err(cause)` when the context is cancelled first, also when
+/// the cancel comes while the future waits, and drops the future.
+#[test]
+fn run_until_cancelled_cancel_first() {
+    let root = Ctx::new();
+    let child = root.child();
+    root.cancel_with(Cause::Deadline);
+    assert_eq!(block_on(child.run_until_cancelled(core::future::pending::<()>())), Err(Cause::Deadline));
+
+    let ctx = Ctx::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let guard = OnDrop(dropped.clone());
+    let counter = Counter::new();
+    let mut fut = pin!(ctx.run_until_cancelled(async move {
+        let _guard = guard;
+        core::future::pending::<u32>().await
+    }));
+    assert!(poll_with(fut.as_mut(), &counter).is_pending());
+    ctx.cancel_with(Cause::Restart);
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(poll_with(fut.as_mut(), &counter), Poll::Ready(Err(Cause::Restart)));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+// === auto traits ===
+
+static_assertions::assert_impl_all!(Ctx<'static>: Send, Sync);
+static_assertions::assert_impl_all!(Cancelled<'static, 'static>: Send);
+static_assertions::assert_impl_all!(Cause: Send, Sync, Copy);
+
+/// `Ctx` is `Send + Sync` and `Cancelled` is `Send` (checked at compile time above); a
+/// `Cancelled` future can be moved to another thread and completed there.
+#[test]
+fn auto_traits() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    let fut = ROOT.cancelled();
+    let (done_tx, done_rx) = mpsc::channel();
+    let waiter = thread::spawn(move || done_tx.send(block_on(fut)).unwrap());
+    ROOT.cancel_with(Cause::Parent);
+    // Safety net: a lost wakeup fails the test instead of hanging it.
+    let cause = done_rx.recv_timeout(Duration::from_secs(10)).expect("the waiter was not woken");
+    assert_eq!(cause, Cause::Parent);
+    waiter.join().unwrap();
+}
