@@ -6,11 +6,18 @@
 //!
 //! # Waiters and wakeups
 //!
-//! [`Ctx::cancelled`] registers the waiting task's waker in a fixed number of slots
-//! ([`WAITER_SLOTS`]) at every level of the chain, from the context up to its root. Tasks that
-//! share a waker share a slot. When more distinct tasks wait than there are slots, the oldest
-//! waiters are woken early and register again when polled: a wakeup may be spurious, but it is
-//! never lost.
+//! [`Ctx::cancelled`] registers the waiting task's waker at every level of the chain, from the
+//! context up to its root. Tasks that share a waker share a slot.
+//!
+//! Without `alloc` each level has a fixed number of slots ([`WAITER_SLOTS`]). When more distinct
+//! tasks wait on one level than there are slots, registering one more wakes every waiter of that
+//! level early; they register again when polled. A wakeup may be spurious but is never lost.
+//! The price: while more tasks than slots wait on one context, they keep waking each other, so
+//! they spin instead of sleeping. On a heapless target, give each task its own child context
+//! (a child costs no heap) or keep the number of waiting tasks per context within the slots.
+//!
+//! With `alloc` the waker list of a level grows as needed: any number of tasks can wait on one
+//! context and none is woken before it is cancelled.
 //!
 //! [`child`]: Ctx::child
 
@@ -18,14 +25,16 @@ use core::cell::RefCell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use core::task::{Context, Poll};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+#[cfg(not(feature = "alloc"))]
 use embassy_sync::waitqueue::MultiWakerRegistration;
 
-/// How many distinct tasks can wait on one level of a context before waiters are woken early.
+/// How many distinct tasks can wait on one level of a context before waiters are woken early
+/// (without `alloc`; with `alloc` the number is unbounded).
 ///
 /// Waiters beyond this number do not lose their wakeup: registering one more waker wakes every
 /// waker already registered, and those re-register when they are polled again.
@@ -98,24 +107,59 @@ pub(crate) struct Latch {
     waiters: Waiters,
 }
 
-/// Bounded waker slots that are all woken together; overflow wakes early, never loses a wakeup.
+/// Waker slots that are all woken together, never losing a wakeup.
+///
+/// Without `alloc` there are [`WAITER_SLOTS`] slots; registering one more distinct waker wakes
+/// every registered one early (they register again when polled). With `alloc` the list grows,
+/// so any number of tasks can wait without being woken early.
+///
+/// `any` tells `wake` whether a waker may be registered, so that waking with nobody waiting
+/// takes no lock. A waiter stores `any` then re-checks its condition; a waker changes the
+/// condition then loads `any`; both sides are `SeqCst`, so at least one of them sees the other.
 pub(crate) struct Waiters {
-    wakers: Mutex<CriticalSectionRawMutex, RefCell<MultiWakerRegistration<WAITER_SLOTS>>>,
+    any: AtomicBool,
+    wakers: Mutex<CriticalSectionRawMutex, RefCell<WakerList>>,
 }
+
+#[cfg(not(feature = "alloc"))]
+type WakerList = MultiWakerRegistration<WAITER_SLOTS>;
+
+#[cfg(feature = "alloc")]
+type WakerList = alloc::vec::Vec<core::task::Waker>;
 
 impl Waiters {
     pub(crate) const fn new() -> Self {
-        Self { wakers: Mutex::new(RefCell::new(MultiWakerRegistration::new())) }
+        Self { any: AtomicBool::new(false), wakers: Mutex::new(RefCell::new(WakerList::new())) }
     }
 
-    /// Registers `cx`'s waker, to be woken by the next `wake`.
+    /// Registers `cx`'s waker, to be woken by the next `wake`. The caller re-checks its
+    /// condition afterwards.
     pub(crate) fn register(&self, cx: &Context<'_>) {
-        self.wakers.lock(|w| w.borrow_mut().register(cx.waker()));
+        self.wakers.lock(|w| {
+            let mut wakers = w.borrow_mut();
+            #[cfg(not(feature = "alloc"))]
+            wakers.register(cx.waker());
+            #[cfg(feature = "alloc")]
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+            self.any.store(true, Ordering::SeqCst);
+        });
     }
 
-    /// Wakes and forgets every registered waker.
+    /// Wakes and forgets every registered waker. The caller changed the condition before.
     pub(crate) fn wake(&self) {
-        self.wakers.lock(|w| w.borrow_mut().wake());
+        if !self.any.load(Ordering::SeqCst) {
+            return;
+        }
+        self.wakers.lock(|w| {
+            self.any.store(false, Ordering::SeqCst);
+            let mut wakers = w.borrow_mut();
+            #[cfg(not(feature = "alloc"))]
+            wakers.wake();
+            #[cfg(feature = "alloc")]
+            wakers.drain(..).for_each(core::task::Waker::wake);
+        });
     }
 }
 
@@ -126,12 +170,12 @@ impl Latch {
 
     #[inline]
     pub(crate) fn get(&self) -> Option<Cause> {
-        Cause::from_bits(self.state.load(Ordering::Acquire))
+        Cause::from_bits(self.state.load(Ordering::SeqCst))
     }
 
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.state.load(Ordering::Acquire) != 0
+        self.state.load(Ordering::SeqCst) != 0
     }
 
     /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call set it.
@@ -139,7 +183,7 @@ impl Latch {
         if self.is_set() {
             return false;
         }
-        self.state.store(cause.to_bits(), Ordering::Release);
+        self.state.store(cause.to_bits(), Ordering::SeqCst);
         self.waiters.wake();
         true
     }
@@ -204,7 +248,7 @@ impl fmt::Debug for Latch {
 ///
 /// [`Runner`]: crate::Runner
 pub struct Ctx<'a> {
-    parent: Option<&'a Ctx<'a>>,
+    parent: Option<&'a Self>,
     latch: Latch,
 }
 
@@ -228,7 +272,7 @@ impl<'a> Ctx<'a> {
     /// affecting `self`.
     ///
     /// The child borrows `self`; it needs no heap. Dropping a child does nothing to its parent.
-    pub const fn child(&'a self) -> Ctx<'a> {
+    pub const fn child(&'a self) -> Self {
         Ctx { parent: Some(self), latch: Latch::new() }
     }
 
@@ -284,19 +328,30 @@ impl<'a> Ctx<'a> {
     }
 
     /// The context this one was derived from; `None` for a root.
-    pub fn parent(&self) -> Option<&'a Ctx<'a>> {
+    pub fn parent(&self) -> Option<&'a Self> {
         self.parent
     }
 
     /// Polls for cancellation: `Ready(cause)` once this context or an ancestor is cancelled;
     /// otherwise registers the waker of `cx` at every level of the chain.
     pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<Cause> {
+        self.poll_cancelled_up_to(cx, None)
+    }
+
+    /// As [`poll_cancelled`](Self::poll_cancelled), but registers the waker only from `self` up
+    /// to and including `top`: the caller is woken some other way when a level above `top` is
+    /// cancelled. With `None`, or a `top` that is not in the chain, every level is registered.
+    pub(crate) fn poll_cancelled_up_to(&self, cx: &Context<'_>, top: Option<&Ctx<'_>>) -> Poll<Cause> {
         if let Some(cause) = self.cause() {
             return Poll::Ready(cause);
         }
+        let top = top.map(|t| t as *const Ctx<'_> as *const ());
         let mut level = Some(self);
         while let Some(ctx) = level {
             ctx.latch.register(cx);
+            if Some(ctx as *const Ctx<'_> as *const ()) == top {
+                break;
+            }
             level = ctx.parent;
         }
         // A cancel between the first check and the registration is visible now: `set` stores
@@ -341,10 +396,7 @@ impl<'a> Ctx<'a> {
 
 impl fmt::Debug for Ctx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx")
-            .field("root", &self.parent.is_none())
-            .field("cause", &self.cause())
-            .finish()
+        f.debug_struct("Ctx").field("root", &self.parent.is_none()).field("cause", &self.cause()).finish()
     }
 }
 

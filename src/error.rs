@@ -362,8 +362,8 @@ mod boxed {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use alloc::string::ToString;
         use crate::StopOverrun;
+        use alloc::string::ToString;
 
         #[test]
         fn merge_flattens_and_prefix_wraps() {
@@ -371,10 +371,7 @@ mod boxed {
             let b: BoxError = "b".into();
             let c: BoxError = "c".into();
             let all = a.merge(b.merge(c)).prefix("tree");
-            assert_eq!(
-                all.to_string(),
-                "tree: 3 errors:\n  stop deadlines passed: process dropped\n  b\n  c"
-            );
+            assert_eq!(all.to_string(), "tree: 3 errors:\n  stop deadlines passed: process dropped\n  b\n  c");
             assert!(all.source().is_some());
         }
     }

@@ -1,5 +1,7 @@
 //! `chain`: start in order, each once the previous is ready; stop in reverse; forced cascade.
 
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
+
 mod common;
 
 use common::*;
@@ -14,12 +16,14 @@ fn upstream_chain() {
         let values = Arc::new(Mutex::new(Vec::new()));
         let deps: [_; N] = core::array::from_fn(|i| {
             let values = values.clone();
-            procession::runner::from_fn(async move |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-                values.lock().unwrap().push(i);
-                lc.ready();
-                lc.stop_requested().await;
-                Ok(())
-            })
+            procession::runner::from_fn(
+                async move |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+                    values.lock().unwrap().push(i);
+                    lc.ready();
+                    lc.stop_requested().await;
+                    Ok(())
+                },
+            )
         });
         let called = Mutex::new(false);
         let root = Ctx::new();
@@ -176,10 +180,11 @@ fn callback_error_first_then_children_in_order() {
 #[test]
 fn child_abandoning_its_callback_is_a_failure() {
     let log = Log::new();
-    let quitter = procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-        lc.ready();
-        Err(fail("quitter"))
-    });
+    let quitter =
+        procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            lc.ready();
+            Err(fail("quitter"))
+        });
     let tree = chain((probe("a", &log), quitter, probe("c", &log)));
     let result = run(&tree, &log, Main::UntilCancelled);
     assert_eq!(result, Err(fail("quitter")));

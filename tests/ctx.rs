@@ -416,9 +416,10 @@ fn sixteen_waiters() {
     }
 }
 
-/// Registering the `WAITER_SLOTS + 1`-th task wakes the earlier ones early; they register again
-/// when polled and then get the real wakeup from the cancel.
+/// Without `alloc`: registering the `WAITER_SLOTS + 1`-th task wakes the earlier ones early;
+/// they register again when polled and then get the real wakeup from the cancel.
 #[test]
+#[cfg(not(feature = "alloc"))]
 fn overflow_wakes_early_then_reregisters() {
     let ctx = Ctx::new();
     let n = WAITER_SLOTS + 1;
@@ -453,6 +454,26 @@ fn overflow_wakes_early_then_reregisters() {
     assert_eq!(wakes(&counters), expected);
     for (fut, counter) in futures.iter_mut().zip(&counters) {
         assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
+    }
+}
+
+/// With `alloc`: any number of distinct tasks wait on one context and none is woken before the
+/// cancel, which wakes each exactly once.
+#[test]
+#[cfg(feature = "alloc")]
+fn unbounded_waiters_are_not_woken_early() {
+    let ctx = Ctx::new();
+    let n = 4 * WAITER_SLOTS + 1;
+    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
+    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+    }
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a waiter was woken early");
+    ctx.cancel();
+    assert!(counters.iter().all(|c| c.wakes() == 1), "every waiter is woken once");
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
     }
 }
 

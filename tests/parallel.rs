@@ -1,5 +1,7 @@
 //! `parallel`: start together, callback once all are ready, stop together after the callback.
 
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
+
 mod common;
 
 use common::*;
@@ -14,12 +16,14 @@ fn upstream_parallel() {
         let values = Arc::new(Mutex::new(vec![usize::MAX; N]));
         let deps: [_; N] = core::array::from_fn(|i| {
             let values = values.clone();
-            procession::runner::from_fn(async move |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-                values.lock().unwrap()[i] = i;
-                lc.ready();
-                lc.stop_requested().await;
-                Ok(())
-            })
+            procession::runner::from_fn(
+                async move |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+                    values.lock().unwrap()[i] = i;
+                    lc.ready();
+                    lc.stop_requested().await;
+                    Ok(())
+                },
+            )
         });
         let root = Ctx::new();
         assert_eq!(block_on(parallel(deps).run(&root, async |_| Ok(()))), Ok(()));
@@ -82,13 +86,14 @@ fn order_two_and_eight() {
 fn callback_waits_for_slowest_child() {
     let log = Log::new();
     let gate = Ctx::new();
-    let slow = procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-        gate.cancelled().await;
-        log.push("slow ready");
-        lc.ready();
-        lc.stop_requested().await;
-        Ok(())
-    });
+    let slow =
+        procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            gate.cancelled().await;
+            log.push("slow ready");
+            lc.ready();
+            lc.stop_requested().await;
+            Ok(())
+        });
     let tree = parallel((probe("a", &log), slow));
     let root = Ctx::new();
     let opener = async {
@@ -123,17 +128,20 @@ fn start_failure_at_each_position() {
 fn start_failure_forces_children_still_starting() {
     let log = Log::new();
     let gate = Ctx::new();
-    let starting = procession::runner::from_fn(async |ctx: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-        log.push("starting");
-        let cause = ctx.cancelled().await;
-        log.push(format!("start abandoned ({cause})"));
-        let _ = lc;
-        Ok(())
-    });
-    let failing = procession::runner::from_fn(async |_: &Ctx<'_>, _: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
-        gate.cancelled().await;
-        Err(fail("late"))
-    });
+    let starting = procession::runner::from_fn(
+        async |ctx: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            log.push("starting");
+            let cause = ctx.cancelled().await;
+            log.push(format!("start abandoned ({cause})"));
+            let _ = lc;
+            Ok(())
+        },
+    );
+    let failing =
+        procession::runner::from_fn(async |_: &Ctx<'_>, _: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            gate.cancelled().await;
+            Err(fail("late"))
+        });
     let tree = parallel((probe("a", &log), starting, failing));
     let root = Ctx::new();
     let opener = async {

@@ -2,8 +2,9 @@
 //! [`sequential`](super::sequential).
 //!
 //! Every child runs in a join arm of the combinator's own future, beside one more arm for the
-//! main callback. The arms talk through the atomics of [`Group`] and wake each other through one
-//! set of waker slots.
+//! main callback. The contexts of the children live in [`Slot`]s owned by the combinator's
+//! frame, so that any arm can cancel any child directly. The arms talk through the atomics of
+//! [`Group`] and wake each other through one set of waker slots.
 //!
 //! # Invariants
 //!
@@ -13,15 +14,12 @@
 //! 3. In `Chain` and `Sequential` mode, child `i` starts only once child `i - 1` is ready, and it
 //!    returns from its callback only once every child above it has returned from `run`: children
 //!    finish strictly from the top down.
-//! 4. Every change of state is followed by `waiters.wake()`; every arm that waits registers in
-//!    `waiters` before it checks the state again (no lost wakeup).
+//! 4. Every change of state another arm waits for is followed by `changed()`; every arm that
+//!    waits registers in `waiters` before it checks the state again (no lost wakeup).
 
-use core::convert::Infallible;
 use core::future::poll_fn;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::Poll;
-
-use embassy_futures::select::{Either, select};
 
 use crate::ctx::{Cause, Ctx, Waiters};
 use crate::error::Merge;
@@ -31,7 +29,7 @@ use crate::runner::Runner;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(unreachable_pub, reason = "named by the sealed part of `Children`, which users cannot reach")]
 pub enum Mode {
-    /// One after the other; a child's callback context being cancelled cancels everything above it.
+    /// One after the other; a child's callback context being cancelled cancels everything after it.
     Chain,
     /// All at once; released all at once.
     Parallel,
@@ -39,12 +37,22 @@ pub enum Mode {
     Sequential,
 }
 
+/// The context of one child, and whether it became ready.
+pub(crate) struct Slot<'c> {
+    ctx: Ctx<'c>,
+    ready: AtomicBool,
+}
+
+impl<'c> Slot<'c> {
+    pub(crate) fn new(parent: &'c Ctx<'c>) -> Self {
+        Self { ctx: parent.child(), ready: AtomicBool::new(false) }
+    }
+}
+
 /// Shared state of the arms of one group run.
-pub(crate) struct Group<'c> {
+pub(crate) struct Group<'g, 'c> {
     mode: Mode,
-    len: usize,
-    /// The context the group runs under; every child gets a child of it.
-    parent: &'c Ctx<'c>,
+    slots: &'g [Slot<'c>],
     /// The main callback's context.
     main: Ctx<'c>,
     /// How many children are ready (Parallel), or the index of the next child to start.
@@ -55,52 +63,33 @@ pub(crate) struct Group<'c> {
     released: AtomicBool,
     /// A child failed to start: nothing further starts.
     aborted: AtomicBool,
-    /// Chain: every arm from this index up has its context cancelled with `cascade_cause`.
-    cascade_from: AtomicUsize,
-    cascade_cause: AtomicU8,
     waiters: Waiters,
 }
 
-/// `Cause` as stored in `cascade_cause`.
-const fn cause_bits(cause: Cause) -> u8 {
-    match cause {
-        Cause::Shutdown => 1,
-        Cause::Parent => 2,
-        Cause::DependencyFailed => 3,
-        Cause::Deadline => 4,
-        Cause::Restart => 5,
-    }
-}
-
-const fn bits_cause(bits: u8) -> Cause {
-    match bits {
-        1 => Cause::Shutdown,
-        2 => Cause::Parent,
-        4 => Cause::Deadline,
-        5 => Cause::Restart,
-        _ => Cause::DependencyFailed,
-    }
-}
-
-impl<'c> Group<'c> {
-    pub(crate) fn new(ctx: &'c Ctx<'c>, mode: Mode, len: usize) -> Self {
+impl<'g, 'c> Group<'g, 'c> {
+    pub(crate) fn new(ctx: &'c Ctx<'c>, mode: Mode, slots: &'g [Slot<'c>]) -> Self {
         Self {
             mode,
-            len,
-            parent: ctx,
+            slots,
             main: ctx.child(),
             started: AtomicUsize::new(0),
-            top: AtomicUsize::new(len),
+            top: AtomicUsize::new(slots.len()),
             released: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
-            cascade_from: AtomicUsize::new(usize::MAX),
-            cascade_cause: AtomicU8::new(0),
             waiters: Waiters::new(),
         }
     }
 
-    fn load(a: &AtomicUsize) -> usize {
-        a.load(Ordering::Relaxed)
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn is(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Relaxed)
+    }
+
+    fn load(counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::Relaxed)
     }
 
     /// Waits until `cond` holds, re-checking after every change of the group's state.
@@ -119,66 +108,60 @@ impl<'c> Group<'c> {
         self.waiters.wake();
     }
 
-    /// Cancels every arm from index `from` up (Chain), keeping the lowest index and first cause.
-    fn cascade(&self, from: usize, cause: Cause) {
-        if from < Self::load(&self.cascade_from) {
-            if self.cascade_cause.load(Ordering::Relaxed) == 0 {
-                self.cascade_cause.store(cause_bits(cause), Ordering::Relaxed);
+    /// A child failed to start: nothing further starts, children still starting are cancelled
+    /// (forced), and the ready ones may stop.
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+        self.released.store(true, Ordering::Relaxed);
+        for slot in self.slots.iter().filter(|slot| !Self::is(&slot.ready)) {
+            slot.ctx.cancel_with(Cause::DependencyFailed);
+        }
+        self.changed();
+    }
+
+    /// Child `index` is failing while it runs (its callback's context was cancelled with `cause`).
+    fn failing(&self, index: usize, cause: Cause) {
+        match self.mode {
+            Mode::Chain => {
+                for slot in &self.slots[index + 1..] {
+                    slot.ctx.cancel_with(cause);
+                }
+                self.main.cancel_with(cause);
             }
-            self.cascade_from.store(from, Ordering::Relaxed);
-            self.changed();
+            Mode::Parallel | Mode::Sequential => {
+                self.main.cancel_with(Cause::DependencyFailed);
+            }
         }
     }
 
-    /// Forever applies cascading cancellation to the arm at `index`, whose context is `ctx`.
-    ///
-    /// In Chain mode any cascade from at or below `index`; in the other modes, for a child that
-    /// is not ready yet, an abort of the start phase, and for the main callback, a child's failure.
-    async fn watch(&self, index: usize, ctx: &Ctx<'_>, ready: &AtomicBool) -> Infallible {
-        self.until(|| {
-            let from = Self::load(&self.cascade_from);
-            match self.mode {
-                Mode::Chain => from <= index,
-                _ if index == self.len => from <= index,
-                _ => self.aborted.load(Ordering::Relaxed) && !ready.load(Ordering::Relaxed),
-            }
-        })
-        .await;
-        let cause = match self.mode {
-            Mode::Chain => bits_cause(self.cascade_cause.load(Ordering::Relaxed)),
-            _ => Cause::DependencyFailed,
-        };
-        ctx.cancel_with(cause);
-        core::future::pending().await
-    }
-
     /// The callback handed to child `index`: marks it ready, then parks until it may stop.
-    async fn child_callback(&self, index: usize, ctx: &Ctx<'_>, ready: &AtomicBool) {
-        ready.store(true, Ordering::Relaxed);
+    async fn child_callback(&self, index: usize, ctx: &Ctx<'_>) {
+        let slot = &self.slots[index];
+        slot.ready.store(true, Ordering::Relaxed);
         let started = match self.mode {
             Mode::Parallel => Self::load(&self.started) + 1,
-            _ => index + 1,
+            Mode::Chain | Mode::Sequential => index + 1,
         };
         self.started.store(started, Ordering::Relaxed);
-        self.changed();
+        if started == self.len() || self.mode != Mode::Parallel {
+            self.changed();
+        }
         let mut forwarded = false;
         poll_fn(|cx| {
-            let may_stop = self.released.load(Ordering::Relaxed)
+            let may_stop = Self::is(&self.released)
                 && match self.mode {
                     Mode::Parallel => true,
-                    _ => Self::load(&self.top) == index + 1,
+                    Mode::Chain | Mode::Sequential => Self::load(&self.top) == index + 1,
                 };
             if may_stop {
                 return Poll::Ready(());
             }
             if !forwarded {
-                if let Poll::Ready(cause) = ctx.poll_cancelled(cx) {
-                    // The child is failing (or its parent was cancelled): tell what depends on it.
+                // Levels above the slot's context are the group's own ancestors: when they are
+                // cancelled, so is everything in the group, and nothing needs forwarding.
+                if let Poll::Ready(cause) = ctx.poll_cancelled_up_to(cx, Some(&slot.ctx)) {
                     forwarded = true;
-                    match self.mode {
-                        Mode::Chain => self.cascade(index + 1, cause),
-                        _ => self.cascade(self.len, Cause::DependencyFailed),
-                    }
+                    self.failing(index, cause);
                 }
             }
             self.waiters.register(cx);
@@ -190,37 +173,29 @@ impl<'c> Group<'c> {
     /// Runs child `index` in its arm: waits for its turn, runs it, and records how it ended.
     pub(crate) async fn arm<E, R: Runner<E>>(&self, index: usize, child: &R) -> Result<(), E> {
         if self.mode != Mode::Parallel {
-            self.until(|| Self::load(&self.started) >= index || self.aborted.load(Ordering::Relaxed)).await;
+            self.until(|| Self::load(&self.started) >= index || Self::is(&self.aborted)).await;
         }
-        if self.aborted.load(Ordering::Relaxed) {
+        if Self::is(&self.aborted) {
             // An earlier child failed to start: this one never starts.
             return Ok(());
         }
-        let ctx = self.parent.child();
-        let ready = AtomicBool::new(false);
-        let run = child.run(&ctx, async |c: &Ctx<'_>| {
-            self.child_callback(index, c, &ready).await;
-            Ok(())
-        });
-        let result = match select(run, self.watch(index, &ctx, &ready)).await {
-            Either::First(result) => result,
-            Either::Second(never) => match never {},
-        };
-        if !ready.load(Ordering::Relaxed) {
-            // A start failure: nothing further starts, and what started stops.
-            self.aborted.store(true, Ordering::Relaxed);
-            self.released.store(true, Ordering::Relaxed);
-        } else if !self.released.load(Ordering::Relaxed) {
+        let slot = &self.slots[index];
+        let result = child
+            .run(&slot.ctx, async |c: &Ctx<'_>| {
+                self.child_callback(index, c).await;
+                Ok(())
+            })
+            .await;
+        if !Self::is(&slot.ready) {
+            self.abort();
+        } else if !Self::is(&self.released) {
             // The child abandoned its callback and ended while the main callback runs.
-            match self.mode {
-                Mode::Chain => self.cascade(index + 1, Cause::DependencyFailed),
-                _ => self.cascade(self.len, Cause::DependencyFailed),
-            }
+            self.failing(index, Cause::DependencyFailed);
         }
         if self.mode != Mode::Parallel {
             self.top.store(index, Ordering::Relaxed);
+            self.changed();
         }
-        self.changed();
         result
     }
 
@@ -229,15 +204,11 @@ impl<'c> Group<'c> {
     where
         F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
-        self.until(|| Self::load(&self.started) >= self.len || self.aborted.load(Ordering::Relaxed)).await;
-        if self.aborted.load(Ordering::Relaxed) {
+        self.until(|| Self::load(&self.started) >= self.len() || Self::is(&self.aborted)).await;
+        if Self::is(&self.aborted) {
             return None;
         }
-        let never = AtomicBool::new(false);
-        let result = match select(ready(&self.main), self.watch(self.len, &self.main, &never)).await {
-            Either::First(result) => result,
-            Either::Second(never) => match never {},
-        };
+        let result = ready(&self.main).await;
         self.released.store(true, Ordering::Relaxed);
         self.main.cancel_with(Cause::Parent);
         self.changed();

@@ -2,7 +2,7 @@
 
 use embassy_futures::join::{join, join_array};
 
-use super::group::{Group, Mode, combine};
+use super::group::{Group, Mode, Slot, combine};
 use crate::ctx::Ctx;
 use crate::error::{Merge, merge_results};
 use crate::runner::Runner;
@@ -98,7 +98,8 @@ macro_rules! tuple_children {
                 F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
             {
                 let this = self;
-                let group = Group::new(ctx, mode, $len);
+                let slots: [Slot<'_>; $len] = core::array::from_fn(|_| Slot::new(ctx));
+                let group = Group::new(ctx, mode, &slots);
                 let (children, main) = join(join_arms!(group, this; $($i),+), group.main(ready)).await;
                 combine(main, children)
             }
@@ -136,11 +137,11 @@ impl<E, R: Runner<E>, const N: usize> Sealed<E> for [R; N] {
             [] => ready(ctx).await,
             [only] => only.run(ctx, ready).await,
             children => {
-                let group = Group::new(ctx, mode, N);
-                let arms: [_; N] = core::array::from_fn(|i| group.arm(i, &children[i]));
-                let all = async { join_array(arms).await.into_iter().fold(Ok(()), merge_results) };
-                let (children, main) = join(all, group.main(ready)).await;
-                combine(main, children)
+                let slots: [Slot<'_>; N] = core::array::from_fn(|_| Slot::new(ctx));
+                let group = Group::new(ctx, mode, &slots);
+                let arms = join_array::<_, N>(core::array::from_fn(|i| group.arm(i, &children[i])));
+                let (results, main) = join(arms, group.main(ready)).await;
+                combine(main, results.into_iter().fold(Ok(()), merge_results))
             }
         }
     }
@@ -166,11 +167,12 @@ impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
             [] => ready(ctx).await,
             [only] => only.run(ctx, ready).await,
             children => {
-                let group = Group::new(ctx, mode, children.len());
-                let arms = children.iter().enumerate().map(|(i, child)| group.arm(i, child));
-                let all = async { futures_util::future::join_all(arms).await.into_iter().fold(Ok(()), merge_results) };
-                let (children, main) = join(all, group.main(ready)).await;
-                combine(main, children)
+                let slots: alloc::vec::Vec<Slot<'_>> = children.iter().map(|_| Slot::new(ctx)).collect();
+                let group = Group::new(ctx, mode, &slots);
+                let arms =
+                    futures_util::future::join_all(children.iter().enumerate().map(|(i, child)| group.arm(i, child)));
+                let (results, main) = join(arms, group.main(ready)).await;
+                combine(main, results.into_iter().fold(Ok(()), merge_results))
             }
         }
     }

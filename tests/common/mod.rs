@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: an event log, a test error type, probe runners.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::result_large_err)]
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
 
 use std::string::{String, ToString};
 use std::sync::{Arc, Mutex};

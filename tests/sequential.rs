@@ -1,0 +1,180 @@
+//! `sequential`: start in order, each once the previous is ready; stop in reverse, each once the
+//! one after it has returned.
+
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
+
+mod common;
+
+use common::*;
+use procession::{Ctx, Runner, sequential};
+
+/// Zero children behave as `nop`; one child as that child.
+#[test]
+fn zero_and_one_child() {
+    let log = Log::new();
+    assert_eq!(run(&sequential(()), &log, Main::Return), Ok(()));
+    assert_eq!(log.take(), strings(&["main"]));
+    assert_eq!(run(&sequential([probe("a", &log)]), &log, Main::Return), Ok(()));
+    assert_eq!(log.take(), strings(&["start a", "ready a", "main", "stop a"]));
+    assert_eq!(run(&sequential((probe("a", &log),)), &log, Main::Return), Ok(()));
+    assert_eq!(log.take(), strings(&["start a", "ready a", "main", "stop a"]));
+}
+
+fn expect_order(events: Vec<String>, names: &[&str]) {
+    let mut expected = started(names);
+    expected.push("main".into());
+    let reversed: Vec<&str> = names.iter().rev().copied().collect();
+    expected.extend(each("stop", &reversed));
+    assert_eq!(events, expected);
+}
+
+/// Deviation from upstream (which stops in start order, `pact-semantics.md` §8 item 4): two
+/// and eight children, tuple and array, start in order and stop in reverse.
+#[test]
+fn order_two_and_eight() {
+    let log = Log::new();
+    assert_eq!(run(&sequential((probe("p0", &log), probe("p1", &log))), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES[..2]);
+    assert_eq!(run(&sequential(probes::<2>(&log, None)), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES[..2]);
+    let l = &log;
+    let tuple = sequential((
+        probe("p0", l),
+        probe("p1", l),
+        probe("p2", l),
+        probe("p3", l),
+        probe("p4", l),
+        probe("p5", l),
+        probe("p6", l),
+        probe("p7", l),
+    ));
+    assert_eq!(run(&tuple, &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES);
+    assert_eq!(run(&sequential(probes::<8>(&log, None)), &log, Main::Return), Ok(()));
+    expect_order(log.take(), &NAMES);
+}
+
+/// A child starts only once the one before it is ready, even when that takes several polls.
+#[test]
+fn next_child_waits_for_readiness() {
+    let log = Log::new();
+    let gate = Ctx::new();
+    let slow =
+        procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            log.push("start slow");
+            gate.cancelled().await;
+            log.push("ready slow");
+            lc.ready();
+            lc.stop_requested().await;
+            log.push("stop slow");
+            Ok(())
+        });
+    let tree = sequential((slow, probe("b", &log)));
+    let root = Ctx::new();
+    let opener = async {
+        yield_now().await;
+        yield_now().await;
+        log.push("open");
+        gate.cancel();
+    };
+    let (result, ()) = block_on(futures::future::join(run_main(&tree, &root, &log, Main::Return), opener));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        log.events(),
+        strings(&["start slow", "open", "ready slow", "start b", "ready b", "main", "stop b", "stop slow"])
+    );
+}
+
+/// A child stops only once the one after it has returned, even when that takes several polls.
+#[test]
+fn stop_waits_for_the_child_after() {
+    let log = Log::new();
+    let gate = Ctx::new();
+    let slow_stop =
+        procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            lc.ready();
+            lc.stop_requested().await;
+            log.push("stopping slow");
+            gate.cancelled().await;
+            log.push("stop slow");
+            Ok(())
+        });
+    let tree = sequential((probe("a", &log), slow_stop));
+    let root = Ctx::new();
+    let opener = async {
+        while !log.events().contains(&"stopping slow".to_string()) {
+            yield_now().await;
+        }
+        yield_now().await;
+        log.push("open");
+        gate.cancel();
+    };
+    let (result, ()) = block_on(futures::future::join(run_main(&tree, &root, &log, Main::Return), opener));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), strings(&["start a", "ready a", "main", "stopping slow", "open", "stop slow", "stop a"]));
+}
+
+/// Deviation from upstream (which keeps calling `Start` after a failure, §8 item 5): a start
+/// failure at each position of 8 starts nothing further, the callback does not run, and what
+/// started stops in reverse.
+#[test]
+fn start_failure_at_each_position() {
+    for at in 0..8 {
+        let log = Log::new();
+        let result = run(&sequential(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
+        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
+        let mut expected = started(&NAMES[..at]);
+        expected.push(format!("start {}", NAMES[at]));
+        expected.push(format!("failed {}", NAMES[at]));
+        let reversed: Vec<&str> = NAMES[..at].iter().rev().copied().collect();
+        expected.extend(each("stop", &reversed));
+        assert_eq!(log.events(), expected, "failure at {at}");
+    }
+}
+
+/// A child failing while running cancels only the callback's context; every child then stops
+/// gracefully, from the top down.
+#[test]
+fn failure_while_running() {
+    let log = Log::new();
+    let result = run(&sequential(probes::<3>(&log, Some((1, Behaviour::FailRunning)))), &log, Main::UntilCancelled);
+    assert_eq!(result, Err(fail("p1")));
+    let mut expected = started(&NAMES[..3]);
+    expected.extend(strings(&["main", "main cancelled (dependency failed)", "stop p2", "stop p1", "stop p0"]));
+    assert_eq!(log.events(), expected);
+}
+
+/// Cancelling the parent cancels every child and the callback.
+#[test]
+fn parent_cancellation() {
+    let log = Log::new();
+    let root = Ctx::new();
+    let tree = sequential(probes::<3>(&log, None));
+    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
+        root.cancel();
+        log.push(format!("main cancelled ({})", c.cancelled().await));
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    let mut expected = started(&NAMES[..3]);
+    expected.extend(strings(&[
+        "main cancelled (shutdown)",
+        "stop p2 (shutdown)",
+        "stop p1 (shutdown)",
+        "stop p0 (shutdown)",
+    ]));
+    assert_eq!(log.events(), expected);
+}
+
+/// The callback's error comes first, then every child's, in child order.
+#[test]
+fn callback_error_first_then_children_in_order() {
+    let log = Log::new();
+    let tree = sequential((
+        probe_with("a", &log, Behaviour::FailStop),
+        probe("b", &log),
+        probe_with("c", &log, Behaviour::FailStop),
+    ));
+    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
+    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+}
