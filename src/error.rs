@@ -224,11 +224,11 @@ impl<E: defmt::Format, const N: usize> defmt::Format for MultiError<E, N> {
     }
 }
 
-impl<E, const N: usize> From<StopOverrun> for MultiError<E, N>
+impl<E, const N: usize> From<Overrun> for MultiError<E, N>
 where
-    E: From<StopOverrun>,
+    E: From<Overrun>,
 {
-    fn from(overrun: StopOverrun) -> Self {
+    fn from(overrun: Overrun) -> Self {
         Self::from_error(E::from(overrun))
     }
 }
@@ -239,16 +239,17 @@ impl Merge for core::convert::Infallible {
     }
 }
 
-/// The level of stop that ended a process under a stop deadline.
+/// The level of stop that ended a process under a deadline.
 ///
-/// See [`RunnerExt::with_stop_deadline`](crate::RunnerExt::with_stop_deadline).
+/// See [`RunnerExt::with_stop_deadline`](crate::RunnerExt::with_stop_deadline) and
+/// [`RunnerExt::with_start_deadline`](crate::RunnerExt::with_start_deadline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StopLevel {
-    /// The process returned within the graceful deadline after its callback returned.
+    /// The process returned by itself within the deadline.
     Graceful,
-    /// The graceful deadline passed; the process returned after its context was cancelled with
-    /// [`Cause::Deadline`](crate::Cause::Deadline), within the forced deadline.
+    /// The first deadline passed; the process returned after its context was cancelled with
+    /// [`Cause::Deadline`](crate::Cause::Deadline), within the second deadline.
     Forced,
     /// Both deadlines passed; the process's future was dropped without returning.
     Hard,
@@ -264,28 +265,46 @@ impl fmt::Display for StopLevel {
     }
 }
 
-/// A process did not stop gracefully in time: the stop was escalated to `level`.
+/// The phase of a process that a deadline bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Phase {
+    /// From `run` until the process is ready
+    /// ([`RunnerExt::with_start_deadline`](crate::RunnerExt::with_start_deadline)).
+    Start,
+    /// From the return of the callback until the process returns
+    /// ([`RunnerExt::with_stop_deadline`](crate::RunnerExt::with_stop_deadline)).
+    Stop,
+}
+
+/// A process overran a deadline: it was cancelled ([`StopLevel::Forced`]) or dropped
+/// ([`StopLevel::Hard`]).
 ///
-/// Returned (converted into the tree's error type) by a runner wrapped with
+/// Returned, converted into the tree's error type with `From`, by a runner wrapped with
+/// [`RunnerExt::with_start_deadline`](crate::RunnerExt::with_start_deadline) or
 /// [`RunnerExt::with_stop_deadline`](crate::RunnerExt::with_stop_deadline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub struct StopOverrun {
+pub struct Overrun {
+    /// Which deadline passed.
+    pub phase: Phase,
     /// [`StopLevel::Forced`] or [`StopLevel::Hard`].
     pub level: StopLevel,
 }
 
-impl fmt::Display for StopOverrun {
+impl fmt::Display for Overrun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.level {
-            StopLevel::Hard => f.write_str("stop deadlines passed: process dropped"),
-            _ => f.write_str("graceful stop deadline passed: process cancelled"),
-        }
+        f.write_str(match (self.phase, self.level) {
+            (Phase::Start, StopLevel::Hard) => "start deadlines passed: process dropped",
+            (Phase::Start, _) => "start deadline passed: process cancelled",
+            (Phase::Stop, StopLevel::Hard) => "stop deadlines passed: process dropped",
+            (Phase::Stop, _) => "graceful stop deadline passed: process cancelled",
+        })
     }
 }
 
-impl core::error::Error for StopOverrun {}
+impl core::error::Error for Overrun {}
 
 #[cfg(feature = "alloc")]
 mod boxed {
@@ -362,12 +381,12 @@ mod boxed {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::StopOverrun;
+        use crate::Overrun;
         use alloc::string::ToString;
 
         #[test]
         fn merge_flattens_and_prefix_wraps() {
-            let a: BoxError = Box::new(StopOverrun { level: crate::StopLevel::Hard });
+            let a: BoxError = Box::new(Overrun { phase: crate::error::Phase::Stop, level: crate::StopLevel::Hard });
             let b: BoxError = "b".into();
             let c: BoxError = "c".into();
             let all = a.merge(b.merge(c)).prefix("tree");

@@ -21,6 +21,6 @@ pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_st
 #[doc(inline)]
 pub use ctx::{Cause, Ctx};
 #[doc(inline)]
-pub use error::{Merge, MultiError, Prefix, StopLevel, StopOverrun};
+pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
 #[doc(inline)]
 pub use runner::{Runner, RunnerExt, nop};

@@ -2,13 +2,12 @@
 
 use core::future::Future;
 use core::marker::PhantomData;
-use core::pin::pin;
 use core::task::Poll;
 
 use crate::ctx::{Cause, Ctx, Latch};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Merge, Prefix, StopLevel, StopOverrun};
+use crate::error::{Merge, Overrun, Phase, Prefix, StopLevel};
 
 /// A process with a lifecycle: it starts, becomes ready, runs, and stops.
 ///
@@ -281,14 +280,29 @@ pub trait RunnerExt<E>: Runner<E> + Sized {
     /// The deadlines are closures making any `Future<Output = ()>` (an embassy-time `Timer`, a
     /// tokio `sleep`, a manual clock's sleep) so that each run measures from its own stop.
     ///
-    /// The result is the runner's result when it stopped gracefully. Otherwise a
-    /// [`StopOverrun`] naming the level is converted into the error type and merged after the
-    /// callback's error and the runner's own (forced) result; after a hard stop there is no
-    /// result of the runner.
+    /// The result is the callback's error, then the runner's own (there is none after a hard
+    /// stop), then, if the graceful deadline passed, an [`Overrun`] of phase [`Phase::Stop`]
+    /// naming the level, converted into the error type; all merged. The callback's error is
+    /// kept aside so that a hard stop cannot lose it: the wrapped runner sees its callback
+    /// return `Ok`.
     ///
     /// A start failure or a failure while running is not subject to the deadlines.
     fn with_stop_deadline<G, H>(self, graceful: G, forced: H) -> StopDeadline<Self, G, H> {
         StopDeadline { runner: self, graceful, forced }
+    }
+
+    /// Bounds the start of this runner: if it is not ready when `deadline()` completes, its
+    /// context is cancelled with [`Cause::Deadline`](crate::Cause::Deadline) and `forced()` is
+    /// called; if it has not returned (or become ready) when that completes, its future is
+    /// dropped.
+    ///
+    /// Once the runner is ready the deadlines no longer apply. The result is the runner's own,
+    /// merged, when the start deadline passed, with an [`Overrun`] of phase
+    /// [`Phase::Start`] converted into the error type. A runner that returns `Ok` without
+    /// becoming ready after the deadline still yields the overrun: a start that timed out
+    /// is never reported as a success.
+    fn with_start_deadline<G, H>(self, deadline: G, forced: H) -> StartDeadline<Self, G, H> {
+        StartDeadline { runner: self, deadline, forced }
     }
 }
 
@@ -355,7 +369,50 @@ where
     GF: Future<Output = ()>,
     H: Fn() -> HF,
     HF: Future<Output = ()>,
-    E: Merge + From<StopOverrun>,
+    E: Merge + From<Overrun>,
+{
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), E>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        let inner = ctx.child();
+        // Set when the callback has returned: the graceful stop has begun.
+        let stopping = Latch::new();
+        // The callback's result, kept here so that a hard stop does not lose it; the runner
+        // gets `Ok` and the result is merged back first.
+        let mut callback_result = None;
+        let run = self.runner.run(&inner, async |c: &Ctx<'_>| {
+            callback_result = Some(ready(c).await);
+            stopping.set(Cause::Shutdown);
+            Ok(())
+        });
+        let forced = AtomicBool::new(false);
+        let watchdog = async {
+            stopping.wait().await;
+            escalate(&inner, (self.graceful)(), &forced, &self.forced).await;
+        };
+        let (own, level) = bounded(run, watchdog, &forced).await;
+        let callback = callback_result.unwrap_or(Ok(()));
+        report(callback, own, Phase::Stop, level)
+    }
+}
+
+/// Runner for the [`RunnerExt::with_start_deadline`] method.
+#[derive(Debug, Clone, Copy)]
+pub struct StartDeadline<R, G, H> {
+    runner: R,
+    deadline: G,
+    forced: H,
+}
+
+impl<E, R, G, GF, H, HF> Runner<E> for StartDeadline<R, G, H>
+where
+    R: Runner<E>,
+    G: Fn() -> GF,
+    GF: Future<Output = ()>,
+    H: Fn() -> HF,
+    HF: Future<Output = ()>,
+    E: Merge + From<Overrun>,
 {
     async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), E>
     where
@@ -364,40 +421,70 @@ where
         use embassy_futures::select::{Either, select};
 
         let inner = ctx.child();
-        // Set when the callback has returned: the graceful stop has begun.
-        let stopping = crate::ctx::Latch::new();
-        // Set when the graceful deadline passed and the forced stop began.
-        let forced = AtomicBool::new(false);
+        // Set when the runner calls its callback: it is ready, the deadlines no longer apply.
+        let started = Latch::new();
         let run = self.runner.run(&inner, async |c: &Ctx<'_>| {
-            let result = ready(c).await;
-            stopping.set(Cause::Shutdown);
-            result
+            started.set(Cause::Parent);
+            ready(c).await
         });
+        let forced = AtomicBool::new(false);
         let watchdog = async {
-            stopping.wait().await;
-            (self.graceful)().await;
-            forced.store(true, Ordering::Relaxed);
-            inner.cancel_with(Cause::Deadline);
-            (self.forced)().await;
-        };
-        let mut run = pin!(run);
-        let mut watchdog = pin!(watchdog);
-        // The watchdog is polled until the forced stop begins; the run wins ties.
-        let (own, level) = match select(run.as_mut(), watchdog.as_mut()).await {
-            Either::First(own) if forced.load(Ordering::Relaxed) => (Some(own), StopLevel::Forced),
-            Either::First(own) => (Some(own), StopLevel::Graceful),
-            Either::Second(()) => (None, StopLevel::Hard),
-        };
-        match level {
-            StopLevel::Graceful => own.unwrap_or(Ok(())),
-            level => {
-                let overrun: Result<(), E> = Err(E::from(StopOverrun { level }));
-                match own {
-                    Some(own) => crate::error::merge_results(own, overrun),
-                    None => overrun,
-                }
+            if let Either::First(_) = select(started.wait(), (self.deadline)()).await {
+                return core::future::pending().await;
             }
-        }
+            let escalation = escalate(&inner, core::future::ready(()), &forced, &self.forced);
+            if let Either::First(_) = select(started.wait(), escalation).await {
+                // Ready after all, while forced: it runs on, and the overrun is reported.
+                core::future::pending::<()>().await;
+            }
+        };
+        let (own, level) = bounded(run, watchdog, &forced).await;
+        report(Ok(()), own, Phase::Start, level)
+    }
+}
+
+/// Waits for `first`, cancels `ctx` with `Cause::Deadline` (noting it in `forced`), then makes
+/// the second deadline and waits for it: a deadline made at creation (a timer) measures from the
+/// forced stop.
+async fn escalate<S: Future<Output = ()>>(
+    ctx: &Ctx<'_>,
+    first: impl Future<Output = ()>,
+    forced: &AtomicBool,
+    second: impl FnOnce() -> S,
+) {
+    first.await;
+    forced.store(true, Ordering::Relaxed);
+    ctx.cancel_with(Cause::Deadline);
+    second().await;
+}
+
+/// Runs `run` against a `watchdog` that completes when the hard deadline passed, and says at
+/// which level `run` ended. The run wins a tie.
+async fn bounded<T>(
+    run: impl Future<Output = T>,
+    watchdog: impl Future<Output = ()>,
+    forced: &AtomicBool,
+) -> (Option<T>, StopLevel) {
+    use embassy_futures::select::{Either, select};
+
+    match select(run, watchdog).await {
+        Either::First(own) if forced.load(Ordering::Relaxed) => (Some(own), StopLevel::Forced),
+        Either::First(own) => (Some(own), StopLevel::Graceful),
+        Either::Second(()) => (None, StopLevel::Hard),
+    }
+}
+
+/// The result of a deadline-bounded run: the callback's, then the runner's, then the overrun.
+fn report<E: Merge + From<Overrun>>(
+    callback: Result<(), E>,
+    own: Option<Result<(), E>>,
+    phase: Phase,
+    level: StopLevel,
+) -> Result<(), E> {
+    let result = crate::error::merge_results(callback, own.unwrap_or(Ok(())));
+    match level {
+        StopLevel::Graceful => result,
+        level => crate::error::merge_results(result, Err(E::from(Overrun { phase, level }))),
     }
 }
 

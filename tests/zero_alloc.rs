@@ -5,6 +5,10 @@
 //! from runners that do not allocate (no `format!`, no `Log`): they count with atomics. Every
 //! future is polled by hand with a no-op waker: `futures::executor::block_on` allocates the
 //! first time it runs on a thread.
+//!
+//! Only without `alloc`: with it, the waiter list of a context grows on the heap the first time
+//! a task waits on it (which is what makes any number of waiting tasks possible).
+#![cfg(not(feature = "alloc"))]
 
 use core::future::Future;
 use core::pin::pin;

@@ -6,7 +6,7 @@ use std::string::{String, ToString};
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use procession::{Ctx, MultiError, Runner, StopLevel, StopOverrun};
+use procession::{Ctx, MultiError, Overrun, Phase, Runner, StopLevel};
 
 /// One failure in a test tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,11 +15,16 @@ pub enum Fail {
     At(&'static str),
     /// A stop deadline passed.
     Overrun(StopLevel),
+    /// A start deadline passed.
+    StartOverrun(StopLevel),
 }
 
-impl From<StopOverrun> for Fail {
-    fn from(o: StopOverrun) -> Self {
-        Self::Overrun(o.level)
+impl From<Overrun> for Fail {
+    fn from(o: Overrun) -> Self {
+        match o.phase {
+            Phase::Stop => Self::Overrun(o.level),
+            _ => Self::StartOverrun(o.level),
+        }
     }
 }
 
@@ -27,7 +32,8 @@ impl core::fmt::Display for Fail {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::At(name) => f.write_str(name),
-            Self::Overrun(level) => write!(f, "overrun: {level}"),
+            Self::Overrun(level) => write!(f, "stop overrun: {level}"),
+            Self::StartOverrun(level) => write!(f, "start overrun: {level}"),
         }
     }
 }
