@@ -16,8 +16,9 @@
 //! they spin instead of sleeping. On a heapless target, give each task its own child context
 //! (a child costs no heap) or keep the number of waiting tasks per context within the slots.
 //!
-//! With `alloc` the waker list of a level grows as needed: any number of tasks can wait on one
-//! context and none is woken before it is cancelled.
+//! With `alloc`, wakers beyond the inline slots go to a list on the heap: any number of tasks
+//! can wait on one context and none is woken before it is cancelled. Up to [`WAITER_SLOTS`]
+//! tasks per context still allocate nothing.
 //!
 //! [`child`]: Ctx::child
 
@@ -26,15 +27,13 @@ use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-#[cfg(not(feature = "alloc"))]
-use embassy_sync::waitqueue::MultiWakerRegistration;
 
-/// How many distinct tasks can wait on one level of a context before waiters are woken early
-/// (without `alloc`; with `alloc` the number is unbounded).
+/// How many distinct tasks can wait on one level of a context without a heap: beyond this,
+/// waiters are woken early without `alloc`, and further wakers go to the heap with it.
 ///
 /// Waiters beyond this number do not lose their wakeup: registering one more waker wakes every
 /// waker already registered, and those re-register when they are polled again.
@@ -109,9 +108,10 @@ pub(crate) struct Latch {
 
 /// Waker slots that are all woken together, never losing a wakeup.
 ///
-/// Without `alloc` there are [`WAITER_SLOTS`] slots; registering one more distinct waker wakes
-/// every registered one early (they register again when polled). With `alloc` the list grows,
-/// so any number of tasks can wait without being woken early.
+/// [`WAITER_SLOTS`] slots live inline. Without `alloc`, registering one more distinct waker
+/// wakes every registered one early (they register again when polled). With `alloc`, further
+/// wakers go to a list on the heap instead, so any number of tasks can wait without being woken
+/// early, and the common case (a few tasks) still allocates nothing.
 ///
 /// `any` tells `wake` whether a waker may be registered, so that waking with nobody waiting
 /// takes no lock. A waiter stores `any` then re-checks its condition; a waker changes the
@@ -121,11 +121,70 @@ pub(crate) struct Waiters {
     wakers: Mutex<CriticalSectionRawMutex, RefCell<WakerList>>,
 }
 
-#[cfg(not(feature = "alloc"))]
-type WakerList = MultiWakerRegistration<WAITER_SLOTS>;
+struct WakerList {
+    inline: heapless::Vec<Waker, WAITER_SLOTS>,
+    #[cfg(feature = "alloc")]
+    overflow: alloc::vec::Vec<Waker>,
+}
 
-#[cfg(feature = "alloc")]
-type WakerList = alloc::vec::Vec<core::task::Waker>;
+/// Wakers taken out of a list under the lock, to be woken after it is released (a waker may
+/// run code that registers again).
+#[derive(Default)]
+struct Taken {
+    inline: heapless::Vec<Waker, WAITER_SLOTS>,
+    #[cfg(feature = "alloc")]
+    overflow: alloc::vec::Vec<Waker>,
+}
+
+impl Taken {
+    fn wake(self) {
+        self.inline.into_iter().for_each(Waker::wake);
+        #[cfg(feature = "alloc")]
+        self.overflow.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl WakerList {
+    const fn new() -> Self {
+        Self {
+            inline: heapless::Vec::new(),
+            #[cfg(feature = "alloc")]
+            overflow: alloc::vec::Vec::new(),
+        }
+    }
+
+    fn take(&mut self) -> Taken {
+        Taken {
+            inline: core::mem::take(&mut self.inline),
+            #[cfg(feature = "alloc")]
+            overflow: core::mem::take(&mut self.overflow),
+        }
+    }
+
+    /// Adds `waker` unless a waker of the same task is there; returns the wakers to wake early.
+    fn register(&mut self, waker: &Waker) -> Taken {
+        #[cfg(feature = "alloc")]
+        let known = self.inline.iter().chain(&self.overflow).any(|w| w.will_wake(waker));
+        #[cfg(not(feature = "alloc"))]
+        let known = self.inline.iter().any(|w| w.will_wake(waker));
+        if known || self.inline.push(waker.clone()).is_ok() {
+            return Taken::default();
+        }
+        #[cfg(feature = "alloc")]
+        {
+            self.overflow.push(waker.clone());
+            Taken::default()
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            // Every slot is taken: wake them all early (they register again when polled) and
+            // keep the new one.
+            let early = self.take();
+            let _ = self.inline.push(waker.clone());
+            early
+        }
+    }
+}
 
 impl Waiters {
     pub(crate) const fn new() -> Self {
@@ -135,16 +194,12 @@ impl Waiters {
     /// Registers `cx`'s waker, to be woken by the next `wake`. The caller re-checks its
     /// condition afterwards.
     pub(crate) fn register(&self, cx: &Context<'_>) {
-        self.wakers.lock(|w| {
-            let mut wakers = w.borrow_mut();
-            #[cfg(not(feature = "alloc"))]
-            wakers.register(cx.waker());
-            #[cfg(feature = "alloc")]
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
+        let early = self.wakers.lock(|w| {
+            let early = w.borrow_mut().register(cx.waker());
             self.any.store(true, Ordering::SeqCst);
+            early
         });
+        early.wake();
     }
 
     /// Wakes and forgets every registered waker. The caller changed the condition before.
@@ -152,14 +207,11 @@ impl Waiters {
         if !self.any.load(Ordering::SeqCst) {
             return;
         }
-        self.wakers.lock(|w| {
+        let taken = self.wakers.lock(|w| {
             self.any.store(false, Ordering::SeqCst);
-            let mut wakers = w.borrow_mut();
-            #[cfg(not(feature = "alloc"))]
-            wakers.wake();
-            #[cfg(feature = "alloc")]
-            wakers.drain(..).for_each(core::task::Waker::wake);
+            w.borrow_mut().take()
         });
+        taken.wake();
     }
 }
 
