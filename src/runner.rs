@@ -274,7 +274,7 @@ pub trait RunnerExt<E>: Runner<E> + Sized {
     ///
     /// When the callback returns, `graceful()` is called and the runner gets until that future
     /// completes to return by itself. Then its context is cancelled with
-    /// [`Cause::Deadline`](crate::Cause::Deadline) and `forced()` is called: the runner gets until
+    /// [`Cause::Deadline`] and `forced()` is called: the runner gets until
     /// that future completes to return. Then its future is dropped.
     ///
     /// The deadlines are closures making any `Future<Output = ()>` (an embassy-time `Timer`, a
@@ -292,7 +292,7 @@ pub trait RunnerExt<E>: Runner<E> + Sized {
     }
 
     /// Bounds the start of this runner: if it is not ready when `deadline()` completes, its
-    /// context is cancelled with [`Cause::Deadline`](crate::Cause::Deadline) and `forced()` is
+    /// context is cancelled with [`Cause::Deadline`] and `forced()` is
     /// called; if it has not returned (or become ready) when that completes, its future is
     /// dropped.
     ///

@@ -15,7 +15,7 @@
 //! - a child failing while running cancels the callback's context with
 //!   [`Cause::DependencyFailed`](crate::Cause::DependencyFailed);
 //! - the callback's error takes precedence, and every other error is merged after it in child
-//!   order ([`Merge`](crate::Merge)): none is dropped.
+//!   order ([`Merge`]): none is dropped.
 
 mod group;
 mod leaf;
