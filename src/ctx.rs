@@ -121,26 +121,35 @@ pub(crate) struct Waiters {
     wakers: Mutex<CriticalSectionRawMutex, RefCell<WakerList>>,
 }
 
+/// A registered waker. With `alloc` it also counts its holders: the `Cancelled` futures that
+/// registered it (and will remove it when dropped) plus one per plain registration (never
+/// removed before the next wake).
+#[cfg(feature = "alloc")]
+type Entry = (Waker, usize);
+#[cfg(not(feature = "alloc"))]
+type Entry = Waker;
+
 struct WakerList {
-    inline: heapless::Vec<Waker, WAITER_SLOTS>,
+    inline: heapless::Vec<Entry, WAITER_SLOTS>,
     #[cfg(feature = "alloc")]
-    overflow: alloc::vec::Vec<Waker>,
+    overflow: alloc::vec::Vec<Entry>,
 }
 
 /// Wakers taken out of a list under the lock, to be woken after it is released (a waker may
 /// run code that registers again).
 #[derive(Default)]
 struct Taken {
-    inline: heapless::Vec<Waker, WAITER_SLOTS>,
+    inline: heapless::Vec<Entry, WAITER_SLOTS>,
     #[cfg(feature = "alloc")]
-    overflow: alloc::vec::Vec<Waker>,
+    overflow: alloc::vec::Vec<Entry>,
 }
 
 impl Taken {
     fn wake(self) {
+        #[cfg(not(feature = "alloc"))]
         self.inline.into_iter().for_each(Waker::wake);
         #[cfg(feature = "alloc")]
-        self.overflow.into_iter().for_each(Waker::wake);
+        self.inline.into_iter().chain(self.overflow).for_each(|(waker, _)| waker.wake());
     }
 }
 
@@ -161,27 +170,48 @@ impl WakerList {
         }
     }
 
-    /// Adds `waker` unless a waker of the same task is there; returns the wakers to wake early.
+    /// Adds `waker` unless a waker of the same task is there (then counts one more holder);
+    /// returns the wakers to wake early.
+    #[cfg(feature = "alloc")]
     fn register(&mut self, waker: &Waker) -> Taken {
-        #[cfg(feature = "alloc")]
-        let known = self.inline.iter().chain(&self.overflow).any(|w| w.will_wake(waker));
-        #[cfg(not(feature = "alloc"))]
-        let known = self.inline.iter().any(|w| w.will_wake(waker));
-        if known || self.inline.push(waker.clone()).is_ok() {
+        if let Some(entry) = self.inline.iter_mut().chain(&mut self.overflow).find(|(w, _)| w.will_wake(waker)) {
+            entry.1 = entry.1.saturating_add(1);
+        } else if let Err(entry) = self.inline.push((waker.clone(), 1)) {
+            self.overflow.push(entry);
+        }
+        Taken::default()
+    }
+
+    /// Adds `waker` unless a waker of the same task is there; returns the wakers to wake early.
+    #[cfg(not(feature = "alloc"))]
+    fn register(&mut self, waker: &Waker) -> Taken {
+        if self.inline.iter().any(|w| w.will_wake(waker)) || self.inline.push(waker.clone()).is_ok() {
             return Taken::default();
         }
-        #[cfg(feature = "alloc")]
-        {
-            self.overflow.push(waker.clone());
-            Taken::default()
-        }
-        #[cfg(not(feature = "alloc"))]
-        {
-            // Every slot is taken: wake them all early (they register again when polled) and
-            // keep the new one.
-            let early = self.take();
-            let _ = self.inline.push(waker.clone());
-            early
+        // Every slot is taken: wake them all early (they register again when polled) and keep
+        // the new one.
+        let early = self.take();
+        let _ = self.inline.push(waker.clone());
+        early
+    }
+
+    /// Removes one holder of `waker`, and the waker with its last holder.
+    #[cfg(feature = "alloc")]
+    fn deregister(&mut self, waker: &Waker) {
+        if let Some(i) = self.inline.iter().position(|(w, _)| w.will_wake(waker)) {
+            self.inline[i].1 -= 1;
+            if self.inline[i].1 == 0 {
+                self.inline.swap_remove(i);
+                // Keep the inline slots full before the heap list holds anything.
+                if let Some(entry) = self.overflow.pop() {
+                    let _ = self.inline.push(entry);
+                }
+            }
+        } else if let Some(i) = self.overflow.iter().position(|(w, _)| w.will_wake(waker)) {
+            self.overflow[i].1 -= 1;
+            if self.overflow[i].1 == 0 {
+                self.overflow.swap_remove(i);
+            }
         }
     }
 }
@@ -213,6 +243,25 @@ impl Waiters {
         });
         taken.wake();
     }
+
+    /// Removes one holder of `waker` (registered before with [`register`](Self::register)).
+    #[cfg(feature = "alloc")]
+    fn deregister(&self, waker: &Waker) {
+        self.wakers.lock(|w| w.borrow_mut().deregister(waker));
+    }
+
+    /// Runs `change` under the lock; if it returns `true`, wakes and forgets every registered
+    /// waker. Returns what `change` returned.
+    fn change_and_wake(&self, change: impl FnOnce() -> bool) -> bool {
+        let taken = self.wakers.lock(|w| {
+            if !change() {
+                return None;
+            }
+            self.any.store(false, Ordering::SeqCst);
+            Some(w.borrow_mut().take())
+        });
+        taken.map(Taken::wake).is_some()
+    }
 }
 
 impl Latch {
@@ -231,13 +280,20 @@ impl Latch {
     }
 
     /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call set it.
+    ///
+    /// The check and the store happen under the waiters' lock, so that of two racing calls
+    /// exactly one sets the latch and the cause never changes once set (no read-modify-write).
     pub(crate) fn set(&self, cause: Cause) -> bool {
         if self.is_set() {
             return false;
         }
-        self.state.store(cause.to_bits(), Ordering::SeqCst);
-        self.waiters.wake();
-        true
+        self.waiters.change_and_wake(|| {
+            if self.is_set() {
+                return false;
+            }
+            self.state.store(cause.to_bits(), Ordering::SeqCst);
+            true
+        })
     }
 
     /// Registers `cx`'s waker, to be woken by the next `set`.
@@ -339,8 +395,10 @@ impl<'a> Ctx<'a> {
     /// its children.
     ///
     /// Returns `true` if this call cancelled the context, `false` if it (or an ancestor) was
-    /// already cancelled; in that case the earlier cause stays. Two threads cancelling the same
-    /// context at the same moment may both get `true`; one of their causes is kept.
+    /// already cancelled; in that case the earlier cause stays. Of two threads cancelling the
+    /// same context at the same moment exactly one gets `true`, and its cause is kept. (A context
+    /// cancelled at the same moment as one of its ancestors may end up with its own cause, which
+    /// [`cause`](Self::cause) then reports instead of the ancestor's.)
     pub fn cancel_with(&self, cause: Cause) -> bool {
         if self.is_cancelled() {
             return false;
@@ -426,7 +484,11 @@ impl<'a> Ctx<'a> {
     /// This method is cancel safe: dropping the future loses nothing, and a new call observes
     /// the same sticky state.
     pub fn cancelled(&self) -> Cancelled<'_, 'a> {
-        Cancelled { ctx: self }
+        Cancelled {
+            ctx: self,
+            #[cfg(feature = "alloc")]
+            registered: None,
+        }
     }
 
     /// Runs `fut` until it completes or this context is cancelled, whichever comes first.
@@ -460,12 +522,62 @@ impl fmt::Debug for Ctx<'_> {
 #[derive(Debug)]
 pub struct Cancelled<'c, 'a> {
     ctx: &'c Ctx<'a>,
+    /// With `alloc`: the waker this future registered at every level of the chain, removed
+    /// again when it is dropped, so that a long-lived context does not collect the wakers of
+    /// tasks that stopped waiting.
+    #[cfg(feature = "alloc")]
+    registered: Option<Waker>,
 }
 
 impl Future for Cancelled<'_, '_> {
     type Output = Cause;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cause> {
-        self.ctx.poll_cancelled(cx)
+    #[cfg_attr(not(feature = "alloc"), allow(unused_mut))]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cause> {
+        #[cfg(not(feature = "alloc"))]
+        return self.ctx.poll_cancelled(cx);
+
+        #[cfg(feature = "alloc")]
+        {
+            if let Some(cause) = self.ctx.cause() {
+                return Poll::Ready(cause);
+            }
+            // With `alloc`, a registration is only ever removed by the cancel that wakes it (or
+            // by this future), so the same waker need not register again.
+            if let Some(waker) = &self.registered {
+                if waker.will_wake(cx.waker()) {
+                    return Poll::Pending;
+                }
+                self.deregister();
+            }
+            let poll = self.ctx.poll_cancelled(cx);
+            if poll.is_pending() {
+                self.registered = Some(cx.waker().clone());
+            }
+            poll
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Cancelled<'_, '_> {
+    /// Removes this future's waker from every level it registered at. A level that was
+    /// cancelled meanwhile has dropped it already; removing a holder there again is harmless,
+    /// since nothing waits on a cancelled level.
+    fn deregister(&mut self) {
+        if let Some(waker) = self.registered.take() {
+            let mut level = Some(self.ctx);
+            while let Some(ctx) = level {
+                ctx.latch.waiters.deregister(&waker);
+                level = ctx.parent;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Drop for Cancelled<'_, '_> {
+    fn drop(&mut self) {
+        self.deregister();
     }
 }

@@ -93,7 +93,10 @@ pub struct MultiError<E, const N: usize> {
 
 impl<E, const N: usize> MultiError<E, N> {
     /// An empty list.
+    ///
+    /// `N` must be at least 1; `MultiError<E, 0>` does not compile.
     pub const fn new() -> Self {
+        const { assert!(N > 0, "a MultiError must have room for at least one error") };
         Self { errors: heapless::Vec::new(), overflow: 0 }
     }
 

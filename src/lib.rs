@@ -23,4 +23,4 @@ pub use ctx::{Cause, Ctx};
 #[doc(inline)]
 pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
 #[doc(inline)]
-pub use runner::{Runner, RunnerExt, nop};
+pub use runner::{Runner, RunnerExt, from_fn, nop};

@@ -88,6 +88,7 @@ impl<E, R: Runner<E> + ?Sized> Runner<E> for &R {
 ///
 /// Returned by [`nop`]; also what every combinator does with zero children.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct Nop;
 
 /// Returns a runner that performs no operations and returns when the callback does.
@@ -148,11 +149,12 @@ impl Lifecycle<'_> {
     ///
     /// This method is cancel safe: both conditions are sticky.
     pub async fn stop_requested(&self) -> Stop {
+        let mut cancelled = core::pin::pin!(self.run_ctx.cancelled());
         core::future::poll_fn(|cx| {
             if self.stopping.poll_wait(cx).is_ready() {
                 return Poll::Ready(Stop::Graceful);
             }
-            self.run_ctx.poll_cancelled(cx).map(Stop::Forced)
+            cancelled.as_mut().poll(cx).map(Stop::Forced)
         })
         .await
     }
@@ -168,9 +170,16 @@ impl core::fmt::Debug for Lifecycle<'_> {
 }
 
 /// A runner made from an async closure (Go's `RunnerFunc`). Returned by [`from_fn`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct FromFn<G> {
     f: G,
+}
+
+impl<G> core::fmt::Debug for FromFn<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
 }
 
 /// Makes a runner from an async closure that gets the run's context and its [`Lifecycle`].
@@ -286,7 +295,9 @@ pub trait RunnerExt<E>: Runner<E> + Sized {
     /// kept aside so that a hard stop cannot lose it: the wrapped runner sees its callback
     /// return `Ok`.
     ///
-    /// A start failure or a failure while running is not subject to the deadlines.
+    /// The deadlines run from the moment the callback returns, whatever made it return (a
+    /// graceful stop, or a failure that cancelled its context). A start failure never calls the
+    /// callback and is not subject to them.
     fn with_stop_deadline<G, H>(self, graceful: G, forced: H) -> StopDeadline<Self, G, H> {
         StopDeadline { runner: self, graceful, forced }
     }
@@ -310,6 +321,7 @@ impl<E, R: Runner<E>> RunnerExt<E> for R {}
 
 /// Runner for the [`RunnerExt::prefix_err`] method.
 #[derive(Debug, Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct PrefixErr<R> {
     runner: R,
     prefix: &'static str,
@@ -325,11 +337,18 @@ impl<E: Prefix, R: Runner<E>> Runner<E> for PrefixErr<R> {
 }
 
 /// Runner for the [`RunnerExt::map_err`] method.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct MapErr<R, F, E> {
     runner: R,
     f: F,
     inner_error: PhantomData<fn() -> E>,
+}
+
+impl<R: core::fmt::Debug, F, E> core::fmt::Debug for MapErr<R, F, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MapErr").field("runner", &self.runner).finish_non_exhaustive()
+    }
 }
 
 impl<E1, E2, R, M> Runner<E2> for MapErr<R, M, E1>
@@ -355,11 +374,18 @@ where
 }
 
 /// Runner for the [`RunnerExt::with_stop_deadline`] method.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct StopDeadline<R, G, H> {
     runner: R,
     graceful: G,
     forced: H,
+}
+
+impl<R: core::fmt::Debug, G, H> core::fmt::Debug for StopDeadline<R, G, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StopDeadline").field("runner", &self.runner).finish_non_exhaustive()
+    }
 }
 
 impl<E, R, G, GF, H, HF> Runner<E> for StopDeadline<R, G, H>
@@ -398,11 +424,18 @@ where
 }
 
 /// Runner for the [`RunnerExt::with_start_deadline`] method.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct StartDeadline<R, G, H> {
     runner: R,
     deadline: G,
     forced: H,
+}
+
+impl<R: core::fmt::Debug, G, H> core::fmt::Debug for StartDeadline<R, G, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StartDeadline").field("runner", &self.runner).finish_non_exhaustive()
+    }
 }
 
 impl<E, R, G, GF, H, HF> Runner<E> for StartDeadline<R, G, H>

@@ -192,3 +192,20 @@ fn child_abandoning_its_callback_is_a_failure() {
     assert!(events.contains(&"main cancelled (dependency failed)".to_string()), "{events:?}");
     assert!(events.contains(&"stop c (dependency failed)".to_string()), "{events:?}");
 }
+
+/// A child in the middle that abandons its callback (drops it unfinished) and returns while the
+/// callback and the children after it still run: the callback is told, the children after it
+/// stop, then the ones before it, and the group returns (it used to wait for ever).
+#[test]
+fn middle_child_abandoning_its_callback_does_not_hang() {
+    let log = Log::new();
+    let tree = chain((probe("a", &log), Abandoner { log: log.clone() }, probe("c", &log)));
+    let root = Ctx::new();
+    let result = block_on_within(1_000, run_main(&tree, &root, &log, Main::UntilCancelled));
+    assert_eq!(result, Err(fail("abandoner")));
+    let events = log.events();
+    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e} in {events:?}"));
+    assert!(at("abandoned") < at("main cancelled (dependency failed)"), "{events:?}");
+    assert!(at("main cancelled (dependency failed)") < at("stop a"), "{events:?}");
+    assert!(events.iter().position(|x| x.starts_with("stop c")).unwrap() < at("stop a"), "{events:?}");
+}

@@ -477,6 +477,31 @@ fn unbounded_waiters_are_not_woken_early() {
     }
 }
 
+/// With `alloc`: a `cancelled()` future that is dropped before the cancel takes its waker out
+/// of every level again, so a long-lived root does not collect the wakers of tasks that
+/// stopped waiting (and does not wake them).
+#[test]
+#[cfg(feature = "alloc")]
+fn dropped_waiters_are_removed() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    let n = 4 * WAITER_SLOTS;
+    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
+    let children: Vec<_> = (0..n).map(|_| ROOT.child()).collect();
+    for (child, counter) in children.iter().zip(&counters) {
+        let mut fut = Box::pin(child.cancelled());
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+        // Polled again with the same waker: nothing changes.
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+    }
+    let stays = Counter::new();
+    let mut waiting = Box::pin(children[0].cancelled());
+    assert!(poll_with(waiting.as_mut(), &stays).is_pending());
+    ROOT.cancel();
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a dropped waiter was woken");
+    assert_eq!(stays.wakes(), 1);
+    assert_eq!(poll_with(waiting.as_mut(), &stays), Poll::Ready(Cause::Shutdown));
+}
+
 // === run_until_cancelled ===
 
 /// `run_until_cancelled` gives `Ok(output)` when the future finishes first, also on a

@@ -178,3 +178,44 @@ fn callback_error_first_then_children_in_order() {
     assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
     assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
 }
+
+/// A child in the middle that abandons its callback (drops it unfinished) and returns while the
+/// callback and the children after it still run: the callback is told, the children after it
+/// stop, then the ones before it, and the group returns (it used to wait for ever).
+#[test]
+fn middle_child_abandoning_its_callback_does_not_hang() {
+    let log = Log::new();
+    let tree = sequential((probe("a", &log), Abandoner { log: log.clone() }, probe("c", &log)));
+    let root = Ctx::new();
+    let result = block_on_within(1_000, run_main(&tree, &root, &log, Main::UntilCancelled));
+    assert_eq!(result, Err(fail("abandoner")));
+    let events = log.events();
+    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e} in {events:?}"));
+    assert!(at("abandoned") < at("main cancelled (dependency failed)"), "{events:?}");
+    assert!(at("main cancelled (dependency failed)") < at("stop a"), "{events:?}");
+    assert!(events.iter().position(|x| x.starts_with("stop c")).unwrap() < at("stop a"), "{events:?}");
+}
+
+/// The group's context cancelled while children start: the ones not started yet never start,
+/// the callback does not run, and what started stops (upstream keeps starting them).
+#[test]
+fn parent_cancelled_during_start_starts_nothing_further() {
+    let log = Log::new();
+    let root = Ctx::new();
+    let canceller =
+        procession::runner::from_fn(async |_: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| -> Result<(), Error> {
+            log.push("start canceller");
+            root.cancel();
+            lc.ready();
+            lc.stop_requested().await;
+            log.push("stop canceller");
+            Ok(())
+        });
+    let tree = sequential((probe("a", &log), canceller, probe("c", &log)));
+    let result = block_on_within(1_000, run_main(&tree, &root, &log, Main::Return));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        log.events(),
+        strings(&["start a", "ready a", "start canceller", "stop canceller", "stop a (shutdown)"])
+    );
+}

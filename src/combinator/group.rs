@@ -12,8 +12,9 @@
 //!    future), so a counter is updated with a plain load and store: no read-modify-write.
 //! 2. `started` only grows, `top` only shrinks, `released` and `aborted` are set at most once.
 //! 3. In `Chain` and `Sequential` mode, child `i` starts only once child `i - 1` is ready, and it
-//!    returns from its callback only once every child above it has returned from `run`: children
-//!    finish strictly from the top down.
+//!    returns from its callback only once every child above it has returned from `run` (or never
+//!    started): children stop from the top down. A child that abandons its callback may return
+//!    early; `top` then waits for the children above it before passing it.
 //! 4. Every change of state another arm waits for is followed by `changed()`; every arm that
 //!    waits registers in `waiters` before it checks the state again (no lost wakeup).
 
@@ -37,15 +38,25 @@ pub enum Mode {
     Sequential,
 }
 
-/// The context of one child, and whether it became ready.
+/// The context of one child, and how far it got.
 pub(crate) struct Slot<'c> {
     ctx: Ctx<'c>,
+    /// Its `run` was called.
+    entered: AtomicBool,
+    /// It called its callback.
     ready: AtomicBool,
+    /// Its `run` returned.
+    done: AtomicBool,
 }
 
 impl<'c> Slot<'c> {
     pub(crate) fn new(parent: &'c Ctx<'c>) -> Self {
-        Self { ctx: parent.child(), ready: AtomicBool::new(false) }
+        Self {
+            ctx: parent.child(),
+            entered: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+        }
     }
 }
 
@@ -57,7 +68,7 @@ pub(crate) struct Group<'g, 'c> {
     main: Ctx<'c>,
     /// How many children are ready (Parallel), or the index of the next child to start.
     started: AtomicUsize,
-    /// All children at `top` and above have finished (or will never start).
+    /// Every child at `top` and above has returned or will never start.
     top: AtomicUsize,
     /// The main callback has returned, or it will never run: children may stop.
     released: AtomicBool,
@@ -151,7 +162,7 @@ impl<'g, 'c> Group<'g, 'c> {
             let may_stop = Self::is(&self.released)
                 && match self.mode {
                     Mode::Parallel => true,
-                    Mode::Chain | Mode::Sequential => Self::load(&self.top) == index + 1,
+                    Mode::Chain | Mode::Sequential => Self::load(&self.top) <= index + 1,
                 };
             if may_stop {
                 return Poll::Ready(());
@@ -174,12 +185,18 @@ impl<'g, 'c> Group<'g, 'c> {
     pub(crate) async fn arm<E, R: Runner<E>>(&self, index: usize, child: &R) -> Result<(), E> {
         if self.mode != Mode::Parallel {
             self.until(|| Self::load(&self.started) >= index || Self::is(&self.aborted)).await;
+            if !Self::is(&self.aborted) && self.main.parent().is_some_and(Ctx::is_cancelled) {
+                // The group is cancelled while it starts: what is not started yet never starts.
+                self.abort();
+            }
         }
         if Self::is(&self.aborted) {
             // An earlier child failed to start: this one never starts.
+            self.returned();
             return Ok(());
         }
         let slot = &self.slots[index];
+        slot.entered.store(true, Ordering::Relaxed);
         let result = child
             .run(&slot.ctx, async |c: &Ctx<'_>| {
                 self.child_callback(index, c).await;
@@ -192,11 +209,24 @@ impl<'g, 'c> Group<'g, 'c> {
             // The child abandoned its callback and ended while the main callback runs.
             self.failing(index, Cause::DependencyFailed);
         }
-        if self.mode != Mode::Parallel {
-            self.top.store(index, Ordering::Relaxed);
-            self.changed();
-        }
+        slot.done.store(true, Ordering::Relaxed);
+        self.returned();
         result
+    }
+
+    /// An arm is done (its child returned, or it never started one): lower `top` past every
+    /// child that returned or never started, and wake the children below. Children may return
+    /// out of order when one abandons its callback.
+    fn returned(&self) {
+        if self.mode == Mode::Parallel {
+            return;
+        }
+        let mut top = Self::load(&self.top);
+        while top > 0 && (Self::is(&self.slots[top - 1].done) || !Self::is(&self.slots[top - 1].entered)) {
+            top -= 1;
+        }
+        self.top.store(top, Ordering::Relaxed);
+        self.changed();
     }
 
     /// Runs the main callback once every child is ready; `None` if a child failed to start.

@@ -7,10 +7,17 @@ use crate::error::{Merge, merge_results};
 use crate::runner::Runner;
 
 /// Runner for the [`leaf`] and [`leaf_with_stop`] functions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct Leaf<R, S = NoStop> {
     run: R,
     stop: S,
+}
+
+impl<R, S> core::fmt::Debug for Leaf<R, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Leaf").finish_non_exhaustive()
+    }
 }
 
 /// The graceful stop of a [`leaf`]: there is none, the context is cancelled instead.
@@ -18,8 +25,14 @@ pub struct Leaf<R, S = NoStop> {
 pub struct NoStop;
 
 /// The graceful stop of a [`leaf_with_stop`]: a function called after the callback returns.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct StopFn<S>(S);
+
+impl<S> core::fmt::Debug for StopFn<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StopFn").finish_non_exhaustive()
+    }
+}
 
 mod private {
     use crate::ctx::Ctx;

@@ -16,6 +16,15 @@
 //!   [`Cause::DependencyFailed`](crate::Cause::DependencyFailed);
 //! - the callback's error takes precedence, and every other error is merged after it in child
 //!   order ([`Merge`]): none is dropped.
+//!
+//! A child that returns `Ok` without ever calling its callback is a start failure with no
+//! error: nothing further starts, the callback does not run, and the result is `Ok` unless
+//! another child failed (as upstream). The same holds when the caller's context is cancelled
+//! before every child is ready. A caller that must know whether its callback ran can note it
+//! in the callback.
+//!
+//! Dropping a combinator's future drops every child where it is (the hard stop of the whole
+//! subtree); the combinators spawn nothing, so nothing outlives it.
 
 mod group;
 mod leaf;
@@ -33,6 +42,7 @@ use group::Mode;
 
 /// Runner for the [`chain`] function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct Chain<T> {
     children: T,
 }
@@ -72,6 +82,7 @@ pub const fn chain<T>(children: T) -> Chain<T> {
 
 /// Runner for the [`parallel`] function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct Parallel<T> {
     children: T,
 }
@@ -94,6 +105,7 @@ pub const fn parallel<T>(children: T) -> Parallel<T> {
 
 /// Runner for the [`sequential`] function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct Sequential<T> {
     children: T,
 }

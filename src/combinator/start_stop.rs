@@ -5,10 +5,17 @@ use crate::error::{Merge, merge_results};
 use crate::runner::Runner;
 
 /// Runner for the [`start_stop`] function.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
+#[must_use = "a runner does nothing until it is run"]
 pub struct StartStop<S, T> {
     start: S,
     stop: T,
+}
+
+impl<S, T> core::fmt::Debug for StartStop<S, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StartStop").finish_non_exhaustive()
+    }
 }
 
 /// Makes a runner from a function that starts something in the background and one that stops

@@ -212,3 +212,48 @@ pub async fn yield_now() {
     })
     .await;
 }
+
+/// Runs `fut` with `block_on`, panicking if it has not completed within `polls` polls of
+/// another arm, so that a deadlock fails the test instead of hanging it.
+pub fn block_on_within<F: core::future::Future>(polls: usize, fut: F) -> F::Output {
+    let limit = async {
+        for _ in 0..polls {
+            yield_now().await;
+        }
+    };
+    match block_on(futures::future::select(core::pin::pin!(fut), core::pin::pin!(limit))) {
+        futures::future::Either::Left((output, _)) => output,
+        futures::future::Either::Right(_) => panic!("still running after {polls} polls: deadlock"),
+    }
+}
+
+/// A runner that becomes ready, then abandons its callback (drops it unfinished) after a few
+/// polls and fails with `abandoner`.
+#[derive(Clone, Debug)]
+pub struct Abandoner {
+    pub log: Log,
+}
+
+impl Runner<Error> for Abandoner {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        use futures::future::Either;
+        let inner = ctx.child();
+        self.log.push("ready abandoner");
+        let trip = async {
+            for _ in 0..3 {
+                yield_now().await;
+            }
+        };
+        let callback = ready(&inner);
+        match futures::future::select(core::pin::pin!(callback), core::pin::pin!(trip)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => {
+                self.log.push("abandoned");
+                Err(fail("abandoner"))
+            }
+        }
+    }
+}
