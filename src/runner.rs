@@ -548,11 +548,13 @@ mod boxed {
 
     /// The object-safe form of [`Runner`] (`alloc`), implemented for every runner.
     ///
-    /// Use it through [`BoxRunner`] to keep runners of different types in one `Vec`. Boxed
+    /// Use it through [`BoxRunner`] to keep runners of different types in one `Vec`; `dyn
+    /// DynRunner<E>` (also `+ Send`, `+ Send + Sync`) is itself a [`Runner`], and so are `Box<R>`
+    /// and `Arc<R>` of any runner. The trait is sealed: every [`Runner`] implements it. Boxed
     /// runners are not `Send`: stable Rust cannot yet say that the future of a generic runner
     /// is `Send` (return type notation is unstable). For a `Send` set of runners of different
     /// types, use a tuple.
-    pub trait DynRunner<E> {
+    pub trait DynRunner<E>: sealed::Sealed<E> {
         /// Runs the runner with a boxed callback; see [`Runner::run`].
         fn run_boxed<'a>(&'a self, ctx: &'a Ctx<'a>, ready: DynReady<'a, E>) -> LocalBoxFuture<'a, Result<(), E>>
         where
@@ -584,13 +586,46 @@ mod boxed {
     /// ```
     pub type BoxRunner<'a, E> = Box<dyn DynRunner<E> + 'a>;
 
-    impl<E> Runner<E> for Box<dyn DynRunner<E> + '_> {
+    macro_rules! dyn_runner {
+        ($($bounds:tt)*) => {
+            impl<E> Runner<E> for dyn DynRunner<E> $($bounds)* {
+                async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), E>
+                where
+                    F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+                {
+                    let ready: DynReady<'_, E> = Box::new(move |c, _| Box::pin(ready(c)));
+                    self.run_boxed(ctx, ready).await
+                }
+            }
+        };
+    }
+
+    dyn_runner!(+ '_);
+    dyn_runner!(+ Send + '_);
+    dyn_runner!(+ Send + Sync + '_);
+
+    impl<E, R: Runner<E> + ?Sized> Runner<E> for Box<R> {
         async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), E>
         where
             F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
         {
-            let ready: DynReady<'_, E> = Box::new(move |c, _| Box::pin(ready(c)));
-            (**self).run_boxed(ctx, ready).await
+            (**self).run(ctx, ready).await
         }
+    }
+
+    #[cfg(target_has_atomic = "ptr")]
+    impl<E, R: Runner<E> + ?Sized> Runner<E> for alloc::sync::Arc<R> {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), E>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+        {
+            (**self).run(ctx, ready).await
+        }
+    }
+
+    mod sealed {
+        /// Only the blanket implementation over [`Runner`](super::Runner) implements `DynRunner`.
+        pub trait Sealed<E> {}
+        impl<E, R: super::Runner<E>> Sealed<E> for R {}
     }
 }

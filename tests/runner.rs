@@ -940,4 +940,36 @@ mod boxed {
             ])
         );
     }
+
+    /// A `Vec` of many children (more than `join_all`'s 30, where it would give each child a
+    /// waker of its own) starts and stops in the same order as an array.
+    #[test]
+    fn long_vec_matches_array() {
+        let log = Log::new();
+        let names: Vec<&'static str> = (0..40).map(|i| &*Box::leak(format!("v{i}").into_boxed_str())).collect();
+        let children: Vec<Probe> = names.iter().map(|n| probe(n, &log)).collect();
+        assert_eq!(run(&sequential(children), &log, Main::Return), Ok(()));
+        let mut expected = started(&names);
+        expected.push("main".into());
+        let reversed: Vec<&str> = names.iter().rev().copied().collect();
+        expected.extend(each("stop", &reversed));
+        assert_eq!(log.take(), expected);
+    }
+
+    /// `Box<R>`, `Arc<R>` and `Box<dyn DynRunner<E> + Send + Sync>` are runners.
+    #[test]
+    fn box_arc_and_send_dyn_are_runners() {
+        use procession::runner::DynRunner;
+        let log = Log::new();
+        let boxed: Box<Probe> = Box::new(probe("b", &log));
+        let shared = std::sync::Arc::new(probe("s", &log));
+        let send: Box<dyn DynRunner<Error> + Send + Sync> = Box::new(probe("d", &log));
+        assert_eq!(run(&chain((boxed, shared, send)), &log, Main::Return), Ok(()));
+        assert_eq!(
+            log.events(),
+            strings(&[
+                "start b", "ready b", "start s", "ready s", "start d", "ready d", "main", "stop d", "stop s", "stop b"
+            ])
+        );
+    }
 }

@@ -169,11 +169,41 @@ impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
             children => {
                 let slots: alloc::vec::Vec<Slot<'_>> = children.iter().map(|_| Slot::new(ctx)).collect();
                 let group = Group::new(ctx, mode, &slots);
-                let arms =
-                    futures_util::future::join_all(children.iter().enumerate().map(|(i, child)| group.arm(i, child)));
+                let arms = join_vec(children.iter().enumerate().map(|(i, child)| group.arm(i, child)).collect());
                 let (results, main) = join(arms, group.main(ready)).await;
                 combine(main, results.into_iter().fold(Ok(()), merge_results))
             }
         }
     }
+}
+
+/// Joins boxed futures, polling every unfinished one with the caller's waker on each poll (as
+/// `join_array` does), so that one wake of the task reaches them all. `futures_util`'s
+/// `join_all` gives each future a waker of its own above 30 futures, which makes every wake of
+/// the group's waiter slots a wake per child.
+#[cfg(feature = "alloc")]
+async fn join_vec<F: core::future::Future>(futures: alloc::vec::Vec<F>) -> alloc::vec::Vec<F::Output> {
+    use alloc::boxed::Box;
+    use core::pin::Pin;
+    use core::task::Poll;
+
+    let mut pending: alloc::vec::Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: alloc::vec::Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    core::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(out) => {
+                        *output = Some(out);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
