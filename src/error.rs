@@ -296,6 +296,13 @@ pub struct Overrun {
     pub level: StopLevel,
 }
 
+impl Overrun {
+    /// An overrun of `phase` escalated to `level`, for adapters that bound a phase themselves.
+    pub const fn new(phase: Phase, level: StopLevel) -> Self {
+        Self { phase, level }
+    }
+}
+
 impl fmt::Display for Overrun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match (self.phase, self.level) {

@@ -94,6 +94,16 @@ pub struct Nop;
 /// Returns a runner that performs no operations and returns when the callback does.
 ///
 /// The callback gets the caller's context unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{Ctx, Runner, nop};
+///
+/// let root = Ctx::new();
+/// let result: Result<(), &str> = embassy_futures::block_on(nop().run(&root, async |_| Err("callback")));
+/// assert_eq!(result, Err("callback"));
+/// ```
 pub const fn nop() -> Nop {
     Nop
 }

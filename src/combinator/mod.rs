@@ -99,6 +99,24 @@ pub struct Parallel<T> {
 /// Parallel children have no order among themselves: they start together and are released
 /// together (in one poll, in child order). Relative to the rest of the tree the stop order is
 /// still the reverse of the start order: the callback ends before any child.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{Ctx, MultiError, Runner, leaf, parallel};
+///
+/// type Error = MultiError<&'static str, 4>;
+/// let radio = leaf(async |ctx: &Ctx<'_>| -> Result<(), Error> { ctx.cancelled().await; Ok(()) });
+/// let display = leaf(async |ctx: &Ctx<'_>| -> Result<(), Error> { ctx.cancelled().await; Ok(()) });
+///
+/// let root = Ctx::new();
+/// let both = parallel((radio, display));
+/// let result = embassy_futures::block_on(both.run(&root, async |_ctx| {
+///     // both are running here
+///     Ok(())
+/// }));
+/// assert!(result.is_ok());
+/// ```
 pub const fn parallel<T>(children: T) -> Parallel<T> {
     Parallel { children }
 }
@@ -123,7 +141,22 @@ pub struct Sequential<T> {
 ///
 /// Upstream stops the children in start order; here the stop order is the reverse, as for every
 /// combinator. Upstream also keeps calling `Start` on the remaining children after a start
-/// failure; here nothing further starts.
+/// failure, or once its context is cancelled; here nothing further starts.
+///
+/// # Examples
+///
+/// ```
+/// use procession::{Ctx, MultiError, Runner, sequential, start_stop};
+///
+/// type Error = MultiError<&'static str, 4>;
+/// let step = || start_stop(
+///     async |_: &Ctx<'_>| -> Result<(), Error> { Ok(()) },
+///     async |_: &Ctx<'_>| -> Result<(), Error> { Ok(()) },
+/// );
+/// let root = Ctx::new();
+/// let boot = sequential([step(), step(), step()]);
+/// assert!(embassy_futures::block_on(boot.run(&root, async |_| Ok(()))).is_ok());
+/// ```
 pub const fn sequential<T>(children: T) -> Sequential<T> {
     Sequential { children }
 }
