@@ -518,6 +518,10 @@ impl fmt::Debug for Ctx<'_> {
 ///
 /// Completes with the [`Cause`] once the context is cancelled. It is fused: polling it again
 /// after completion returns the cause again.
+///
+/// Dropping it loses nothing (cancellation is sticky). With `alloc`, dropping it also removes
+/// its waker from every level of the chain; without `alloc`, the waker stays in its slots
+/// until the next wake of each level.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct Cancelled<'c, 'a> {
