@@ -252,6 +252,7 @@ impl Waiters {
 
     /// Runs `change` under the lock; if it returns `true`, wakes and forgets every registered
     /// waker. Returns what `change` returned.
+    #[cfg(not(target_has_atomic = "8"))]
     fn change_and_wake(&self, change: impl FnOnce() -> bool) -> bool {
         let taken = self.wakers.lock(|w| {
             if !change() {
@@ -281,13 +282,26 @@ impl Latch {
 
     /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call set it.
     ///
-    /// The check and the store happen under the waiters' lock, so that of two racing calls
-    /// exactly one sets the latch and the cause never changes once set (no read-modify-write).
+    /// Of two racing calls exactly one sets the latch, and the cause never changes once set: a
+    /// compare-and-swap where the target has one, otherwise the check and the store happen
+    /// under the waiters' lock (plain loads and stores only, for `thumbv6m`).
     pub(crate) fn set(&self, cause: Cause) -> bool {
         if self.is_set() {
             return false;
         }
+        #[cfg(target_has_atomic = "8")]
+        {
+            // One compare-and-swap decides who sets it; the wake takes the lock only if a
+            // waker may be registered.
+            let won = self.state.compare_exchange(0, cause.to_bits(), Ordering::SeqCst, Ordering::SeqCst).is_ok();
+            if won {
+                self.waiters.wake();
+            }
+            won
+        }
+        #[cfg(not(target_has_atomic = "8"))]
         self.waiters.change_and_wake(|| {
+            // No compare-and-swap on this target (thumbv6m): check and store under the lock.
             if self.is_set() {
                 return false;
             }
@@ -445,23 +459,24 @@ impl<'a> Ctx<'a> {
     /// Polls for cancellation: `Ready(cause)` once this context or an ancestor is cancelled;
     /// otherwise registers the waker of `cx` at every level of the chain.
     pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<Cause> {
-        self.poll_cancelled_up_to(cx, None)
+        self.poll_cancelled_below(cx, None)
     }
 
-    /// As [`poll_cancelled`](Self::poll_cancelled), but registers the waker only from `self` up
-    /// to and including `top`: the caller is woken some other way when a level above `top` is
-    /// cancelled. With `None`, or a `top` that is not in the chain, every level is registered.
-    pub(crate) fn poll_cancelled_up_to(&self, cx: &Context<'_>, top: Option<&Ctx<'_>>) -> Poll<Cause> {
+    /// As [`poll_cancelled`](Self::poll_cancelled), but registers the waker only at the levels
+    /// from `self` up to, not including, `stop`: the caller is woken some other way when `stop`
+    /// or a level above it is cancelled. With `None`, or a `stop` that is not in the chain,
+    /// every level is registered.
+    pub(crate) fn poll_cancelled_below(&self, cx: &Context<'_>, stop: Option<&Ctx<'_>>) -> Poll<Cause> {
         if let Some(cause) = self.cause() {
             return Poll::Ready(cause);
         }
-        let top = top.map(|t| t as *const Ctx<'_> as *const ());
+        let stop = stop.map(|t| t as *const Ctx<'_> as *const ());
         let mut level = Some(self);
         while let Some(ctx) = level {
-            ctx.latch.register(cx);
-            if Some(ctx as *const Ctx<'_> as *const ()) == top {
+            if Some(ctx as *const Ctx<'_> as *const ()) == stop {
                 break;
             }
+            ctx.latch.register(cx);
             level = ctx.parent;
         }
         // A cancel between the first check and the registration is visible now: `set` stores

@@ -168,9 +168,9 @@ impl<'g, 'c> Group<'g, 'c> {
                 return Poll::Ready(());
             }
             if !forwarded {
-                // Levels above the slot's context are the group's own ancestors: when they are
-                // cancelled, so is everything in the group, and nothing needs forwarding.
-                if let Poll::Ready(cause) = ctx.poll_cancelled_up_to(cx, Some(&slot.ctx)) {
+                // The slot's context is cancelled only by the group itself or with the group's
+                // own ancestors, and then nothing needs forwarding: watch the levels below it.
+                if let Poll::Ready(cause) = ctx.poll_cancelled_below(cx, Some(&slot.ctx)) {
                     forwarded = true;
                     self.failing(index, cause);
                 }
