@@ -958,6 +958,7 @@ mod boxed {
 
     /// `Box<R>`, `Arc<R>` and `Box<dyn DynRunner<E> + Send + Sync>` are runners.
     #[test]
+    #[allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
     fn box_arc_and_send_dyn_are_runners() {
         use procession::runner::DynRunner;
         let log = Log::new();
