@@ -70,22 +70,14 @@ fn one_child_is_that_child() {
     assert_eq!(alone, strings(&["start a", "ready a", "main", "stop a"]));
 }
 
-fn expect_order(events: Vec<String>, names: &[&str]) {
-    let mut expected = started(names);
-    expected.push("main".into());
-    let reversed: Vec<&str> = names.iter().rev().copied().collect();
-    expected.extend(each("stop", &reversed));
-    assert_eq!(events, expected);
-}
-
 /// Two and eight children, as a tuple and as an array: start in order, stop in reverse.
 #[test]
 fn order_two_and_eight() {
     let log = Log::new();
     assert_eq!(run(&chain((probe("p0", &log), probe("p1", &log))), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Reverse);
     assert_eq!(run(&chain(probes::<2>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Reverse);
     let l = &log;
     let tuple = chain((
         probe("p0", l),
@@ -98,26 +90,16 @@ fn order_two_and_eight() {
         probe("p7", l),
     ));
     assert_eq!(run(&tuple, &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Reverse);
     assert_eq!(run(&chain(probes::<8>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Reverse);
 }
 
 /// A start failure at each position of 8: nothing after it starts, the callback does not run,
 /// what started stops in reverse, and the error is the failed child's.
 #[test]
 fn start_failure_at_each_position() {
-    for at in 0..8 {
-        let log = Log::new();
-        let result = run(&chain(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
-        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
-        let mut expected = started(&NAMES[..at]);
-        expected.push(format!("start {}", NAMES[at]));
-        expected.push(format!("failed {}", NAMES[at]));
-        let reversed: Vec<&str> = NAMES[..at].iter().rev().copied().collect();
-        expected.extend(each("stop", &reversed));
-        assert_eq!(log.events(), expected, "failure at {at}");
-    }
+    check_start_failure_at_each_position(chain, StopOrder::Reverse);
 }
 
 /// A child failing while running cancels everything after it (forced, with the child's cause)

@@ -48,22 +48,15 @@ fn zero_and_one_child() {
     assert_eq!(log.take(), strings(&["start a", "ready a", "main", "stop a"]));
 }
 
-fn expect_order(events: Vec<String>, names: &[&str]) {
-    let mut expected = started(names);
-    expected.push("main".into());
-    expected.extend(each("stop", names));
-    assert_eq!(events, expected);
-}
-
 /// Two and eight children, tuple and array: all start, the callback runs after all are ready,
 /// and all are released together once it returned (polled in child order).
 #[test]
 fn order_two_and_eight() {
     let log = Log::new();
     assert_eq!(run(&parallel((probe("p0", &log), probe("p1", &log))), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Together);
     assert_eq!(run(&parallel(probes::<2>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Together);
     let l = &log;
     let tuple = parallel((
         probe("p0", l),
@@ -76,9 +69,9 @@ fn order_two_and_eight() {
         probe("p7", l),
     ));
     assert_eq!(run(&tuple, &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Together);
     assert_eq!(run(&parallel(probes::<8>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Together);
 }
 
 /// The callback does not run before the slowest child is ready.
@@ -110,16 +103,7 @@ fn callback_waits_for_slowest_child() {
 /// not run, the ready ones stop, and the error is the failed child's.
 #[test]
 fn start_failure_at_each_position() {
-    for at in 0..8 {
-        let log = Log::new();
-        let result = run(&parallel(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
-        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
-        let mut expected = started(&NAMES[..at]);
-        expected.push(format!("start {}", NAMES[at]));
-        expected.push(format!("failed {}", NAMES[at]));
-        expected.extend(each("stop", &NAMES[..at]));
-        assert_eq!(log.events(), expected, "failure at {at}");
-    }
+    check_start_failure_at_each_position(parallel, StopOrder::Together);
 }
 
 /// A start failure cancels (forced) the children still starting, and stops gracefully the

@@ -20,23 +20,15 @@ fn zero_and_one_child() {
     assert_eq!(log.take(), strings(&["start a", "ready a", "main", "stop a"]));
 }
 
-fn expect_order(events: Vec<String>, names: &[&str]) {
-    let mut expected = started(names);
-    expected.push("main".into());
-    let reversed: Vec<&str> = names.iter().rev().copied().collect();
-    expected.extend(each("stop", &reversed));
-    assert_eq!(events, expected);
-}
-
 /// Deviation from upstream (which stops in start order, `pact-semantics.md` §8 item 4): two
 /// and eight children, tuple and array, start in order and stop in reverse.
 #[test]
 fn order_two_and_eight() {
     let log = Log::new();
     assert_eq!(run(&sequential((probe("p0", &log), probe("p1", &log))), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Reverse);
     assert_eq!(run(&sequential(probes::<2>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES[..2]);
+    expect_lifecycle(log.take(), &NAMES[..2], StopOrder::Reverse);
     let l = &log;
     let tuple = sequential((
         probe("p0", l),
@@ -49,9 +41,9 @@ fn order_two_and_eight() {
         probe("p7", l),
     ));
     assert_eq!(run(&tuple, &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Reverse);
     assert_eq!(run(&sequential(probes::<8>(&log, None)), &log, Main::Return), Ok(()));
-    expect_order(log.take(), &NAMES);
+    expect_lifecycle(log.take(), &NAMES, StopOrder::Reverse);
 }
 
 /// A child starts only once the one before it is ready, even when that takes several polls.
@@ -119,17 +111,7 @@ fn stop_waits_for_the_child_after() {
 /// started stops in reverse.
 #[test]
 fn start_failure_at_each_position() {
-    for at in 0..8 {
-        let log = Log::new();
-        let result = run(&sequential(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
-        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
-        let mut expected = started(&NAMES[..at]);
-        expected.push(format!("start {}", NAMES[at]));
-        expected.push(format!("failed {}", NAMES[at]));
-        let reversed: Vec<&str> = NAMES[..at].iter().rev().copied().collect();
-        expected.extend(each("stop", &reversed));
-        assert_eq!(log.events(), expected, "failure at {at}");
-    }
+    check_start_failure_at_each_position(sequential, StopOrder::Reverse);
 }
 
 /// A child failing while running cancels only the callback's context; every child then stops

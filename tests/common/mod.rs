@@ -257,3 +257,43 @@ impl Runner<Error> for Abandoner {
         }
     }
 }
+
+/// The order in which a combinator stops its children, as seen in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopOrder {
+    /// The reverse of the start order (`chain`, `sequential`).
+    Reverse,
+    /// Together, polled in child order (`parallel`).
+    Together,
+}
+
+/// `stop N` for each name, in the order given.
+pub fn stops(names: &[&str], order: StopOrder) -> Vec<String> {
+    match order {
+        StopOrder::Reverse => names.iter().rev().map(|n| format!("stop {n}")).collect(),
+        StopOrder::Together => each("stop", names),
+    }
+}
+
+/// Checks a whole lifecycle: every child started and ready in order, the callback, the stops.
+pub fn expect_lifecycle(events: Vec<String>, names: &[&str], order: StopOrder) {
+    let mut expected = started(names);
+    expected.push("main".into());
+    expected.extend(stops(names, order));
+    assert_eq!(events, expected);
+}
+
+/// A start failure at each position of 8: nothing after it starts, the callback does not run,
+/// what started stops (in `order`), and the error is the failed child's.
+pub fn check_start_failure_at_each_position<R: Runner<Error>>(make: impl Fn([Probe; 8]) -> R, order: StopOrder) {
+    for at in 0..8 {
+        let log = Log::new();
+        let result = run(&make(probes::<8>(&log, Some((at, Behaviour::FailStart)))), &log, Main::Return);
+        assert_eq!(result, Err(fail(NAMES[at])), "failure at {at}");
+        let mut expected = started(&NAMES[..at]);
+        expected.push(format!("start {}", NAMES[at]));
+        expected.push(format!("failed {}", NAMES[at]));
+        expected.extend(stops(&NAMES[..at], order));
+        assert_eq!(log.events(), expected, "failure at {at}");
+    }
+}
