@@ -124,38 +124,13 @@ fn failure_while_running_cascades() {
 /// Cancelling the parent cancels every child and the callback, with the parent's cause.
 #[test]
 fn parent_cancellation() {
-    let log = Log::new();
-    let root = Ctx::new();
-    let tree = chain(probes::<3>(&log, None));
-    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
-        log.push("main");
-        root.cancel();
-        log.push(format!("main cancelled ({})", c.cancelled().await));
-        Ok(())
-    }));
-    assert_eq!(result, Ok(()));
-    let mut expected = started(&NAMES[..3]);
-    expected.extend(strings(&[
-        "main",
-        "main cancelled (shutdown)",
-        "stop p2 (shutdown)",
-        "stop p1 (shutdown)",
-        "stop p0 (shutdown)",
-    ]));
-    assert_eq!(log.events(), expected);
+    check_parent_cancellation(chain, StopOrder::Reverse);
 }
 
 /// The callback's error comes first; the children's errors follow in child order; none is lost.
 #[test]
 fn callback_error_first_then_children_in_order() {
-    let log = Log::new();
-    let tree = chain((
-        probe_with("a", &log, Behaviour::FailStop),
-        probe("b", &log),
-        probe_with("c", &log, Behaviour::FailStop),
-    ));
-    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
-    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+    check_callback_error_first(chain);
 }
 
 /// A child ending while the callback runs, after abandoning its callback, is a dependency failure.

@@ -155,36 +155,13 @@ fn failure_while_running() {
 /// Cancelling the parent cancels every child and the callback.
 #[test]
 fn parent_cancellation() {
-    let log = Log::new();
-    let root = Ctx::new();
-    let tree = parallel(probes::<3>(&log, None));
-    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
-        root.cancel();
-        log.push(format!("main cancelled ({})", c.cancelled().await));
-        Ok(())
-    }));
-    assert_eq!(result, Ok(()));
-    let mut expected = started(&NAMES[..3]);
-    expected.extend(strings(&[
-        "main cancelled (shutdown)",
-        "stop p0 (shutdown)",
-        "stop p1 (shutdown)",
-        "stop p2 (shutdown)",
-    ]));
-    assert_eq!(log.events(), expected);
+    check_parent_cancellation(parallel, StopOrder::Together);
 }
 
 /// The callback's error comes first, then every child's, in child order.
 #[test]
 fn callback_error_first_then_children_in_order() {
-    let log = Log::new();
-    let tree = parallel((
-        probe_with("a", &log, Behaviour::FailStop),
-        probe("b", &log),
-        probe_with("c", &log, Behaviour::FailStop),
-    ));
-    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
-    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+    check_callback_error_first(parallel);
 }
 
 /// Deviation from upstream: a callback returning an error does not mask a child's failure

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use procession::{Ctx, Runner, sequential};
+use procession::{Ctx, sequential};
 
 /// Zero children behave as `nop`; one child as that child.
 #[test]
@@ -129,36 +129,13 @@ fn failure_while_running() {
 /// Cancelling the parent cancels every child and the callback.
 #[test]
 fn parent_cancellation() {
-    let log = Log::new();
-    let root = Ctx::new();
-    let tree = sequential(probes::<3>(&log, None));
-    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
-        root.cancel();
-        log.push(format!("main cancelled ({})", c.cancelled().await));
-        Ok(())
-    }));
-    assert_eq!(result, Ok(()));
-    let mut expected = started(&NAMES[..3]);
-    expected.extend(strings(&[
-        "main cancelled (shutdown)",
-        "stop p2 (shutdown)",
-        "stop p1 (shutdown)",
-        "stop p0 (shutdown)",
-    ]));
-    assert_eq!(log.events(), expected);
+    check_parent_cancellation(sequential, StopOrder::Reverse);
 }
 
 /// The callback's error comes first, then every child's, in child order.
 #[test]
 fn callback_error_first_then_children_in_order() {
-    let log = Log::new();
-    let tree = sequential((
-        probe_with("a", &log, Behaviour::FailStop),
-        probe("b", &log),
-        probe_with("c", &log, Behaviour::FailStop),
-    ));
-    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
-    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+    check_callback_error_first(sequential);
 }
 
 /// A child in the middle that abandons its callback (drops it unfinished) and returns while the

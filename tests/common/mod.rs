@@ -297,3 +297,34 @@ pub fn check_start_failure_at_each_position<R: Runner<Error>>(make: impl Fn([Pro
         assert_eq!(log.events(), expected, "failure at {at}");
     }
 }
+
+/// Cancelling the parent while the callback runs cancels the callback and every child, which
+/// stop (in `order`) with the parent's cause.
+pub fn check_parent_cancellation<R: Runner<Error>>(make: impl Fn([Probe; 3]) -> R, order: StopOrder) {
+    let log = Log::new();
+    let root = Ctx::new();
+    let tree = make(probes::<3>(&log, None));
+    let result = block_on(tree.run(&root, async |c: &Ctx<'_>| {
+        log.push("main");
+        root.cancel();
+        log.push(format!("main cancelled ({})", c.cancelled().await));
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    let mut expected = started(&NAMES[..3]);
+    expected.extend(strings(&["main", "main cancelled (shutdown)"]));
+    expected.extend(stops(&NAMES[..3], order).into_iter().map(|s| format!("{s} (shutdown)")));
+    assert_eq!(log.events(), expected);
+}
+
+/// The callback's error comes first, then every child's, in child order; none is lost.
+pub fn check_callback_error_first<R: Runner<Error>>(make: impl Fn((Probe, Probe, Probe)) -> R) {
+    let log = Log::new();
+    let tree = make((
+        probe_with("a", &log, Behaviour::FailStop),
+        probe("b", &log),
+        probe_with("c", &log, Behaviour::FailStop),
+    ));
+    assert_eq!(run(&tree, &log, Main::Fail), Err(fails(&["main", "a", "c"])));
+    assert_eq!(run(&tree, &log, Main::Return), Err(fails(&["a", "c"])));
+}
