@@ -9,6 +9,11 @@
 
 use core::fmt;
 
+#[cfg(feature = "alloc")]
+mod unbounded;
+#[cfg(feature = "alloc")]
+pub use unbounded::UnboundedMultiError;
+
 /// An error type that can hold several failures of one process tree.
 ///
 /// `merge` folds `other`, a failure that happened together with `self`, into `self`. The
