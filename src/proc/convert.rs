@@ -75,9 +75,10 @@ impl<E, R: Runner<E>> Proc<E> for FromRunner<R> {
             }
             core::future::pending::<core::convert::Infallible>().await
         };
-        match select(run, starting).await {
-            Either::First(result) => result,
-            Either::Second(never) => match never {},
+        // `starting` first: a cancellation reaches the runner in the same poll.
+        match select(starting, run).await {
+            Either::First(never) => match never {},
+            Either::Second(result) => result,
         }
     }
 }
