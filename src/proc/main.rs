@@ -43,7 +43,7 @@ use crate::ctx::{Cause, Ctx};
 ///
 /// ```no_run
 /// use procession::Ctx;
-/// use procession::proc::{main, task};
+/// use procession::proc::{self, task};
 ///
 /// fn main() -> std::process::ExitCode {
 ///     let server = task("server", async |ctx: &Ctx<'_>| -> Result<(), std::io::Error> {
@@ -51,7 +51,7 @@ use crate::ctx::{Cause, Ctx};
 ///         ctx.cancelled().await;
 ///         Ok(())
 ///     });
-///     match main(server) {
+///     match proc::main(server) {
 ///         Ok(()) => std::process::ExitCode::SUCCESS,
 ///         Err(error) => {
 ///             eprintln!("{error}");
