@@ -624,3 +624,108 @@ fn p18_main_returns_the_process_result() {
     }), Ok(()));
     assert_eq!(main(task("named", failing("e"))), Err(TaskError::new("named", fail("e"))));
 }
+
+// === what task and trace_region emit ===
+
+/// With `tracing`: each run of a task is inside an `INFO` span `task` with its name, and a
+/// region inside a `DEBUG` span `region`; the span is entered while the process is polled.
+#[cfg(feature = "tracing")]
+#[test]
+fn task_and_region_open_tracing_spans() {
+    use std::sync::Mutex;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, field};
+
+    /// Records `new KIND NAME LEVEL` and `enter KIND`.
+    #[derive(Default)]
+    struct Recorder {
+        events: Mutex<Vec<String>>,
+        spans: Mutex<Vec<&'static str>>,
+    }
+
+    struct NameField(String);
+
+    impl field::Visit for NameField {
+        fn record_str(&mut self, field: &field::Field, value: &str) {
+            if field.name() == "name" {
+                self.0 = value.to_string();
+            }
+        }
+        fn record_debug(&mut self, _: &field::Field, _: &dyn core::fmt::Debug) {}
+    }
+
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut name = NameField(String::new());
+            span.record(&mut name);
+            let meta = span.metadata();
+            self.events.lock().unwrap().push(format!("new {} {} {}", meta.name(), name.0, meta.level()));
+            let mut spans = self.spans.lock().unwrap();
+            spans.push(meta.name());
+            Id::from_u64(spans.len() as u64)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, span: &Id) {
+            let kind = self.spans.lock().unwrap()[span.into_u64() as usize - 1];
+            self.events.lock().unwrap().push(format!("enter {kind}"));
+        }
+        fn exit(&self, _: &Id) {}
+    }
+
+    let recorder = Arc::new(Recorder::default());
+    let root = Ctx::new();
+    let tree = task("web", trace_region("load", failing("boom")));
+    let result: Result<(), TaskError<Error>> =
+        tracing::subscriber::with_default(recorder.clone(), || block_on(tree.run(&root)));
+    assert_eq!(result, Err(TaskError::new("web", fail("boom"))));
+    let events = recorder.events.lock().unwrap().clone();
+    // (`Instrumented` enters the spans again to drop the process inside them.)
+    assert_eq!(events[..4], strings(&["new task web INFO", "enter task", "new region load DEBUG", "enter region"]));
+}
+
+/// With `log`: a task writes `DEBUG` records when it starts and ends, a region `TRACE` ones.
+#[cfg(feature = "log")]
+#[test]
+fn task_and_region_write_log_records() {
+    use std::sync::Mutex;
+
+    static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Recorder;
+
+    impl log::Log for Recorder {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            RECORDS.lock().unwrap().push(format!("{} {}", record.level(), record.args()));
+        }
+        fn flush(&self) {}
+    }
+
+    log::set_logger(&Recorder).expect("the only logger of this test binary");
+    log::set_max_level(log::LevelFilter::Trace);
+    let root = Ctx::new();
+    let log = Log::new();
+    let ok = task("log-ok", trace_region("log-region", logging("inside", &log)));
+    assert_eq!(block_on(Proc::<TaskError<Error>>::run(&ok, &root)), Ok(()));
+    let failed = task("log-failed", failing("boom"));
+    assert!(block_on(Proc::<TaskError<Error>>::run(&failed, &root)).is_err());
+    let records: Vec<String> = RECORDS.lock().unwrap().iter().filter(|r| r.contains(" log-")).cloned().collect();
+    assert_eq!(
+        records,
+        strings(&[
+            "DEBUG task log-ok: started",
+            "TRACE region log-region: started",
+            "TRACE region log-region: ended",
+            "DEBUG task log-ok: done",
+            "DEBUG task log-failed: started",
+            "DEBUG task log-failed: failed",
+        ])
+    );
+}
