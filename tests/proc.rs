@@ -5,14 +5,16 @@
 //! go-proc has no tests of its own. The cases P1–P18 are derived from its code
 //! (shot-proc-semantics.md §4.4); each test below is named after its case. Tests named
 //! `deviation_*` show where this crate deliberately differs from upstream.
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
+#![allow(clippy::result_large_err, reason = "the test error type keeps 16 failures inline")]
 
 mod common;
 
 use core::future::Future;
 use core::pin::pin;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use procession::proc::{
@@ -93,12 +95,15 @@ impl Merge for Boom {
 
 // === P1–P11: concurrent and concurrent_group ===
 
+/// A process type that can be named, for empty sets.
+type Instant = fn(&Ctx<'_>) -> core::future::Ready<Result<(), Error>>;
+
 /// P1: no processes → `Ok` at once, for `concurrent`, `concurrent_group` and `sequence`, as a
 /// unit tuple, an empty array and (with `alloc`) an empty `Vec`.
 #[test]
 fn p1_no_processes_ok_at_once() {
     let root = Ctx::new();
-    let none: [fn(&Ctx<'_>) -> core::future::Ready<Result<(), Error>>; 0] = [];
+    let none: [Instant; 0] = [];
     for result in [
         poll_once(pin!(concurrent(()).run(&root))),
         poll_once(pin!(concurrent_group(()).run(&root))),
@@ -111,7 +116,7 @@ fn p1_no_processes_ok_at_once() {
     }
     #[cfg(feature = "alloc")]
     {
-        let empty: Vec<fn(&Ctx<'_>) -> core::future::Ready<Result<(), Error>>> = Vec::new();
+        let empty: Vec<Instant> = Vec::new();
         assert_eq!(poll_once(pin!(concurrent(empty.clone()).run(&root))), Poll::Ready(Ok(())));
         assert_eq!(poll_once(pin!(concurrent_group(empty.clone()).run(&root))), Poll::Ready(Ok(())));
         assert_eq!(poll_once(pin!(sequence(empty).run(&root))), Poll::Ready(Ok(())));
@@ -339,7 +344,12 @@ fn sets_of_every_kind() {
     assert_eq!(block_on_within(10, with_failure.run(&root)), Err(fail("f")));
     assert_eq!(
         log.take(),
-        strings(&["a", "c cancelled (dependency failed)", "d cancelled (dependency failed)", "e cancelled (dependency failed)"])
+        strings(&[
+            "a",
+            "c cancelled (dependency failed)",
+            "d cancelled (dependency failed)",
+            "e cancelled (dependency failed)"
+        ])
     );
     #[cfg(feature = "alloc")]
     {
@@ -413,6 +423,7 @@ fn p14_task_wraps_failures() {
 
 /// The error of a tree with named tasks: a task's failure, or a plain one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "a test type, never moved in a hot path")]
 enum Outer {
     Task(TaskError<Error>),
     Plain(Fail),
@@ -434,10 +445,7 @@ fn p15_task_error_is_one_entry() {
         Err(MultiError::from_error(Outer::Plain(Fail::At("e3"))))
     };
     let error = block_on(concurrent((inner, e3)).run(&root)).unwrap_err();
-    assert_eq!(
-        error.errors(),
-        &[Outer::Task(TaskError::new("x", fails(&["e1", "e2"]))), Outer::Plain(Fail::At("e3"))]
-    );
+    assert_eq!(error.errors(), &[Outer::Task(TaskError::new("x", fails(&["e1", "e2"]))), Outer::Plain(Fail::At("e3"))]);
     assert_eq!(error.len(), 2);
 }
 
@@ -573,7 +581,8 @@ fn from_runner_failures_end_the_process() {
 fn into_runner_is_a_leaf() {
     let log = Log::new();
     let root = Ctx::new();
-    let workers = into_runner(concurrent_group((until_cancelled("w1", &log, Ok(())), until_cancelled("w2", &log, Ok(())))));
+    let workers =
+        into_runner(concurrent_group((until_cancelled("w1", &log, Ok(())), until_cancelled("w2", &log, Ok(())))));
     let tree = chain((probe("storage", &log), workers));
     assert_eq!(run_main(&tree, &root, &log, Main::Return).now_or_never_bounded(), Ok(()));
     assert_eq!(
@@ -618,10 +627,13 @@ impl<F: Future> NowOrNeverBounded for F {}
 fn p18_main_returns_the_process_result() {
     use procession::proc::main;
     assert_eq!(main(failing("e")), Err(fail("e")));
-    assert_eq!(main(async |ctx: &Ctx<'_>| -> Result<(), Error> {
-        assert!(!ctx.is_cancelled());
+    assert_eq!(
+        main(async |ctx: &Ctx<'_>| -> Result<(), Error> {
+            assert!(!ctx.is_cancelled());
+            Ok(())
+        }),
         Ok(())
-    }), Ok(()));
+    );
     assert_eq!(main(task("named", failing("e"))), Err(TaskError::new("named", fail("e"))));
 }
 
