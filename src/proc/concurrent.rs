@@ -82,18 +82,20 @@ pub struct ConcurrentGroup<T> {
 ///
 /// ```
 /// use procession::{Cause, Ctx};
-/// use procession::proc::{Proc, concurrent_group};
+/// use procession::proc::{MultiError, Proc, concurrent_group};
 ///
-/// let server = async |ctx: &Ctx<'_>| -> Result<(), &'static str> {
+/// type Error = MultiError<&'static str, 2>;
+/// let server = async |ctx: &Ctx<'_>| -> Result<(), Error> {
 ///     let cause = ctx.cancelled().await;
 ///     assert_eq!(cause, Cause::DependencyFailed);
 ///     Ok(())
 /// };
-/// let config = async |_: &Ctx<'_>| -> Result<(), &'static str> { Err("bad config") };
+/// let config = async |_: &Ctx<'_>| -> Result<(), Error> { Err(MultiError::from_error("bad config")) };
 ///
 /// let root = Ctx::new();
 /// let group = concurrent_group((server, config));
-/// assert_eq!(embassy_futures::block_on(group.run(&root)), Err("bad config"));
+/// let error = embassy_futures::block_on(group.run(&root)).unwrap_err();
+/// assert_eq!(error.errors(), &["bad config"]);
 /// assert!(!root.is_cancelled());
 /// ```
 ///

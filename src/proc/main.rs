@@ -43,7 +43,7 @@ use crate::ctx::{Cause, Ctx};
 ///
 /// ```no_run
 /// use procession::Ctx;
-/// use procession::proc::{self, task};
+/// use procession::proc::{self, TaskError, task};
 ///
 /// fn main() -> std::process::ExitCode {
 ///     let server = task("server", async |ctx: &Ctx<'_>| -> Result<(), std::io::Error> {
@@ -51,7 +51,8 @@ use crate::ctx::{Cause, Ctx};
 ///         ctx.cancelled().await;
 ///         Ok(())
 ///     });
-///     match proc::main(server) {
+///     let result: Result<(), TaskError<std::io::Error>> = proc::main(server);
+///     match result {
 ///         Ok(()) => std::process::ExitCode::SUCCESS,
 ///         Err(error) => {
 ///             eprintln!("{error}");

@@ -54,22 +54,23 @@
 //!
 //! ```
 //! use procession::Ctx;
-//! use procession::proc::{MultiError, Proc, concurrent_group, sequence, task};
+//! use procession::proc::{MultiError, Proc, TaskError, concurrent_group, sequence, task};
 //!
-//! type Error = MultiError<&'static str, 4>;
+//! /// Every failure of the program, each with the name of its task.
+//! type Error = MultiError<TaskError<&'static str>, 4>;
 //!
-//! let migrate = async |_: &Ctx<'_>| -> Result<(), Error> { Ok(()) };
-//! let serve = async |ctx: &Ctx<'_>| -> Result<(), Error> {
+//! let migrate = task("migrate", async |_: &Ctx<'_>| -> Result<(), &'static str> { Ok(()) });
+//! let serve = task("serve", async |ctx: &Ctx<'_>| -> Result<(), &'static str> {
 //!     ctx.cancelled().await; // serve until told to stop
 //!     Ok(())
-//! };
-//! let watchdog = async |_: &Ctx<'_>| -> Result<(), Error> { Err(MultiError::from_error("watchdog tripped")) };
+//! });
+//! let watchdog = task("watchdog", async |_: &Ctx<'_>| -> Result<(), &'static str> { Err("tripped") });
 //!
 //! let app = sequence((migrate, concurrent_group((serve, watchdog))));
 //! let root = Ctx::new();
-//! // The watchdog fails, the group cancels `serve`, and the failure comes back unchanged.
-//! let result = embassy_futures::block_on(app.run(&root));
-//! assert_eq!(result.unwrap_err().errors(), &["watchdog tripped"]);
+//! // The watchdog fails, the group cancels `serve`, and the failure comes back, named.
+//! let result: Result<(), Error> = embassy_futures::block_on(app.run(&root));
+//! assert_eq!(result.unwrap_err().to_string(), "watchdog: tripped");
 //! ```
 //!
 //! [`Cause`]: crate::Cause
