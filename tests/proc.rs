@@ -387,6 +387,10 @@ fn p12_sequence_in_order_stops_at_first_failure() {
     let stopped = sequence([step("a", Ok(())), step("b", Err(Boom)), step("c", Ok(()))]);
     assert_eq!(block_on(stopped.run(&root)), Err(Boom));
     assert_eq!(log.take(), strings(&["a", "b"]));
+    // The same with a tuple of processes of different types.
+    let stopped = sequence((logging("a", &log), failing("b"), logging("c", &log)));
+    assert_eq!(block_on(stopped.run(&root)), Err(fail("b")));
+    assert_eq!(log.take(), strings(&["a"]));
 }
 
 /// P13: `sequence` with an already-cancelled context whose processes return `Ok`: every
