@@ -745,3 +745,53 @@ fn task_and_region_write_log_records() {
         ])
     );
 }
+
+// === stop_deadline ===
+
+/// Logs `what` when dropped.
+struct OnDrop(Log, &'static str);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.push(self.1);
+    }
+}
+
+/// `stop_deadline`: a process that ignores cancellation is dropped when the deadline (started
+/// at cancellation) completes, and the result is a hard stop overrun; one that returns in time
+/// keeps its own result; an uncancelled process is never bounded.
+#[test]
+fn stop_deadline_drops_a_process_that_ignores_cancellation() {
+    use procession::StopLevel;
+    use procession::proc::stop_deadline;
+    let log = Log::new();
+    let root = Ctx::new();
+    let gate = Ctx::new();
+    let deadline = || {
+        log.push("deadline started");
+        let gate = &gate;
+        async move {
+            gate.cancelled().await;
+        }
+    };
+    let stubborn = async |_: &Ctx<'_>| -> Result<(), Error> {
+        let _guard = OnDrop(log.clone(), "stubborn dropped");
+        core::future::pending().await
+    };
+    let bounded = stop_deadline(deadline, stubborn);
+    let mut run = pin!(bounded.run(&root));
+    assert!(poll_times(run.as_mut(), 10).is_pending());
+    assert!(log.events().is_empty(), "no deadline before cancellation");
+    root.cancel();
+    assert!(poll_times(run.as_mut(), 10).is_pending());
+    assert_eq!(log.events(), strings(&["deadline started"]));
+    gate.cancel();
+    assert_eq!(poll_once(run), Poll::Ready(Err(MultiError::from_error(Fail::Overrun(StopLevel::Hard)))));
+    assert_eq!(log.take(), strings(&["deadline started", "stubborn dropped"]));
+
+    // A process that returns once cancelled keeps its own result, even with a passed deadline.
+    let root = Ctx::new();
+    root.cancel();
+    let polite = stop_deadline(|| core::future::ready(()), until_cancelled("polite", &log, Err(fail("polite"))));
+    assert_eq!(block_on(polite.run(&root)), Err(fail("polite")));
+}

@@ -19,6 +19,7 @@
 //! | [`main()`] (`std`, unix) | `Main(impl Impl) error` |
 //! | [`MultiError`], `UnboundedMultiError` (`alloc`) | `type MultiError []error` |
 //! | [`from_runner`], [`into_runner`] | (none: conversions to and from this crate's [`Runner`](crate::Runner)) |
+//! | [`stop_deadline`] | (none: upstream waits for a process without limit) |
 //!
 //! The combinators take a set of processes: a tuple of processes of any types (up to 12), an
 //! array `[P; N]`, or, with `alloc`, a `Vec<P>` ([`Procs`]). Every child runs inside the
@@ -47,7 +48,7 @@
 //!   [`Cause::DependencyFailed`] on the first failure, [`Cause::Parent`] when the group returns.
 //!
 //! Kept as upstream, on purpose: [`concurrent`] and [`concurrent_group`] wait for every child,
-//! also after a failure; cancellation errors returned by siblings are not filtered out;
+//! also after a failure (bound a child that may ignore cancellation with [`stop_deadline`]); cancellation errors returned by siblings are not filtered out;
 //! [`sequence`] does not look at its context between steps.
 //!
 //! # Examples
@@ -80,6 +81,7 @@
 
 mod concurrent;
 mod convert;
+mod deadline;
 #[cfg(all(feature = "std", unix))]
 mod main;
 mod sequence;
@@ -88,6 +90,7 @@ mod task;
 
 pub use concurrent::{Concurrent, ConcurrentGroup, concurrent, concurrent_group};
 pub use convert::{FromRunner, IntoRunner, from_runner, into_runner};
+pub use deadline::{StopDeadline, stop_deadline};
 #[cfg(all(feature = "std", unix))]
 pub use main::{main, try_main};
 pub use sequence::{Sequence, sequence};
