@@ -4,7 +4,7 @@
 //! failure at once (a callback error and a child error, several children failing while they
 //! stop), it needs `E: `[`Merge`] so that none is dropped silently. The crate implements
 //! [`Merge`] for its bounded list [`MultiError`] and, with `alloc`, for
-//! `Box<dyn Error + Send + Sync>`. A user type that wants to keep only the first failure says so
+//! `Box<dyn Error + Send + Sync>` and the unbounded list `UnboundedMultiError`. A user type that wants to keep only the first failure says so
 //! explicitly by implementing [`Merge`] that way.
 
 use core::fmt;

@@ -639,6 +639,8 @@ fn p18_main_returns_the_process_result() {
         Ok(())
     );
     assert_eq!(main(task("named", failing("e"))), Err(TaskError::new("named", fail("e"))));
+    // `try_main` reports a setup failure apart; here setting up works.
+    assert_eq!(procession::proc::try_main(failing("e")).expect("signal handling set up"), Err(fail("e")));
 }
 
 // === what task and trace_region emit ===
@@ -794,4 +796,34 @@ fn stop_deadline_drops_a_process_that_ignores_cancellation() {
     root.cancel();
     let polite = stop_deadline(|| core::future::ready(()), until_cancelled("polite", &log, Err(fail("polite"))));
     assert_eq!(block_on(polite.run(&root)), Err(fail("polite")));
+}
+
+// === auto traits ===
+
+/// A tree of `Send` processes is `Send` as a whole (so it can be spawned on a multi-threaded
+/// runtime), also with named tasks, regions and runners inside. (Built in one body: processes
+/// returned as `impl Proc` from helpers hide their future's `Send`, as for runners.)
+#[test]
+fn tree_of_send_processes_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let log = Log::new();
+    let fail = async |_: &Ctx<'_>| -> Result<(), Error> { Err(fail("a")) };
+    let wait = async |ctx: &Ctx<'_>| -> Result<(), Error> {
+        ctx.cancelled().await;
+        Ok(())
+    };
+    let tree = concurrent_group((
+        concurrent([fail, fail]),
+        sequence((wait, trace_region("r", wait))),
+        from_runner(probe("p", &log)),
+    ));
+    let root = Ctx::new();
+    let run = async { Proc::<Error>::run(&tree, &root).await };
+    assert_send(&run);
+    drop(run);
+    let named = task("named", tree);
+    let run = async { Proc::<TaskError<Error>>::run(&named, &root).await };
+    assert_send(&run);
+    drop(run);
+    static_assertions::assert_impl_all!(procession::proc::TaskError<Error>: Send, Sync, Clone);
 }

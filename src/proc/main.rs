@@ -33,6 +33,9 @@ use crate::ctx::{Cause, Ctx};
 /// If the signal handlers cannot be installed or the runtime cannot be built (an I/O error
 /// from the operating system). [`try_main`] returns that error instead.
 ///
+/// With feature `tokio`, also if called from inside a tokio runtime (as `Runtime::block_on`
+/// does): `main` is meant to be the program's own `fn main`.
+///
 /// # Deviation from upstream
 ///
 /// Upstream handles only SIGINT, and a second SIGINT during shutdown is swallowed, so a

@@ -112,6 +112,10 @@ use crate::ctx::Ctx;
 ///
 /// A long-running process should watch [`Ctx::cancelled`] and return soon after it completes.
 ///
+/// The combinators take their processes by value. To put one process (say a
+/// [`concurrent_group`]) in two sets, or to keep it while it runs, pass a closure that runs it
+/// by reference: `async |ctx: &Ctx<'_>| group.run(ctx).await`.
+///
 /// # Examples
 ///
 /// ```
