@@ -146,3 +146,17 @@ fn p18_failure_is_returned() {
     assert_eq!(stdout.last().map(String::as_str), Some("web: stopping (dependency failed)"));
     assert_eq!(stderr, "error: worker: queue is gone\n");
 }
+
+/// P18: after SIGINT `main` returns the process's own result, verbatim: here the worker's error
+/// (printed, exit status 1), after every task has returned.
+#[test]
+fn p18_result_after_sigint_is_the_process_result() {
+    let mut program = Program::start("err-on-cancel");
+    program.wait_for("ready");
+    program.kill("-INT");
+    let (status, stdout, stderr) = program.finish();
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    assert!(stdout.contains(&"web: stopping (shutdown)".to_string()));
+    assert_eq!(stdout.last().map(String::as_str), Some("worker: cancelled, reporting it as an error"));
+    assert_eq!(stderr, "error: worker: stopped before the queue was drained\n");
+}

@@ -6,6 +6,8 @@
 //! cargo run -p procession-examples-std --bin proc_main stubborn   # one task ignores Ctrl-C:
 //!                                                                 # press it twice (status 130)
 //! cargo run -p procession-examples-std --bin proc_main fail       # the worker fails (status 1)
+//! cargo run -p procession-examples-std --bin proc_main err-on-cancel  # Ctrl-C: the worker's
+//!                                                                     # error is returned (status 1)
 //! ```
 //!
 //! It prints `ready` once both tasks run. Without the `tokio` feature of this package it runs
@@ -50,6 +52,10 @@ fn main() -> ExitCode {
         if mode == "stubborn" {
             println!("worker: ignoring cancellation ({cause})");
             std::future::pending::<()>().await;
+        }
+        if mode == "err-on-cancel" {
+            println!("worker: cancelled, reporting it as an error");
+            return Err(Failed("stopped before the queue was drained"));
         }
         println!("worker: stopping ({cause})");
         Ok(())
