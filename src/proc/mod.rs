@@ -39,8 +39,9 @@
 //! - **[`TaskError`] exposes its cause as `source()`** (upstream has only `Cause()`, so
 //!   `errors.Is` does not see through it).
 //! - **[`task`] and [`trace_region`]** open a `tracing` span (feature `tracing`) or write a
-//!   `log`/`defmt` message (features `log`, `defmt`) instead of a `runtime/trace` task or
-//!   region, and pass the caller's context unchanged (Rust contexts carry no values).
+//!   `log`/`defmt` message (features `log`, `defmt`; defmt only on targets without an OS,
+//!   where a global logger exists) instead of a `runtime/trace` task or region, and pass the
+//!   caller's context unchanged (Rust contexts carry no values).
 //! - **[`main()`]** also handles SIGTERM, and a second signal during shutdown exits at once
 //!   with status 128 + the signal number (130 for SIGINT), naming the tasks that are still
 //!   running; upstream handles only SIGINT, swallows the second one and may hang.
