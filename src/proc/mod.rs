@@ -49,8 +49,10 @@
 //!   [`Cause::DependencyFailed`] on the first failure, [`Cause::Parent`] when the group returns.
 //!
 //! Kept as upstream, on purpose: [`concurrent`] and [`concurrent_group`] wait for every child,
-//! also after a failure (bound a child that may ignore cancellation with [`stop_deadline`]); cancellation errors returned by siblings are not filtered out;
-//! [`sequence`] does not look at its context between steps.
+//! also after a failure (bound a child that may ignore cancellation with [`stop_deadline`]);
+//! cancellation errors returned by siblings are not filtered out; [`sequence`] does not look at
+//! its context between steps; a panic in a process is not caught (it unwinds through the
+//! combinator, dropping the siblings).
 //!
 //! # Examples
 //!
