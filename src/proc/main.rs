@@ -14,6 +14,7 @@ use crate::ctx::{Cause, Ctx};
 /// down exits the program at once with status **128 + the signal number** (130 for SIGINT,
 /// 143 for SIGTERM, the shell's convention for "killed by that signal"), after writing to
 /// stderr which [`task`](super::task)s are still running: those ignored the cancellation.
+/// That exit is `std::process::exit`: no destructor of the running process runs.
 ///
 /// The executor and the signal source:
 ///
