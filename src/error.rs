@@ -4,10 +4,15 @@
 //! failure at once (a callback error and a child error, several children failing while they
 //! stop), it needs `E: `[`Merge`] so that none is dropped silently. The crate implements
 //! [`Merge`] for its bounded list [`MultiError`] and, with `alloc`, for
-//! `Box<dyn Error + Send + Sync>`. A user type that wants to keep only the first failure says so
+//! `Box<dyn Error + Send + Sync>` and the unbounded list `UnboundedMultiError`. A user type that wants to keep only the first failure says so
 //! explicitly by implementing [`Merge`] that way.
 
 use core::fmt;
+
+#[cfg(feature = "alloc")]
+mod unbounded;
+#[cfg(feature = "alloc")]
+pub use unbounded::UnboundedMultiError;
 
 /// An error type that can hold several failures of one process tree.
 ///
@@ -68,8 +73,9 @@ pub trait Prefix {
 /// [`overflow`](Self::overflow) and dropped; nothing panics. Merging two lists appends the
 /// second to the first (nested lists are flattened).
 ///
-/// `Display` follows Go's `errors.Join` as used by upstream: "no errors" when empty, the single
-/// message when there is one, and "N errors:" followed by one line per failure otherwise.
+/// `Display` is upstream's (Go `proc.MultiError`): "no errors" when empty, the single message
+/// when there is one, and otherwise "N errors:" followed by one line per failure, each after
+/// "- ", and a last line counting the failures that did not fit.
 ///
 /// # Examples
 ///
@@ -81,7 +87,7 @@ pub trait Prefix {
 /// let all = a.merge(b);
 /// assert_eq!(all.errors(), &["disk full", "link down"]);
 /// assert_eq!(all.overflow(), 1);
-/// assert_eq!(all.to_string(), "3 errors:\n  disk full\n  link down\n  (1 more not kept)");
+/// assert_eq!(all.to_string(), "3 errors:\n- disk full\n- link down\n(1 more not kept)");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct MultiError<E, const N: usize> {
@@ -202,10 +208,10 @@ impl<E: fmt::Display, const N: usize> fmt::Display for MultiError<E, N> {
             (errors, overflow) => {
                 write!(f, "{} errors:", self.len())?;
                 for error in errors {
-                    write!(f, "\n  {error}")?;
+                    write!(f, "\n- {error}")?;
                 }
                 if overflow > 0 {
-                    write!(f, "\n  ({overflow} more not kept)")?;
+                    write!(f, "\n({overflow} more not kept)")?;
                 }
                 Ok(())
             }
@@ -335,7 +341,7 @@ mod boxed {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "{} errors:", self.0.len())?;
             for error in &self.0 {
-                write!(f, "\n  {error}")?;
+                write!(f, "\n- {error}")?;
             }
             Ok(())
         }
@@ -400,7 +406,7 @@ mod boxed {
             let b: BoxError = "b".into();
             let c: BoxError = "c".into();
             let all = a.merge(b.merge(c)).prefix("tree");
-            assert_eq!(all.to_string(), "tree: 3 errors:\n  stop deadlines passed: process dropped\n  b\n  c");
+            assert_eq!(all.to_string(), "tree: 3 errors:\n- stop deadlines passed: process dropped\n- b\n- c");
             assert!(all.source().is_some());
         }
     }

@@ -14,6 +14,7 @@ compile_error!("You may not enable both `defmt` and `log` features.");
 pub mod combinator;
 pub mod ctx;
 pub mod error;
+pub mod proc;
 pub mod runner;
 
 #[doc(inline)]

@@ -292,7 +292,7 @@ fn prefix_err_on_boxed_errors() {
     assert_eq!(own.to_string(), "db: oops");
     assert_eq!(own.source().map(ToString::to_string), Some("oops".to_string()));
     let both = block_on(tree.run(&root, async |_: &Ctx<'_>| Err("callback".into()))).unwrap_err();
-    assert_eq!(both.to_string(), "db: 2 errors:\n  callback\n  oops");
+    assert_eq!(both.to_string(), "db: 2 errors:\n- callback\n- oops");
 }
 
 // === map_err ===

@@ -28,7 +28,7 @@
 
 mod group;
 mod leaf;
-mod set;
+pub(crate) mod set;
 mod start_stop;
 
 pub use leaf::{Leaf, NoStop, StopFn, leaf, leaf_with_stop};

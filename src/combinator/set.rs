@@ -182,7 +182,7 @@ impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
 /// `join_all` gives each future a waker of its own above 30 futures, which makes every wake of
 /// the group's waiter slots a wake per child.
 #[cfg(feature = "alloc")]
-async fn join_vec<F: core::future::Future>(futures: alloc::vec::Vec<F>) -> alloc::vec::Vec<F::Output> {
+pub(crate) async fn join_vec<F: core::future::Future>(futures: alloc::vec::Vec<F>) -> alloc::vec::Vec<F::Output> {
     use alloc::boxed::Box;
     use core::pin::Pin;
     use core::task::Poll;

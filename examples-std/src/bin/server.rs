@@ -4,6 +4,9 @@
 //! connections to finish (an echo connection says `bye` and closes its side cleanly), and waits
 //! for them, within a stop deadline that escalates to a forced stop.
 //!
+//! Needs the `tokio` feature of this package (`proc::main` then runs on a tokio runtime):
+//! `cargo run -p procession-examples-std --features tokio --bin server`.
+//!
 //! Nothing is spawned: every connection runs inside its service's future
 //! (`FuturesUnordered`), so stopping a service is waiting for one future.
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use procession::runner::{Lifecycle, Stop, from_fn};
-use procession::{Cause, Ctx, Runner, RunnerExt, parallel};
+use procession::{Cause, Ctx, Runner, RunnerExt, parallel, proc};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -139,24 +142,10 @@ async fn serve_until(shutdown: &Ctx<'_>) -> Result<(), Error> {
         .await
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
-    let shutdown = Ctx::new();
-    let signal = async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-        shutdown.cancel_with(Cause::Shutdown);
-        std::future::pending::<()>().await;
-    };
-    let result = tokio::select! {
-        result = serve_until(&shutdown) => result,
-        () = signal => unreachable!("the signal future never completes"),
-    };
-    match result {
+fn main() -> ExitCode {
+    // The first SIGINT or SIGTERM cancels `shutdown` (the tree then stops gracefully); a second
+    // one exits at once with 128 + the signal number.
+    match proc::main(async |shutdown: &Ctx<'_>| serve_until(shutdown).await) {
         Ok(()) => {
             println!("server: stopped cleanly");
             ExitCode::SUCCESS
