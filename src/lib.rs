@@ -14,7 +14,10 @@ compile_error!("You may not enable both `defmt` and `log` features.");
 pub mod combinator;
 pub mod ctx;
 pub mod error;
+pub mod retry;
 pub mod runner;
+pub mod supervisor;
+pub mod time;
 
 #[doc(inline)]
 pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};
