@@ -44,7 +44,7 @@ use crate::ctx::Waiters;
 ///     clock.now()
 /// };
 /// let test = async {
-///     clock.observe().await; // the task is sleeping now
+///     clock.wait_sleeping(1).await; // the task is sleeping now
 ///     assert_eq!(clock.next(), Some(Instant::from_elapsed(Duration::from_secs(3))));
 /// };
 /// let (woke_at, ()) = embassy_futures::block_on(embassy_futures::join::join(task, test));
@@ -102,6 +102,11 @@ impl<const N: usize> ManualClock<N> {
             overflow: Waiters::new(),
             observers: Waiters::new(),
         }
+    }
+
+    /// The current time (also [`Clock::now`]).
+    pub fn now(&self) -> Instant {
+        self.inner.lock(|i| i.borrow().now)
     }
 
     /// Moves time forward by `duration` (saturating) and wakes the sleepers that are due.
@@ -169,6 +174,9 @@ impl<const N: usize> ManualClock<N> {
 
     /// A future that completes when the next sleep starts waiting on this clock (counted from
     /// this call, not from the first poll): upstream's `observeclock.Observe`.
+    ///
+    /// Call it *before* the code under test can start sleeping, or that sleep is not the
+    /// "next" one; [`wait_sleeping`](Self::wait_sleeping) has no such race.
     ///
     /// A sleep whose deadline has passed at its first poll completes at once and does not count.
     ///
@@ -261,7 +269,7 @@ impl<const N: usize> Clock for ManualClock<N> {
     type Sleep<'a> = Sleep<'a, N>;
 
     fn now(&self) -> Instant {
-        self.inner.lock(|i| i.borrow().now)
+        ManualClock::now(self)
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep<'_, N> {

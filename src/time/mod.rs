@@ -9,17 +9,18 @@
 //!
 //! ```
 //! use core::time::Duration;
-//! use procession::{Ctx, Runner, RunnerExt, nop, time::{Clock, ManualClock}};
+//! use procession::{Ctx, MultiError, Overrun, Runner, RunnerExt, nop, time::{Clock, ManualClock}};
 //!
+//! type Error = MultiError<Overrun, 2>;
 //! let clock: ManualClock = ManualClock::new();
-//! let bounded = nop().with_stop_deadline(
-//!     || clock.sleep(Duration::from_secs(5)), // graceful stop gets 5 s ...
+//! let bounded = RunnerExt::<Error>::with_stop_deadline(
+//!     nop(),
+//!     || clock.sleep(Duration::from_secs(5)), // the graceful stop gets 5 s ...
 //!     || clock.sleep(Duration::from_secs(1)), // ... then the forced stop 1 s
 //! );
 //! let root = Ctx::new();
-//! let result: Result<(), procession::MultiError<procession::Overrun, 2>> =
-//!     embassy_futures::block_on(bounded.run(&root, async |_| Ok(())));
-//! assert!(result.is_ok());
+//! let result: Result<(), Error> = embassy_futures::block_on(bounded.run(&root, async |_| Ok(())));
+//! assert_eq!(result, Ok(()));
 //! ```
 //!
 //! # Upstream
