@@ -728,7 +728,13 @@ impl<B, X> Supervisor<B, X> {
 impl<B, X, H, M: RawMutex> Supervisor<B, X, H, M> {
     /// Sets the hooks around each incarnation.
     pub fn hook<H2>(self, hook: H2) -> Supervisor<B, X, H2, M> {
-        Supervisor { build: self.build, executor: self.executor, hook, after_ready: self.after_ready, control: self.control }
+        Supervisor {
+            build: self.build,
+            executor: self.executor,
+            hook,
+            after_ready: self.after_ready,
+            control: self.control,
+        }
     }
 
     /// Uses the raw mutex `M2` for the [`Control`].

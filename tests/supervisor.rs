@@ -12,7 +12,7 @@ use common::{Log, block_on, block_on_within, yield_now};
 use procession::retry::{self, Constant, Executor, Once, Retry, UntilPermanent};
 use procession::runner::{Lifecycle, Nop, from_fn};
 use procession::supervisor::{self, Builder, Control, Hook, State, Supervisor, build_fn, identity};
-use procession::time::{Clock, ManualClock};
+use procession::time::ManualClock;
 use procession::{Ctx, MultiError, Runner, nop};
 
 /// One failure in a supervised test tree.
@@ -83,12 +83,13 @@ fn builder_run() {
     // Each run of a builder closure gets a fresh instance.
     let made = AtomicU32::new(0);
     let fresh = Builder::new(build_fn(async |_: &Ctx<'_>| {
-        Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst))
-            .map(|n| from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)).map(|n| {
+            from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
                 lc.ready();
                 let _ = n;
                 Ok::<(), Error>(())
-            }))
+            })
+        })
     }));
     for _ in 0..3 {
         assert_eq!(block_on(fresh.run(&root, async |_| Ok(()))), Ok(()));
@@ -122,10 +123,13 @@ fn supervisor_interrupts_runner_after_callback() {
         },
     ));
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |_| {
-        ready.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(sup.state(), State::Stopped);
 }
@@ -141,15 +145,17 @@ fn supervisor_interrupt_runner_from_pre_hook() {
         },
     ));
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
 }
 
-static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun> =
-    Supervisor::new(Nop, InterruptThenRun);
+static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun> = Supervisor::new(Nop, InterruptThenRun);
 
 /// An executor that interrupts its own supervisor, then calls the operation once.
 #[derive(Debug)]
@@ -172,10 +178,13 @@ impl Executor for InterruptThenRun {
 #[test]
 fn supervisor_interrupt_runner_from_executor() {
     let root = Ctx::new();
-    let result: Result<(), Error> = block_on_within(100, FROM_EXECUTOR.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result: Result<(), Error> = block_on_within(
+        100,
+        FROM_EXECUTOR.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(FROM_EXECUTOR.incarnation(), 0, "the runner was never started");
 }
@@ -186,18 +195,21 @@ fn supervisor_interrupt_runner_from_executor() {
 fn supervisor_pre_hook_error() {
     let post_called = Cell::new(false);
     let sup = Supervisor::new(nop(), Once).hook(
-        Hook::new()
-            .pre(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> { Err(fail(SENTINEL)) })
-            .post(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
+        Hook::new().pre(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> { Err(fail(SENTINEL)) }).post(
+            async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
                 post_called.set(true);
                 Err(fail("ignored"))
-            }),
+            },
+        ),
     );
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Err(fail(SENTINEL)));
     assert!(post_called.get());
 }
@@ -214,10 +226,13 @@ fn supervisor_callback_error() {
     });
     let sup = Supervisor::new(runner, UntilPermanent);
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |_| {
-        ready.cancelled().await;
-        Err(fail(SENTINEL))
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Err(fail(SENTINEL))
+        }),
+    );
     assert_eq!(result, Err(fail(SENTINEL)));
 }
 
@@ -235,10 +250,13 @@ fn supervisor_both_error() {
             .post(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> { Err(fail("sentinel2")) }),
     );
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |_| {
-        ready.cancelled().await;
-        Err(fail("sentinel1"))
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Err(fail("sentinel1"))
+        }),
+    );
     assert_eq!(result, Err(fails(&[Fail::At("sentinel1"), Fail::At("sentinel2")])));
 }
 
@@ -254,10 +272,13 @@ fn supervisor_interrupts_before_run() {
     ));
     sup.interrupt();
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |_| {
-        ready.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(sup.incarnation(), 1, "the runner did start");
 }
@@ -269,10 +290,13 @@ fn supervisor_recursive_run_error() {
     let sup = Supervisor::new(nop(), Once);
     let root = Ctx::new();
     let inner = Cell::new(None);
-    let result: Result<(), Error> = block_on_within(100, sup.run(&root, async |ctx| {
-        inner.set(Some(sup.run(ctx, async |_| unreachable!("the inner callback is never called")).await));
-        Ok(())
-    }));
+    let result: Result<(), Error> = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            inner.set(Some(sup.run(ctx, async |_| unreachable!("the inner callback is never called")).await));
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(inner.take(), Some(Err(sup_error(supervisor::Error::RecursiveOrConcurrentRun))));
 }
@@ -322,11 +346,14 @@ impl Executor for Faulty {
 #[test]
 fn supervisor_executor_interrupt_panic() {
     let root = Ctx::new();
-    let result: Result<(), Error> = block_on_within(1000, FAULTY.run(&root, async |ctx| {
-        FAULTY.interrupt();
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result: Result<(), Error> = block_on_within(
+        1000,
+        FAULTY.run(&root, async |ctx| {
+            FAULTY.interrupt();
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(FAULTY_INTERNALS.load(Ordering::SeqCst), 3, "three calls after the interrupt, no panic");
 }
@@ -364,13 +391,16 @@ fn next_incarnation_starts_after_the_previous_teardown() {
     let starts = AtomicU32::new(0);
     let sup = Supervisor::new(flaky(&log, &starts, 3), UntilPermanent);
     let root = Ctx::new();
-    let result = block_on_within(1000, sup.run(&root, async |_| {
-        while sup.incarnation() < 4 || sup.state() != State::Ready {
-            yield_now().await;
-        }
-        log.push("callback");
-        Ok(())
-    }));
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            while sup.incarnation() < 4 || sup.state() != State::Ready {
+                yield_now().await;
+            }
+            log.push("callback");
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(
         log.events(),
@@ -515,10 +545,13 @@ fn intensity_exhaustion_is_reported() {
     let retry = Retry::new(Constant::every(Duration::ZERO), &clock).intensity::<3>(Duration::from_secs(5));
     let sup = Supervisor::new(flaky(&log, &starts, 100), retry);
     let root = Ctx::new();
-    let result = block_on_within(1000, sup.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Err(fails(&[Fail::At("crash"), Fail::Sup(supervisor::Error::IntensityExceeded)])));
     assert_eq!(sup.incarnation(), 4, "three restarts, then give up");
 }
@@ -527,11 +560,8 @@ fn intensity_exhaustion_is_reported() {
 /// callback is not called.
 #[test]
 fn callback_after_ready_is_not_called_without_readiness() {
-    let sup = Supervisor::new(
-        from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| Err::<(), Error>(fail("no link"))),
-        Once,
-    )
-    .callback_after_ready();
+    let sup = Supervisor::new(from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| Err::<(), Error>(fail("no link"))), Once)
+        .callback_after_ready();
     let root = Ctx::new();
     let result = block_on_within(100, sup.run(&root, async |_| unreachable!("never ready")));
     assert_eq!(result, Err(fail("no link")));
@@ -551,11 +581,14 @@ fn callback_starts_beside_the_process_by_default() {
     let sup = Supervisor::new(runner, UntilPermanent);
     let root = Ctx::new();
     let state_at_callback = Cell::new(None);
-    let result = block_on_within(100, sup.run(&root, async |_| {
-        state_at_callback.set(Some(sup.state()));
-        go.cancel();
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            state_at_callback.set(Some(sup.state()));
+            go.cancel();
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(state_at_callback.get(), Some(State::Starting));
 }
@@ -571,14 +604,21 @@ fn an_instantly_failing_process_cannot_starve_the_executor() {
     });
     let sup = Supervisor::new(runner, UntilPermanent);
     let root = Ctx::new();
-    let result = block_on_within(1000, sup.run(&root, async |_| {
-        for _ in 0..20 {
-            yield_now().await;
-        }
-        Ok(())
-    }));
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            for _ in 0..20 {
+                yield_now().await;
+            }
+            Ok(())
+        }),
+    );
     assert_eq!(result, Err(fail("instant")));
-    assert!(attempts.load(Ordering::SeqCst) >= 10, "attempts interleave with the callback: {}", attempts.load(Ordering::SeqCst));
+    assert!(
+        attempts.load(Ordering::SeqCst) >= 10,
+        "attempts interleave with the callback: {}",
+        attempts.load(Ordering::SeqCst)
+    );
 }
 
 /// A run whose future is dropped (a hard stop) releases the supervisor: the next run works.
@@ -626,12 +666,15 @@ fn parent_cancellation_ends_supervision() {
     let starts = AtomicU32::new(0);
     let sup = Supervisor::new(flaky(&log, &starts, 0), UntilPermanent);
     let root = Ctx::new();
-    let result = block_on_within(1000, sup.run(&root, async |ctx| {
-        sup.control().ready().await;
-        root.cancel();
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            sup.control().ready().await;
+            root.cancel();
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(log.events(), ["start 1", "stop 1"]);
 }
@@ -647,14 +690,21 @@ fn hooks_see_the_live_instance() {
     let sup = Supervisor::with_builder(builder, UntilPermanent).hook(Hook::new().pre(
         async |_: &Ctx<'_>, sup: &Control, live: &Numbered| -> Result<(), Error> {
             seen.lock().unwrap().push(live.0);
-            if live.0 < 3 { Err(fail("not yet")) } else { Ok(sup.interrupt()) }
+            if live.0 < 3 {
+                return Err(fail("not yet"));
+            }
+            sup.interrupt();
+            Ok(())
         },
     ));
     let root = Ctx::new();
-    let result = block_on_within(1000, sup.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!(result, Ok(()));
     assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
 }

@@ -7,9 +7,9 @@ mod common;
 use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
-use std::task::Wake;
 use core::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::task::Wake;
 
 use common::{Fail, block_on, yield_now};
 use procession::time::{Clock, Instant, ManualClock};

@@ -269,7 +269,7 @@ impl<const N: usize> Clock for ManualClock<N> {
     type Sleep<'a> = Sleep<'a, N>;
 
     fn now(&self) -> Instant {
-        ManualClock::now(self)
+        Self::now(self)
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep<'_, N> {

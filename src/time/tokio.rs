@@ -55,10 +55,7 @@ impl Clock for TokioClock {
     }
 
     fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
-        let at = self
-            .epoch
-            .checked_add(deadline.elapsed())
-            .unwrap_or_else(|| tokio::time::Instant::now() + FAR_FUTURE);
+        let at = self.epoch.checked_add(deadline.elapsed()).unwrap_or_else(|| tokio::time::Instant::now() + FAR_FUTURE);
         tokio::time::sleep_until(at)
     }
 }
