@@ -1,7 +1,8 @@
 //! Retry executors and backoffs (upstream `flaky`): run an operation until it succeeds, fails
 //! for good, or the policy gives up.
 //!
-//! An operation is an async closure `AsyncFnMut(&Ctx) -> Result<T, Error<E>>`; its failures are
+//! An operation is an async closure `AsyncFnMut(&Ctx) -> Result<T, Error<E>>` (or any
+//! [`Operation`]); its failures are
 //! classified with [`Error`]: [`Transient`](Error::Transient) failures may be retried,
 //! [`Permanent`](Error::Permanent) and [`Internal`](Error::Internal) ones never are. An
 //! [`Executor`] decides when to run it again:
@@ -154,6 +155,27 @@ pub const fn internal<E>(error: E) -> Error<E> {
     Error::Internal(error)
 }
 
+/// An operation that an [`Executor`] runs: every `AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>`
+/// closure, or a type that implements it by hand.
+///
+/// Implementing it by hand on a named type keeps the executor's future `Send` where a closure
+/// that captures references would not be (a current limitation of the compiler's checks of
+/// async closures); the restart supervisor does so.
+pub trait Operation<T, E> {
+    /// Runs one attempt.
+    #[allow(async_fn_in_trait, reason = "the future is Send whenever the operation's is")]
+    async fn attempt(&mut self, ctx: &Ctx<'_>) -> Result<T, Error<E>>;
+}
+
+impl<T, E, F> Operation<T, E> for F
+where
+    F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>,
+{
+    async fn attempt(&mut self, ctx: &Ctx<'_>) -> Result<T, Error<E>> {
+        self(ctx).await
+    }
+}
+
 /// Runs an operation with a policy for its failures (upstream `flaky.Executor`).
 ///
 /// `execute` runs `op` one or more times with `ctx` and returns its first success or the
@@ -168,15 +190,15 @@ pub const fn internal<E>(error: E) -> Error<E> {
 pub trait Executor {
     /// Runs `op` under this policy.
     #[allow(async_fn_in_trait, reason = "the future is Send whenever the operation's is")]
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, op: F) -> Result<T, Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, op: O) -> Result<T, Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>;
+        O: Operation<T, E>;
 }
 
 impl<X: Executor + ?Sized> Executor for &X {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, op: F) -> Result<T, Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, op: O) -> Result<T, Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>,
+        O: Operation<T, E>,
     {
         (**self).execute(ctx, op).await
     }
@@ -187,11 +209,11 @@ impl<X: Executor + ?Sized> Executor for &X {
 pub struct Once;
 
 impl Executor for Once {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T, Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>,
+        O: Operation<T, E>,
     {
-        op(ctx).await
+        op.attempt(ctx).await
     }
 }
 
@@ -205,12 +227,12 @@ impl Executor for Once {
 pub struct UntilPermanent;
 
 impl Executor for UntilPermanent {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T, Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>,
+        O: Operation<T, E>,
     {
         loop {
-            match op(ctx).await {
+            match op.attempt(ctx).await {
                 Err(Error::Transient(e)) if ctx.is_cancelled() => return Err(Error::Transient(e)),
                 Err(Error::Transient(_)) => embassy_futures::yield_now().await,
                 other => return other,
@@ -568,7 +590,8 @@ impl<I: Iterator<Item = Duration>, R: Rng> Iterator for JitteredDelays<I, R> {
 /// After each transient failure, in this order: if `ctx` is cancelled, return the failure; if
 /// the [intensity](Self::intensity) is exceeded, return it as [`Error::Exhausted`]; take the
 /// next delay, or return the failure if the backoff has ended; sleep (a cancellation during the
-/// sleep returns the failure, not a cancellation error); run the operation again. A success or
+/// sleep returns the failure, not a cancellation error; a zero delay only yields to the other
+/// futures of the task, without a timer); run the operation again. A success or
 /// a non-transient failure is returned at once.
 ///
 /// Each `execute` starts a fresh backoff sequence, and so does every failure after a run of at
@@ -650,9 +673,9 @@ impl<const R: usize> Restarts<R> {
 }
 
 impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T, Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, Error<E>>,
+        O: Operation<T, E>,
     {
         use embassy_futures::select::{Either, select};
 
@@ -660,7 +683,7 @@ impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
         let mut restarts = Restarts::<R> { times: [Instant::ZERO; R], len: 0, head: 0 };
         loop {
             let started = self.clock.now();
-            let e = match op(ctx).await {
+            let e = match op.attempt(ctx).await {
                 Err(Error::Transient(e)) => e,
                 other => return other,
             };
@@ -679,7 +702,14 @@ impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
             let Some(delay) = delays.next() else {
                 return Err(Error::Transient(e));
             };
-            if let Either::Second(_) = select(self.clock.sleep(delay), ctx.cancelled()).await {
+            if delay.is_zero() {
+                // No timer for a zero delay (tokio rounds every sleep up to its 1 ms tick), but
+                // still a turn for the other futures of the task.
+                embassy_futures::yield_now().await;
+                if ctx.is_cancelled() {
+                    return Err(Error::Transient(e));
+                }
+            } else if let Either::Second(_) = select(self.clock.sleep(delay), ctx.cancelled()).await {
                 return Err(Error::Transient(e));
             }
         }

@@ -56,7 +56,6 @@
 use core::cell::RefCell;
 use core::fmt;
 use core::future::Future;
-use core::ops::Deref;
 use core::task::{Context, Poll};
 
 use embassy_sync::blocking_mutex::Mutex;
@@ -122,37 +121,18 @@ pub enum State {
 
 // === Build ===
 
-/// A runner instance made by a [`Build`]: borrowed from the builder or owned by the run.
-#[derive(Debug)]
-pub enum Built<'a, R> {
-    /// The builder's own runner ([`identity`]).
-    Borrowed(&'a R),
-    /// A fresh runner for this run ([`build_fn`]).
-    Owned(R),
-}
-
-impl<R> Deref for Built<'_, R> {
-    type Target = R;
-
-    fn deref(&self) -> &R {
-        match self {
-            Self::Borrowed(r) => r,
-            Self::Owned(r) => r,
-        }
-    }
-}
-
 /// Makes the runner for one run (upstream `BuilderFunc`): single-use runners get a fresh
 /// instance per run, for example per supervisor restart.
 pub trait Build<E> {
     /// The runner made.
     type Runner: Runner<E>;
 
-    /// Makes a runner. An error is returned as is by the runners of this module.
+    /// Makes a runner and calls `f` with it; the runner lives until `f` returns. A build error
+    /// is returned as is, without calling `f`; otherwise `f`'s result.
     #[allow(async_fn_in_trait, reason = "the future is Send whenever the builder's is")]
-    async fn build<'a>(&'a self, ctx: &Ctx<'_>) -> Result<Built<'a, Self::Runner>, E>
+    async fn with_runner<F>(&self, ctx: &Ctx<'_>, f: F) -> Result<(), E>
     where
-        Self::Runner: 'a;
+        F: AsyncFnOnce(&Self::Runner) -> Result<(), E>;
 }
 
 /// A [`Build`] that always gives the same runner (upstream `Identity`). Also a [`Runner`]
@@ -179,11 +159,11 @@ pub const fn identity<R>(runner: R) -> Identity<R> {
 impl<E, R: Runner<E>> Build<E> for Identity<R> {
     type Runner = R;
 
-    async fn build<'a>(&'a self, _ctx: &Ctx<'_>) -> Result<Built<'a, R>, E>
+    async fn with_runner<F>(&self, _ctx: &Ctx<'_>, f: F) -> Result<(), E>
     where
-        R: 'a,
+        F: AsyncFnOnce(&R) -> Result<(), E>,
     {
-        Ok(Built::Borrowed(&self.0))
+        f(&self.0).await
     }
 }
 
@@ -236,11 +216,12 @@ where
 {
     type Runner = R;
 
-    async fn build<'a>(&'a self, ctx: &Ctx<'_>) -> Result<Built<'a, R>, E>
+    async fn with_runner<H>(&self, ctx: &Ctx<'_>, f: H) -> Result<(), E>
     where
-        R: 'a,
+        H: AsyncFnOnce(&R) -> Result<(), E>,
     {
-        (self.f)(ctx).await.map(Built::Owned)
+        let runner = (self.f)(ctx).await?;
+        f(&runner).await
     }
 }
 
@@ -292,8 +273,11 @@ impl<B> Builder<B> {
         B: Build<E>,
         F: AsyncFnOnce(&Ctx<'_>, &B::Runner) -> Result<(), E>,
     {
-        let instance = self.build.build(ctx).await?;
-        instance.run(ctx, async |c: &Ctx<'_>| ready(c, &instance).await).await
+        self.build
+            .with_runner(ctx, async |instance: &B::Runner| {
+                instance.run(ctx, async |c: &Ctx<'_>| ready(c, instance).await).await
+            })
+            .await
     }
 }
 
@@ -634,6 +618,52 @@ enum Failure<E> {
     Interrupted,
 }
 
+/// The operation that the executor runs: one incarnation. A named type rather than a closure,
+/// so that the run's future is `Send` whenever its parts are.
+struct Attempt<'s, 'c, B, X, H, M: RawMutex> {
+    supervisor: &'s Supervisor<B, X, H, M>,
+    run_ctx: &'s Ctx<'c>,
+}
+
+impl<E, B, X, P, Q, M> retry::Operation<(), Failure<E>> for Attempt<'_, '_, B, X, Hook<P, Q>, M>
+where
+    B: Build<E>,
+    P: HookFn<E, B::Runner, M>,
+    Q: HookFn<E, B::Runner, M>,
+    M: RawMutex,
+{
+    async fn attempt(&mut self, c: &Ctx<'_>) -> Result<(), retry::Error<Failure<E>>> {
+        use embassy_futures::select::select;
+
+        let control = &self.supervisor.control;
+        let hook = &self.supervisor.hook;
+        if !control.before_runner() {
+            return Err(retry::Error::Internal(Failure::Interrupted));
+        }
+        let result = self
+            .supervisor
+            .build
+            .with_runner(c, async |instance: &B::Runner| {
+                instance
+                    .run(c, async |rc: &Ctx<'_>| {
+                        control.on_ready();
+                        if let Err(e) = hook.pre.call(rc, control, instance).await {
+                            let _ = hook.post.call(rc, control, instance).await;
+                            return Err(e);
+                        }
+                        select(rc.cancelled(), core::future::poll_fn(|cx| control.poll_stopped(cx))).await;
+                        hook.post.call(rc, control, instance).await
+                    })
+                    .await
+            })
+            .await;
+        if control.after_runner() {
+            self.run_ctx.cancel_with(Cause::Shutdown);
+        }
+        result.map_err(|e| retry::Error::Transient(Failure::Process(e)))
+    }
+}
+
 /// Runs a process again and again under a retry [`Executor`], with [`Hook`]s around each
 /// incarnation; itself a [`Runner`] (upstream `Supervisor`). See the [module docs](self) for
 /// the timeline.
@@ -803,8 +833,6 @@ where
     where
         F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
-        use embassy_futures::select::select;
-
         if !self.control.begin() {
             return Err(E::from(Error::RecursiveOrConcurrentRun));
         }
@@ -812,34 +840,8 @@ where
         let run_ctx = ctx.child();
         let run_ctx = &run_ctx;
         let control = &self.control;
-        let hook = &self.hook;
 
-        let op = async |c: &Ctx<'_>| -> Result<(), retry::Error<Failure<E>>> {
-            if !control.before_runner() {
-                return Err(retry::Error::Internal(Failure::Interrupted));
-            }
-            let result = match self.build.build(c).await {
-                Err(e) => Err(e),
-                Ok(instance) => {
-                    instance
-                        .run(c, async |rc: &Ctx<'_>| {
-                            control.on_ready();
-                            if let Err(e) = hook.pre.call(rc, control, &instance).await {
-                                let _ = hook.post.call(rc, control, &instance).await;
-                                return Err(e);
-                            }
-                            select(rc.cancelled(), core::future::poll_fn(|cx| control.poll_stopped(cx))).await;
-                            hook.post.call(rc, control, &instance).await
-                        })
-                        .await
-                }
-            };
-            if control.after_runner() {
-                run_ctx.cancel_with(Cause::Shutdown);
-            }
-            result.map_err(|e| retry::Error::Transient(Failure::Process(e)))
-        };
-
+        let op = Attempt { supervisor: self, run_ctx };
         let executor = async {
             let mut execute = core::pin::pin!(self.executor.execute(run_ctx, op));
             let result = core::future::poll_fn(|cx| {

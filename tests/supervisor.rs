@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use common::{Log, block_on, block_on_within, yield_now};
-use procession::retry::{self, Constant, Executor, Once, Retry, UntilPermanent};
+use procession::retry::{self, Constant, Executor, Once, Operation, Retry, UntilPermanent};
 use procession::runner::{Lifecycle, Nop, from_fn};
 use procession::supervisor::{self, Builder, Control, Hook, State, Supervisor, build_fn, identity};
 use procession::time::ManualClock;
@@ -162,13 +162,13 @@ static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun> = 
 struct InterruptThenRun;
 
 impl Executor for InterruptThenRun {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T, retry::Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, retry::Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, retry::Error<E>>,
+        O: Operation<T, E>,
     {
         assert!(!ctx.is_cancelled());
         FROM_EXECUTOR.interrupt();
-        op(ctx).await
+        op.attempt(ctx).await
     }
 }
 
@@ -324,12 +324,12 @@ static FAULTY_INTERNALS: AtomicU32 = AtomicU32::new(0);
 struct Faulty;
 
 impl Executor for Faulty {
-    async fn execute<T, E, F>(&self, ctx: &Ctx<'_>, mut op: F) -> Result<T, retry::Error<E>>
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, retry::Error<E>>
     where
-        F: AsyncFnMut(&Ctx<'_>) -> Result<T, retry::Error<E>>,
+        O: Operation<T, E>,
     {
         loop {
-            let result = op(ctx).await;
+            let result = op.attempt(ctx).await;
             if let Err(retry::Error::Internal(_)) = result {
                 if FAULTY_INTERNALS.fetch_add(1, Ordering::SeqCst) == 2 {
                     return result;
@@ -720,4 +720,70 @@ impl Runner<Error> for Numbered {
     {
         ready(&ctx.child()).await
     }
+}
+
+/// A build error is an attempt's failure: retried like a runner error, and returned unchanged
+/// when the executor gives up.
+#[test]
+fn build_errors_are_retried() {
+    let builds = AtomicU32::new(0);
+    let builder = build_fn(async |_: &Ctx<'_>| -> Result<Nop, Error> {
+        if builds.fetch_add(1, Ordering::SeqCst) < 2 { Err(fail("no config yet")) } else { Ok(nop()) }
+    });
+    let sup = Supervisor::with_builder(builder, UntilPermanent).callback_after_ready();
+    let root = Ctx::new();
+    assert_eq!(block_on_within(100, sup.run(&root, async |_| Ok(()))), Ok(()));
+    assert_eq!((builds.load(Ordering::SeqCst), sup.incarnation()), (3, 3));
+    let always = Supervisor::with_builder(build_fn(async |_: &Ctx<'_>| Err::<Nop, _>(fail("broken"))), Once);
+    assert_eq!(
+        block_on_within(
+            100,
+            always.run(&root, async |ctx| {
+                ctx.cancelled().await;
+                Ok(())
+            })
+        ),
+        Err(fail("broken"))
+    );
+}
+
+/// A supervised tree of `Send` parts on the tokio clock can be spawned on a multi-threaded
+/// runtime.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_supervisor_run_is_send() {
+    use procession::time::TokioClock;
+    // `tokio::spawn` requires `Send` on every runtime; paused time needs the current-thread one.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let result = rt.block_on(async {
+        tokio::spawn(async {
+            // Owned state: a closure that captures references makes the run future's `Send`
+            // unprovable for the compiler today (higher-ranked lifetimes of async closures).
+            let starts = std::sync::Arc::new(AtomicU32::new(0));
+            let third = std::sync::Arc::new(tokio::sync::Notify::new());
+            let (s, t) = (starts.clone(), third.clone());
+            let process = from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+                lc.ready();
+                if s.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return Err(fail("crash"));
+                }
+                t.notify_one();
+                lc.stop_requested().await;
+                Ok(())
+            });
+            let retry = Retry::new(Constant::every(Duration::from_secs(10)), TokioClock::new());
+            let sup = Supervisor::new(process, retry);
+            let root = Ctx::new();
+            sup.run(&root, async |_| {
+                third.notified().await;
+                sup.control().ready().await;
+                assert_eq!((sup.incarnation(), sup.state()), (3, State::Ready));
+                Ok(())
+            })
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(result, Ok(()));
 }
