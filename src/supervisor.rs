@@ -676,6 +676,11 @@ where
 /// The error type `E` of the tree must implement [`Merge`] (the callback's and the
 /// executor's errors are both kept) and `From<`[`Error`]`>`.
 ///
+/// The run's future is `Send` (it can be `tokio::spawn`ed) whenever the runner's, the
+/// executor's and the hooks' futures are. Today's compiler cannot prove it for async closures
+/// that capture references (a `from_fn` closure borrowing a counter, say): give such closures
+/// owned state (`Arc`, `'static` references) when the run must be spawned.
+///
 /// # Examples
 ///
 /// Restart a flaky process with exponential backoff until the callback is done:
