@@ -182,11 +182,14 @@ fn observe_completes_at_the_next_new_sleeper() {
     let waker = Waker::noop();
     let mut early = pin!(clock.sleep(secs(1)));
     assert!(poll_once(early.as_mut(), waker).is_pending());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let observer = log_waker(7, &log);
     let mut observe = pin!(clock.observe());
-    assert!(poll_once(observe.as_mut(), waker).is_pending(), "an earlier sleeper does not count");
+    assert!(poll_once(observe.as_mut(), &observer).is_pending(), "an earlier sleeper does not count");
     let mut later = pin!(clock.sleep(secs(1)));
     assert!(poll_once(later.as_mut(), waker).is_pending());
-    assert!(poll_once(observe.as_mut(), waker).is_ready());
+    assert_eq!(*log.lock().unwrap(), [7], "the observer is woken by the new sleeper");
+    assert!(poll_once(observe.as_mut(), &observer).is_ready());
     assert_eq!(clock.registrations(), 2);
 }
 
