@@ -787,3 +787,25 @@ fn a_supervisor_run_is_send() {
     });
     assert_eq!(result, Ok(()));
 }
+
+/// Upstream §3.4: when the callback returns while the runner is active and the runner then
+/// fails while it stops, the executor sees the cancelled context and returns that failure: it
+/// is the run's result, not swallowed as an interrupt.
+#[test]
+fn a_failure_while_stopping_after_an_interrupt_is_returned() {
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        lc.stop_requested().await;
+        Err::<(), Error>(fail("flush failed"))
+    });
+    for result in [
+        block_on_within(100, Supervisor::new(&runner, UntilPermanent).run(&Ctx::new(), async |_| Ok(()))),
+        block_on_within(
+            100,
+            Supervisor::new(&runner, Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::new()))
+                .run(&Ctx::new(), async |_| Ok(())),
+        ),
+    ] {
+        assert_eq!(result, Err(fail("flush failed")));
+    }
+}
