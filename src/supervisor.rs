@@ -4,7 +4,7 @@
 //! A [`Supervisor`] runs one process (a [`Runner`], or a [`Build`] that makes a fresh runner per
 //! incarnation) under a retry [`Executor`]: each attempt of the executor is one incarnation,
 //! `runner.run` from start to stop. Restart on failure is entirely the executor's policy
-//! ([`retry`](crate::retry)): a process that returns `Ok` ends supervision under the crate's
+//! ([`retry`]): a process that returns `Ok` ends supervision under the crate's
 //! executors; one that fails is run again after its backoff.
 //!
 //! The supervisor is itself a [`Runner`], so it nests in chains and groups. Its callback runs
@@ -60,16 +60,11 @@ use core::task::{Context, Poll};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
-use embassy_sync::waitqueue::MultiWakerRegistration;
 
-use crate::ctx::{Cause, Ctx};
+use crate::ctx::{Cause, Ctx, Waiters};
 use crate::error::{Merge, MultiError};
 use crate::retry::{self, Executor};
 use crate::runner::Runner;
-
-/// How many tasks can wait on a [`Control`] at once (in [`Control::ready`], or driving the run)
-/// before registering one more wakes them all early (they register again; no wakeup is lost).
-pub const WAITER_SLOTS: usize = 4;
 
 /// The errors of a [`Supervisor`] itself, converted into the tree's error type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -386,13 +381,18 @@ struct Shared {
     was_ready: bool,
     incarnation: u32,
     state: State,
-    wakers: MultiWakerRegistration<WAITER_SLOTS>,
 }
 
 /// The part of a [`Supervisor`] that other tasks and the hooks use: interrupt, state,
 /// incarnation, readiness. Every method is non-blocking (a short critical section of `M`).
+///
+/// Tasks waiting on it (the run itself, [`Control::ready`]) register in the crate's bounded
+/// waiter slots ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) of them, behind a critical
+/// section, like a [`Ctx`]): more waiters wake each other early and register again; no wakeup is
+/// lost.
 pub struct Control<M: RawMutex = CriticalSectionRawMutex> {
     shared: Mutex<M, RefCell<Shared>>,
+    waiters: Waiters,
 }
 
 impl<M: RawMutex> fmt::Debug for Control<M> {
@@ -426,8 +426,8 @@ impl<M: RawMutex> Control<M> {
                 was_ready: false,
                 incarnation: 0,
                 state: State::Stopped,
-                wakers: MultiWakerRegistration::new(),
             })),
+            waiters: Waiters::new(),
         }
     }
 
@@ -444,16 +444,19 @@ impl<M: RawMutex> Control<M> {
     /// run is active (an interrupt before a run does not affect it) or if the run was already
     /// interrupted.
     pub fn interrupt(&self) {
-        self.with(|s| {
+        let changed = self.with(|s| {
             if !s.active || s.stopped {
-                return;
+                return false;
             }
             s.stopped = true;
             if !s.running {
                 s.cancel = true;
             }
-            s.wakers.wake();
+            true
         });
+        if changed {
+            self.waiters.wake();
+        }
     }
 
     /// The state of the supervised process.
@@ -479,22 +482,15 @@ impl<M: RawMutex> Control<M> {
     /// This method is cancel safe.
     pub async fn ready(&self) {
         core::future::poll_fn(|cx| {
-            self.with(|s| {
-                if s.state == State::Ready {
-                    return Poll::Ready(());
-                }
-                s.wakers.register(cx.waker());
-                Poll::Pending
-            })
+            self.waiters.register(cx);
+            if self.state() == State::Ready { Poll::Ready(()) } else { Poll::Pending }
         })
         .await;
     }
 
     fn change(&self, f: impl FnOnce(&mut Shared)) {
-        self.with(|s| {
-            f(s);
-            s.wakers.wake();
-        });
+        self.with(f);
+        self.waiters.wake();
     }
 
     /// Starts a run; `false` if one is active.
@@ -522,18 +518,20 @@ impl<M: RawMutex> Control<M> {
 
     /// Before an attempt: `true` to start the process (upstream `shouldStopBeforeRunner`).
     fn before_runner(&self) -> bool {
-        self.with(|s| {
+        let start = self.with(|s| {
+            s.running = true;
             if s.stopped {
                 // Interrupted (or a faulty executor calling again): do not start anything.
-                s.running = true;
                 return false;
             }
-            s.running = true;
             s.incarnation = s.incarnation.wrapping_add(1);
             s.state = State::Starting;
-            s.wakers.wake();
             true
-        })
+        });
+        if start {
+            self.waiters.wake();
+        }
+        start
     }
 
     fn on_ready(&self) {
@@ -567,34 +565,27 @@ impl<M: RawMutex> Control<M> {
 
     /// Whether the run must cancel its context now; registers the waker either way.
     fn poll_cancel(&self, cx: &Context<'_>) -> bool {
-        self.with(|s| {
-            s.wakers.register(cx.waker());
-            core::mem::take(&mut s.cancel)
-        })
+        self.waiters.register(cx);
+        self.with(|s| core::mem::take(&mut s.cancel))
     }
 
     fn poll_stopped(&self, cx: &Context<'_>) -> Poll<()> {
-        self.with(|s| {
-            if s.stopped {
-                return Poll::Ready(());
-            }
-            s.wakers.register(cx.waker());
-            Poll::Pending
-        })
+        self.waiters.register(cx);
+        if self.with(|s| s.stopped) { Poll::Ready(()) } else { Poll::Pending }
     }
 
     /// Ready with `true` once an incarnation of this run was ready, `false` once the run's
     /// executor has returned without one.
     fn poll_first_ready(&self, cx: &Context<'_>) -> Poll<bool> {
+        self.waiters.register(cx);
         self.with(|s| {
             if s.was_ready {
-                return Poll::Ready(true);
+                Poll::Ready(true)
+            } else if s.finished {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
             }
-            if s.finished {
-                return Poll::Ready(false);
-            }
-            s.wakers.register(cx.waker());
-            Poll::Pending
         })
     }
 }
