@@ -558,14 +558,15 @@ pub struct JitteredDelays<I, R> {
     rng: R,
 }
 
-/// Shifts `d` to a uniformly random value in `[d − d·percent/100, d + d·percent/100]`.
-fn jitter(d: Duration, percent: u32, random: u64) -> Duration {
+/// Shifts `d` to a uniformly random value in `[d − d·percent/100, d + d·percent/100]`; the
+/// generator is not consulted when there is nothing to shift.
+fn jitter<R: Rng>(d: Duration, percent: u32, rng: &mut R) -> Duration {
     let nanos = d.as_nanos();
     let spread = nanos / 100 * u128::from(percent) + nanos % 100 * u128::from(percent) / 100;
     if spread == 0 {
         return d;
     }
-    let offset = u128::from(random) % (2 * spread + 1);
+    let offset = u128::from(rng.next_u64()) % (2 * spread + 1);
     let shifted = (nanos - spread).saturating_add(offset);
     let secs = u64::try_from(shifted / 1_000_000_000).unwrap_or(u64::MAX);
     // `% 1e9` fits in u32.
@@ -578,7 +579,7 @@ impl<I: Iterator<Item = Duration>, R: Rng> Iterator for JitteredDelays<I, R> {
 
     fn next(&mut self) -> Option<Duration> {
         let d = self.delays.next()?;
-        Some(jitter(d, self.percent, self.rng.next_u64()))
+        Some(jitter(d, self.percent, &mut self.rng))
     }
 }
 

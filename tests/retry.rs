@@ -387,3 +387,35 @@ fn backoff_does_not_reset_without_reset_after() {
     );
     assert_eq!(result, Ok(Instant::from_elapsed(ms(200 + 400) + Duration::from_secs(5) + ms(800))));
 }
+
+/// An `Rng` that always returns the same value, and counts its calls.
+#[derive(Clone)]
+struct Fixed<'a>(u64, &'a Cell<u32>);
+
+impl retry::Rng for Fixed<'_> {
+    fn next_u64(&mut self) -> u64 {
+        self.1.set(self.1.get() + 1);
+        self.0
+    }
+}
+
+/// Upstream: `TestRandomJitter`, adapted: upstream adds a signed jitter in `(0, L]` shifted by
+/// `L/Q`; ours shifts each delay within `±percent`, unsigned (no negative delays). With the
+/// generator at its extremes the bounds are exact, a zero delay stays zero, and the generator
+/// is never consulted when there is nothing to shift (upstream: `f` is never called with
+/// `n <= 0`).
+#[test]
+fn random_jitter() {
+    let calls = Cell::new(0);
+    let second = Duration::from_secs(1);
+    // 2·spread + 1 = 1_000_000_001 values: `u64` values congruent to 0 and to 2·spread.
+    let low = Fixed(0, &calls);
+    let high = Fixed(1_000_000_000, &calls);
+    assert_eq!(delays(&Constant::every(second).jitter(50, low), 1), [ms(500)]);
+    assert_eq!(delays(&Constant::every(second).jitter(50, high.clone()), 1), [ms(1500)]);
+    assert_eq!(delays(&Constant::every(second).jitter(25, Fixed(500_000_000, &calls)), 1), [ms(1250)]);
+    assert_eq!(delays(&Constant::every(second).jitter(0, high.clone()), 1), [second]);
+    assert_eq!(calls.get(), 3, "not consulted for a zero percentage");
+    assert_eq!(delays(&Constant::every(Duration::ZERO).jitter(50, high), 3), [Duration::ZERO; 3]);
+    assert_eq!(calls.get(), 3, "not consulted for a zero delay");
+}
