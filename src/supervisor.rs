@@ -477,6 +477,9 @@ impl<M: RawMutex> Control<M> {
 
     /// Completes once an incarnation is ready ([`State::Ready`]), now or later.
     ///
+    /// It looks at the state whenever it is woken: an incarnation that is ready and fails again
+    /// before this future is polled can be missed, and it then waits for the next one.
+    ///
     /// # Cancel safety
     ///
     /// This method is cancel safe.

@@ -809,3 +809,22 @@ fn a_failure_while_stopping_after_an_interrupt_is_returned() {
         assert_eq!(result, Err(fail("flush failed")));
     }
 }
+
+/// A supervisor whose `Control` uses another raw mutex (here `NoopRawMutex`, everything in one
+/// task) works the same.
+#[test]
+fn another_raw_mutex() {
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    let sup = Supervisor::new(nop(), UntilPermanent).mutex::<NoopRawMutex>().hook(Hook::new().pre(
+        async |_: &Ctx<'_>, sup: &Control<NoopRawMutex>, _: &Nop| -> Result<(), Error> {
+            sup.interrupt();
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let result = block_on_within(100, sup.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    }));
+    assert_eq!((result, sup.incarnation()), (Ok(()), 1));
+}

@@ -164,7 +164,9 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| i.borrow().registrations)
     }
 
-    /// How many sleeps are waiting now.
+    /// How many sleeps are waiting now. A sleeper beyond the `N` tracked ones counts once per
+    /// registration since the last change of time, so this can overcount while more than `N`
+    /// sleep.
     pub fn sleeping(&self) -> usize {
         self.inner.lock(|i| {
             let i = i.borrow();
