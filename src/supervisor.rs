@@ -363,6 +363,33 @@ impl<P, Q> Hook<P, Q> {
     }
 }
 
+// === Classify ===
+
+/// Tells whether a failure of the supervised process is permanent: the executor does not restart
+/// after it ([`Supervisor::permanent_if`]). Implemented by [`AllTransient`] and by every
+/// `Fn(&E) -> bool`.
+pub trait Classify<E> {
+    /// Whether `error` must not be retried.
+    fn is_permanent(&self, error: &E) -> bool;
+}
+
+/// Every failure is transient: the executor's policy alone decides about restarts (the
+/// default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllTransient;
+
+impl<E> Classify<E> for AllTransient {
+    fn is_permanent(&self, _: &E) -> bool {
+        false
+    }
+}
+
+impl<E, F: Fn(&E) -> bool> Classify<E> for F {
+    fn is_permanent(&self, error: &E) -> bool {
+        self(error)
+    }
+}
+
 // === Control ===
 
 struct Shared {
@@ -614,14 +641,15 @@ enum Failure<E> {
 
 /// The operation that the executor runs: one incarnation. A named type rather than a closure,
 /// so that the run's future is `Send` whenever its parts are.
-struct Attempt<'s, 'c, B, X, H, M: RawMutex> {
-    supervisor: &'s Supervisor<B, X, H, M>,
+struct Attempt<'s, 'c, B, X, H, M: RawMutex, K> {
+    supervisor: &'s Supervisor<B, X, H, M, K>,
     run_ctx: &'s Ctx<'c>,
 }
 
-impl<E, B, X, P, Q, M> retry::Operation<(), Failure<E>> for Attempt<'_, '_, B, X, Hook<P, Q>, M>
+impl<E, B, X, P, Q, M, K> retry::Operation<(), Failure<E>> for Attempt<'_, '_, B, X, Hook<P, Q>, M, K>
 where
     B: Build<E>,
+    K: Classify<E>,
     P: HookFn<E, B::Runner, M>,
     Q: HookFn<E, B::Runner, M>,
     M: RawMutex,
@@ -654,7 +682,13 @@ where
         if control.after_runner() {
             self.run_ctx.cancel_with(Cause::Shutdown);
         }
-        result.map_err(|e| retry::Error::Transient(Failure::Process(e)))
+        result.map_err(|e| {
+            if self.supervisor.classify.is_permanent(&e) {
+                retry::Error::Permanent(Failure::Process(e))
+            } else {
+                retry::Error::Transient(Failure::Process(e))
+            }
+        })
     }
 }
 
@@ -720,15 +754,16 @@ where
 /// assert_eq!(result, Ok(()));
 /// assert_eq!(clock.now().elapsed(), Duration::from_millis(200 + 400));
 /// ```
-pub struct Supervisor<B, X, H = Hook, M: RawMutex = CriticalSectionRawMutex> {
+pub struct Supervisor<B, X, H = Hook, M: RawMutex = CriticalSectionRawMutex, K = AllTransient> {
     build: B,
     executor: X,
     hook: H,
+    classify: K,
     after_ready: bool,
     control: Control<M>,
 }
 
-impl<B: fmt::Debug, X: fmt::Debug, H, M: RawMutex> fmt::Debug for Supervisor<B, X, H, M> {
+impl<B: fmt::Debug, X: fmt::Debug, H, M: RawMutex, K> fmt::Debug for Supervisor<B, X, H, M, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor")
             .field("build", &self.build)
@@ -750,30 +785,58 @@ impl<R, X> Supervisor<Identity<R>, X> {
 impl<B, X> Supervisor<B, X> {
     /// Supervises the runners made by `build`, a fresh one per incarnation.
     pub const fn with_builder(build: B, executor: X) -> Self {
-        Self { build, executor, hook: Hook::new(), after_ready: false, control: Control::new() }
+        Self { build, executor, hook: Hook::new(), classify: AllTransient, after_ready: false, control: Control::new() }
     }
 }
 
-impl<B, X, H, M: RawMutex> Supervisor<B, X, H, M> {
+impl<B, X, H, M: RawMutex, K> Supervisor<B, X, H, M, K> {
     /// Sets the hooks around each incarnation.
-    pub fn hook<H2>(self, hook: H2) -> Supervisor<B, X, H2, M> {
+    pub fn hook<H2>(self, hook: H2) -> Supervisor<B, X, H2, M, K> {
         Supervisor {
             build: self.build,
             executor: self.executor,
             hook,
+            classify: self.classify,
             after_ready: self.after_ready,
             control: self.control,
         }
     }
 
     /// Uses the raw mutex `M2` for the [`Control`].
-    pub fn mutex<M2: RawMutex>(self) -> Supervisor<B, X, H, M2> {
+    pub fn mutex<M2: RawMutex>(self) -> Supervisor<B, X, H, M2, K> {
         Supervisor {
             build: self.build,
             executor: self.executor,
             hook: self.hook,
+            classify: self.classify,
             after_ready: self.after_ready,
             control: Control::new(),
+        }
+    }
+
+    /// Marks the process's failures for which `classify` says so as permanent: the executor
+    /// does not restart after them (upstream: the runner returns `flaky.Permanent(err)`). By
+    /// default every failure is transient ([`AllTransient`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::retry::UntilPermanent;
+    /// use procession::{nop, supervisor::Supervisor};
+    ///
+    /// #[derive(Debug)]
+    /// enum AppError { BadConfig, LinkDown }
+    /// let sup = Supervisor::new(nop(), UntilPermanent)
+    ///     .permanent_if(|e: &AppError| matches!(e, AppError::BadConfig));
+    /// ```
+    pub fn permanent_if<K2>(self, classify: K2) -> Supervisor<B, X, H, M, K2> {
+        Supervisor {
+            build: self.build,
+            executor: self.executor,
+            hook: self.hook,
+            classify,
+            after_ready: self.after_ready,
+            control: self.control,
         }
     }
 
@@ -807,10 +870,11 @@ impl<B, X, H, M: RawMutex> Supervisor<B, X, H, M> {
     }
 }
 
-impl<E, B, X, P, Q, M> Runner<E> for Supervisor<B, X, Hook<P, Q>, M>
+impl<E, B, X, P, Q, M, K> Runner<E> for Supervisor<B, X, Hook<P, Q>, M, K>
 where
     E: Merge + From<Error>,
     B: Build<E>,
+    K: Classify<E>,
     X: Executor,
     P: HookFn<E, B::Runner, M>,
     Q: HookFn<E, B::Runner, M>,

@@ -822,9 +822,34 @@ fn another_raw_mutex() {
         },
     ));
     let root = Ctx::new();
-    let result = block_on_within(100, sup.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
-    }));
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
     assert_eq!((result, sup.incarnation()), (Ok(()), 1));
+}
+
+/// A failure classified as permanent is not restarted, even by `UntilPermanent`; others are.
+#[test]
+fn permanent_failures_are_not_restarted() {
+    let starts = AtomicU32::new(0);
+    let runner = from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| {
+        let n = starts.fetch_add(1, Ordering::SeqCst) + 1;
+        Err::<(), Error>(fail(if n < 3 { "link down" } else { "bad config" }))
+    });
+    let sup =
+        Supervisor::new(runner, UntilPermanent).permanent_if(|e: &Error| e.errors().contains(&Fail::At("bad config")));
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("bad config")));
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
 }
