@@ -49,6 +49,9 @@
 //!   overwrite: a [`Builder`] hands the instance to its callback for the same reason.
 //! - [`Build`] unifies upstream's `BuilderFunc` and `Identity`; a build error is an attempt's
 //!   failure (retried like a runner error) and is returned unchanged.
+//! - A process marks a failure permanent through the supervisor's classifier
+//!   ([`Supervisor::permanent_if`]) instead of wrapping it (`flaky.Permanent`), since the tree's
+//!   error type is the user's.
 //! - The interrupt and the stop of a run are typed: [`Error`] is converted into the tree's error
 //!   type, the restart intensity ([`retry::Retry::intensity`]) gives up with
 //!   [`Error::IntensityExceeded`] merged after the last failure.
