@@ -15,7 +15,10 @@ pub mod combinator;
 pub mod ctx;
 pub mod error;
 pub mod proc;
+pub mod retry;
 pub mod runner;
+pub mod supervisor;
+pub mod time;
 
 #[doc(inline)]
 pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};

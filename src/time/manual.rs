@@ -1,0 +1,348 @@
+//! The manual clock for tests.
+
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+
+use super::{Clock, Instant};
+use crate::ctx::Waiters;
+
+/// A clock that moves only when told: the test clock (upstream's `fakeclock` and `observeclock`
+/// in one).
+///
+/// Time starts at [`Instant::ZERO`] and changes with [`advance`](Self::advance),
+/// [`set`](Self::set) (also backwards) and [`next`](Self::next) (jump to the earliest pending
+/// sleep). Every change of time wakes every sleeper that is due, in deadline order, ties in the
+/// order in which they started waiting; `advance(Duration::ZERO)` wakes what is due without
+/// moving time.
+///
+/// A test waits for the code under test to start sleeping with [`observe`](Self::observe)
+/// (upstream's `Observe`: completes at the next new sleeper) or
+/// [`wait_sleeping`](Self::wait_sleeping), then moves time. Nothing sleeps on real time.
+///
+/// `N` is the number of sleepers tracked in deadline order (16 by default). Sleepers beyond `N`
+/// are not lost: they are woken at every change of time and check their deadline themselves,
+/// and [`next`](Self::next) still sees their deadlines; only their wake order among themselves
+/// is not kept. Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx),
+/// so the clock can be a `static` and be moved from another task or thread.
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use procession::time::{Clock, Instant, ManualClock};
+///
+/// let clock: ManualClock = ManualClock::new();
+/// let task = async {
+///     clock.sleep(Duration::from_secs(3)).await;
+///     clock.now()
+/// };
+/// let test = async {
+///     clock.wait_sleeping(1).await; // the task is sleeping now
+///     assert_eq!(clock.next(), Some(Instant::from_elapsed(Duration::from_secs(3))));
+/// };
+/// let (woke_at, ()) = embassy_futures::block_on(embassy_futures::join::join(task, test));
+/// assert_eq!(woke_at.elapsed(), Duration::from_secs(3));
+/// ```
+pub struct ManualClock<const N: usize = 16> {
+    inner: Mutex<CriticalSectionRawMutex, RefCell<Inner<N>>>,
+    /// Sleepers that did not fit into the table: woken at every change of time.
+    overflow: Waiters,
+    /// Tasks waiting in `observe` or `wait_sleeping`.
+    observers: Waiters,
+}
+
+struct Slot {
+    deadline: Instant,
+    seq: u64,
+    waker: Waker,
+}
+
+struct Inner<const N: usize> {
+    now: Instant,
+    next_seq: u64,
+    registrations: u64,
+    table: heapless::Vec<Slot, N>,
+    /// Earliest deadline and number of the sleepers that registered in `overflow` since the
+    /// last change of time.
+    overflow_min: Option<Instant>,
+    overflow_len: usize,
+}
+
+impl<const N: usize> Default for ManualClock<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Debug for ManualClock<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock").field("now", &self.now()).field("sleeping", &self.sleeping()).finish()
+    }
+}
+
+impl<const N: usize> ManualClock<N> {
+    /// A clock at [`Instant::ZERO`] with nobody sleeping.
+    pub const fn new() -> Self {
+        Self {
+            inner: Mutex::new(RefCell::new(Inner {
+                now: Instant::ZERO,
+                next_seq: 0,
+                registrations: 0,
+                table: heapless::Vec::new(),
+                overflow_min: None,
+                overflow_len: 0,
+            })),
+            overflow: Waiters::new(),
+            observers: Waiters::new(),
+        }
+    }
+
+    /// The current time (also [`Clock::now`]).
+    pub fn now(&self) -> Instant {
+        self.inner.lock(|i| i.borrow().now)
+    }
+
+    /// Moves time forward by `duration` (saturating) and wakes the sleepers that are due.
+    /// Returns the new time.
+    pub fn advance(&self, duration: Duration) -> Instant {
+        let now = self.inner.lock(|i| i.borrow().now).saturating_add(duration);
+        self.set(now)
+    }
+
+    /// Sets the time, forward or backward, and wakes the sleepers that are due. Returns `now`.
+    pub fn set(&self, now: Instant) -> Instant {
+        // Take the due sleepers out under the lock, wake them outside it, in order.
+        let mut due: heapless::Vec<Slot, N> = heapless::Vec::new();
+        self.inner.lock(|i| {
+            let mut i = i.borrow_mut();
+            i.now = now;
+            i.overflow_min = None;
+            i.overflow_len = 0;
+            let mut k = 0;
+            while k < i.table.len() {
+                if i.table[k].deadline <= now {
+                    let slot = i.table.swap_remove(k);
+                    // Cannot fail: `due` has the table's capacity and only takes what leaves it.
+                    let _ = due.push(slot);
+                } else {
+                    k += 1;
+                }
+            }
+        });
+        due.sort_unstable_by_key(|s| (s.deadline, s.seq));
+        for slot in due {
+            slot.waker.wake();
+        }
+        self.overflow.wake();
+        now
+    }
+
+    /// Jumps to the earliest deadline of a pending sleeper (not moving time if one is already
+    /// due) and wakes the sleepers due then. Returns the new time, or `None` if nobody sleeps.
+    pub fn next(&self) -> Option<Instant> {
+        let (now, earliest) = self.inner.lock(|i| {
+            let i = i.borrow();
+            let table = i.table.iter().map(|s| s.deadline).min();
+            let earliest = match (table, i.overflow_min) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (i.now, earliest)
+        });
+        Some(self.set(now.max(earliest?)))
+    }
+
+    /// How many sleeps have started waiting on this clock since it was made.
+    pub fn registrations(&self) -> u64 {
+        self.inner.lock(|i| i.borrow().registrations)
+    }
+
+    /// How many sleeps are waiting now. A sleeper beyond the `N` tracked ones counts once per
+    /// registration since the last change of time, so this can overcount while more than `N`
+    /// sleep.
+    pub fn sleeping(&self) -> usize {
+        self.inner.lock(|i| {
+            let i = i.borrow();
+            i.table.len() + i.overflow_len
+        })
+    }
+
+    /// A future that completes when the next sleep starts waiting on this clock (counted from
+    /// this call, not from the first poll): upstream's `observeclock.Observe`.
+    ///
+    /// Call it *before* the code under test can start sleeping, or that sleep is not the
+    /// "next" one; [`wait_sleeping`](Self::wait_sleeping) has no such race.
+    ///
+    /// A sleep whose deadline has passed at its first poll completes at once and does not count.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does nothing.
+    pub fn observe(&self) -> Observe<'_, N> {
+        Observe { clock: self, seen: self.registrations() }
+    }
+
+    /// Completes once at least `n` sleeps are waiting on this clock.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe.
+    pub async fn wait_sleeping(&self, n: usize) {
+        core::future::poll_fn(|cx| {
+            if self.sleeping() >= n {
+                return Poll::Ready(());
+            }
+            self.observers.register(cx);
+            if self.sleeping() >= n { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+    }
+
+    fn poll_sleep(&self, deadline: Instant, seq: &mut Option<u64>, cx: &Context<'_>) -> Poll<()> {
+        enum Step {
+            Ready,
+            Pending,
+            Overflow,
+        }
+        let mut registered = false;
+        let step = self.inner.lock(|i| {
+            let mut i = i.borrow_mut();
+            if i.now >= deadline {
+                if let Some(s) = *seq {
+                    i.table.retain(|slot| slot.seq != s);
+                }
+                return Step::Ready;
+            }
+            let s = match *seq {
+                Some(s) => s,
+                None => {
+                    let s = i.next_seq;
+                    i.next_seq += 1;
+                    i.registrations += 1;
+                    registered = true;
+                    *seq = Some(s);
+                    s
+                }
+            };
+            if let Some(slot) = i.table.iter_mut().find(|slot| slot.seq == s) {
+                if !slot.waker.will_wake(cx.waker()) {
+                    slot.waker = cx.waker().clone();
+                }
+                return Step::Pending;
+            }
+            match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
+                Ok(()) => Step::Pending,
+                Err(_) => {
+                    i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
+                    i.overflow_len += 1;
+                    Step::Overflow
+                }
+            }
+        });
+        if matches!(step, Step::Overflow) {
+            self.overflow.register(cx);
+            // Time may have changed between the lock and the registration.
+            if self.inner.lock(|i| i.borrow().now >= deadline) {
+                return Poll::Ready(());
+            }
+        }
+        if registered {
+            self.observers.wake();
+        }
+        match step {
+            Step::Ready => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn forget(&self, seq: u64) {
+        self.inner.lock(|i| i.borrow_mut().table.retain(|slot| slot.seq != seq));
+    }
+}
+
+impl<const N: usize> Clock for ManualClock<N> {
+    type Sleep<'a> = Sleep<'a, N>;
+
+    fn now(&self) -> Instant {
+        Self::now(self)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep<'_, N> {
+        Sleep { clock: self, deadline, seq: None }
+    }
+}
+
+/// The sleep future of a [`ManualClock`]. Registers at its first poll; dropping it
+/// deregisters it.
+#[must_use = "futures do nothing unless polled"]
+pub struct Sleep<'a, const N: usize> {
+    clock: &'a ManualClock<N>,
+    deadline: Instant,
+    seq: Option<u64>,
+}
+
+impl<const N: usize> Sleep<'_, N> {
+    /// When this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl<const N: usize> fmt::Debug for Sleep<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep").field("deadline", &self.deadline).finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Future for Sleep<'_, N> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let ready = this.clock.poll_sleep(this.deadline, &mut this.seq, cx);
+        if ready.is_ready() {
+            this.seq = None;
+        }
+        ready
+    }
+}
+
+impl<const N: usize> Drop for Sleep<'_, N> {
+    fn drop(&mut self) {
+        if let Some(seq) = self.seq {
+            self.clock.forget(seq);
+        }
+    }
+}
+
+/// The future of [`ManualClock::observe`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Observe<'a, const N: usize> {
+    clock: &'a ManualClock<N>,
+    seen: u64,
+}
+
+impl<const N: usize> fmt::Debug for Observe<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe").field("seen", &self.seen).finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Future for Observe<'_, N> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.clock.registrations() > self.seen {
+            return Poll::Ready(());
+        }
+        self.clock.observers.register(cx);
+        if self.clock.registrations() > self.seen { Poll::Ready(()) } else { Poll::Pending }
+    }
+}

@@ -1,0 +1,855 @@
+//! The restart `Supervisor`, `Build`, `Builder` and `Hook` (upstream new `supervisor`): ports
+//! of the supervisor and builder tests, and our own cases.
+#![allow(missing_docs, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+mod common;
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
+
+use common::{Log, block_on, block_on_within, yield_now};
+use procession::retry::{self, Constant, Executor, Once, Operation, Retry, UntilPermanent};
+use procession::runner::{Lifecycle, Nop, from_fn};
+use procession::supervisor::{self, Builder, Control, Hook, State, Supervisor, build_fn, identity};
+use procession::time::ManualClock;
+use procession::{Ctx, MultiError, Runner, nop};
+
+/// One failure in a supervised test tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fail {
+    At(&'static str),
+    Sup(supervisor::Error),
+}
+
+impl From<supervisor::Error> for Fail {
+    fn from(e: supervisor::Error) -> Self {
+        Self::Sup(e)
+    }
+}
+
+type Error = MultiError<Fail, 8>;
+
+fn fail(name: &'static str) -> Error {
+    MultiError::from_error(Fail::At(name))
+}
+
+fn fails(list: &[Fail]) -> Error {
+    list.iter().cloned().collect()
+}
+
+fn sup_error(e: supervisor::Error) -> Error {
+    MultiError::from_error(Fail::Sup(e))
+}
+
+const SENTINEL: &str = "sentinel";
+
+/// Upstream: `TestBuilderFuncRun`: `Identity(Nop).Run` calls the callback.
+#[test]
+fn builder_func_run() {
+    let root = Ctx::new();
+    let called = Cell::new(false);
+    let result: Result<(), Error> = block_on(identity(nop()).run(&root, async |_| {
+        called.set(true);
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    assert!(called.get());
+}
+
+/// Upstream: `TestBuilderFuncError`: a build error comes back unchanged and the callback is
+/// never touched.
+#[test]
+fn builder_func_error() {
+    let root = Ctx::new();
+    let broken = build_fn(async |_: &Ctx<'_>| Err::<Nop, _>(fail(SENTINEL)));
+    let result = block_on(broken.run(&root, async |_| unreachable!("the callback is never called")));
+    assert_eq!(result, Err(fail(SENTINEL)));
+}
+
+/// Upstream: `TestBuilderRun`: inside the callback the live instance is the built one (here
+/// handed to the callback: after the run there is nothing to read, by construction).
+#[test]
+fn builder_run() {
+    let root = Ctx::new();
+    let builder = Builder::new(identity(nop()));
+    let seen = Cell::new(false);
+    let result: Result<(), Error> = block_on(builder.run_with(&root, async |_, live: &Nop| {
+        seen.set(*live == nop());
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    assert!(seen.get());
+    // Each run of a builder closure gets a fresh instance.
+    let made = AtomicU32::new(0);
+    let fresh = Builder::new(build_fn(async |_: &Ctx<'_>| {
+        Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)).map(|n| {
+            from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+                lc.ready();
+                let _ = n;
+                Ok::<(), Error>(())
+            })
+        })
+    }));
+    for _ in 0..3 {
+        assert_eq!(block_on(fresh.run(&root, async |_| Ok(()))), Ok(()));
+    }
+    assert_eq!(made.load(Ordering::SeqCst), 3);
+}
+
+/// Upstream: `TestBuilderError`.
+#[test]
+fn builder_error() {
+    let root = Ctx::new();
+    let builder = Builder::new(build_fn(async |_: &Ctx<'_>| Err::<Nop, _>(fail(SENTINEL))));
+    let result = block_on(builder.run_with(&root, async |_, _: &Nop| unreachable!()));
+    assert_eq!(result, Err(fail(SENTINEL)));
+}
+
+/// A `Ctx` used as Go's `close(ch)`: a one-shot broadcast for the tests.
+fn signal() -> Ctx<'static> {
+    Ctx::new()
+}
+
+/// Upstream: `TestSupervisorInterruptsRunnerAfterCallback`: the callback returns once the Pre
+/// hook ran; the runner is interrupted and the run returns `Ok`.
+#[test]
+fn supervisor_interrupts_runner_after_callback() {
+    let ready = signal();
+    let sup = Supervisor::new(nop(), UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
+            ready.cancel();
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(sup.state(), State::Stopped);
+}
+
+/// Upstream: `TestSupervisorInterruptRunnerFromPreHook`: an interrupt from inside the runner
+/// stops it gracefully and cancels the callback's context, so the run completes.
+#[test]
+fn supervisor_interrupt_runner_from_pre_hook() {
+    let sup = Supervisor::new(nop(), UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, sup: &Control, _: &Nop| -> Result<(), Error> {
+            sup.interrupt();
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+}
+
+static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun> = Supervisor::new(Nop, InterruptThenRun);
+
+/// An executor that interrupts its own supervisor, then calls the operation once.
+#[derive(Debug)]
+struct InterruptThenRun;
+
+impl Executor for InterruptThenRun {
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, retry::Error<E>>
+    where
+        O: Operation<T, E>,
+    {
+        assert!(!ctx.is_cancelled());
+        FROM_EXECUTOR.interrupt();
+        op.attempt(ctx).await
+    }
+}
+
+/// Upstream: `TestSupervisorInterruptRunnerFromExecutor`: an interrupt while no runner is
+/// active cancels the context; the operation then reports an internal interrupt without
+/// starting the runner, which the supervisor maps to `Ok`.
+#[test]
+fn supervisor_interrupt_runner_from_executor() {
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(
+        100,
+        FROM_EXECUTOR.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(FROM_EXECUTOR.incarnation(), 0, "the runner was never started");
+}
+
+/// Upstream: `TestSupervisorPreHookError`: the Pre error is the result (identity), Post is
+/// still called and its error ignored.
+#[test]
+fn supervisor_pre_hook_error() {
+    let post_called = Cell::new(false);
+    let sup = Supervisor::new(nop(), Once).hook(
+        Hook::new().pre(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> { Err(fail(SENTINEL)) }).post(
+            async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
+                post_called.set(true);
+                Err(fail("ignored"))
+            },
+        ),
+    );
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail(SENTINEL)));
+    assert!(post_called.get());
+}
+
+/// Upstream: `TestSupervisorCallbackError`: the callback's error alone comes back unchanged.
+#[test]
+fn supervisor_callback_error() {
+    let ready = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        ready.cancel();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Err(fail(SENTINEL))
+        }),
+    );
+    assert_eq!(result, Err(fail(SENTINEL)));
+}
+
+/// Upstream: `TestSupervisorBothError`: the callback's error and the executor's (Post's) are
+/// both kept, the callback's first.
+#[test]
+fn supervisor_both_error() {
+    let ready = signal();
+    let sup = Supervisor::new(nop(), UntilPermanent).hook(
+        Hook::new()
+            .pre(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
+                ready.cancel();
+                Ok(())
+            })
+            .post(async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> { Err(fail("sentinel2")) }),
+    );
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Err(fail("sentinel1"))
+        }),
+    );
+    assert_eq!(result, Err(fails(&[Fail::At("sentinel1"), Fail::At("sentinel2")])));
+}
+
+/// Upstream: `TestSupervisorInterruptsBeforeRun`: an interrupt before the run is a no-op.
+#[test]
+fn supervisor_interrupts_before_run() {
+    let ready = signal();
+    let sup = Supervisor::new(nop(), UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, _: &Control, _: &Nop| -> Result<(), Error> {
+            ready.cancel();
+            Ok(())
+        },
+    ));
+    sup.interrupt();
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            ready.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(sup.incarnation(), 1, "the runner did start");
+}
+
+/// Upstream: `TestSupervisorRecursiveRunError`: a run inside the run fails at once with
+/// `RecursiveOrConcurrentRun`, without calling its callback; the outer run is unaffected.
+#[test]
+fn supervisor_recursive_run_error() {
+    let sup = Supervisor::new(nop(), Once);
+    let root = Ctx::new();
+    let inner = Cell::new(None);
+    let result: Result<(), Error> = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            inner.set(Some(sup.run(ctx, async |_| unreachable!("the inner callback is never called")).await));
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(inner.take(), Some(Err(sup_error(supervisor::Error::RecursiveOrConcurrentRun))));
+}
+
+static FAULTY: Supervisor<supervisor::Identity<ReturnsAtOnce>, Faulty> = Supervisor::new(ReturnsAtOnce, Faulty);
+
+/// A runner that returns `Ok` without calling its callback.
+#[derive(Debug)]
+struct ReturnsAtOnce;
+
+impl Runner<Error> for ReturnsAtOnce {
+    async fn run<F>(&self, _: &Ctx<'_>, _: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        Ok(())
+    }
+}
+
+static FAULTY_INTERNALS: AtomicU32 = AtomicU32::new(0);
+
+/// An executor that ignores every result and keeps calling the operation: stops after three
+/// internal errors in a row (upstream: until a call panics).
+#[derive(Debug)]
+struct Faulty;
+
+impl Executor for Faulty {
+    async fn execute<T, E, O>(&self, ctx: &Ctx<'_>, mut op: O) -> Result<T, retry::Error<E>>
+    where
+        O: Operation<T, E>,
+    {
+        loop {
+            let result = op.attempt(ctx).await;
+            if let Err(retry::Error::Internal(_)) = result {
+                if FAULTY_INTERNALS.fetch_add(1, Ordering::SeqCst) == 2 {
+                    return result;
+                }
+            }
+            yield_now().await;
+        }
+    }
+}
+
+/// Upstream: `TestSupervisorExecutorInterruptPanic` (deviation): a faulty executor that calls
+/// the operation again after the interrupt gets an internal error back on every call instead
+/// of a panic, and the run returns `Ok`.
+#[test]
+fn supervisor_executor_interrupt_panic() {
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(
+        1000,
+        FAULTY.run(&root, async |ctx| {
+            FAULTY.interrupt();
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(FAULTY_INTERNALS.load(Ordering::SeqCst), 3, "three calls after the interrupt, no panic");
+}
+
+// === Our own cases ===
+
+/// A process that logs `start N`/`stop N` per incarnation and fails as scripted.
+fn flaky<'a>(log: &'a Log, starts: &'a AtomicU32, fail_first: u32) -> impl Runner<Error> + 'a {
+    from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        let n = starts.fetch_add(1, Ordering::SeqCst) + 1;
+        log.push(format!("start {n}"));
+        lc.ready();
+        if n <= fail_first {
+            // Fails after a few turns of running; its teardown takes a few turns too.
+            yield_now().await;
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            log.push(format!("stop {n}"));
+            return Err(fail("crash"));
+        }
+        lc.stop_requested().await;
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        log.push(format!("stop {n}"));
+        Ok(())
+    })
+}
+
+/// The old incarnation is completely stopped (its teardown finished) before the next starts.
+#[test]
+fn next_incarnation_starts_after_the_previous_teardown() {
+    let log = Log::new();
+    let starts = AtomicU32::new(0);
+    let sup = Supervisor::new(flaky(&log, &starts, 3), UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            while sup.incarnation() < 4 || sup.state() != State::Ready {
+                yield_now().await;
+            }
+            log.push("callback");
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        log.events(),
+        ["start 1", "stop 1", "start 2", "stop 2", "start 3", "stop 3", "start 4", "callback", "stop 4"]
+    );
+    assert_eq!(sup.incarnation(), 4);
+}
+
+/// State and incarnation as seen from another future: starting, ready, backing off, stopped.
+#[test]
+fn state_and_incarnation_are_visible() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Log::new();
+    let starts = AtomicU32::new(0);
+    let sup = Supervisor::new(flaky(&log, &starts, 1), Retry::new(Constant::every(Duration::from_secs(1)), &clock));
+    let root = Ctx::new();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let run = sup.run(&root, async |_| {
+        sup.control().ready().await;
+        seen.borrow_mut().push((sup.state(), sup.incarnation()));
+        clock.wait_sleeping(1).await;
+        seen.borrow_mut().push((sup.state(), sup.incarnation()));
+        clock.next();
+        yield_now().await;
+        sup.control().ready().await;
+        seen.borrow_mut().push((sup.state(), sup.incarnation()));
+        Ok(())
+    });
+    assert_eq!(sup.state(), State::Stopped);
+    assert_eq!(block_on_within(1000, run), Ok(()));
+    assert_eq!(*seen.borrow(), [(State::Ready, 1), (State::BackingOff, 1), (State::Ready, 2)]);
+    assert_eq!((sup.state(), sup.incarnation()), (State::Stopped, 2));
+    assert!(!sup.control().is_active());
+}
+
+/// An interrupt during the backoff cancels the sleep at once; the result is the last failure.
+#[test]
+fn interrupt_during_backoff() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Log::new();
+    let starts = AtomicU32::new(0);
+    let sup = Supervisor::new(flaky(&log, &starts, 10), Retry::new(Constant::every(Duration::from_secs(3600)), &clock));
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let other = async {
+        clock.wait_sleeping(1).await;
+        assert_eq!(sup.state(), State::BackingOff);
+        sup.interrupt();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Err(fail("crash")));
+    assert_eq!(clock.now().elapsed(), Duration::ZERO, "no time passed");
+    assert_eq!(log.events(), ["start 1", "stop 1"]);
+}
+
+/// An interrupt during the start is graceful: the incarnation finishes starting, runs its
+/// hooks, and stops at once.
+#[test]
+fn interrupt_during_start() {
+    let log = Log::new();
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        log.push("starting");
+        go.cancelled().await;
+        lc.ready();
+        let how = lc.stop_requested().await;
+        log.push(format!("stop {how:?}"));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent).hook(
+        Hook::new()
+            .pre(async |_: &Ctx<'_>, _: &Control, _: &_| -> Result<(), Error> {
+                log.push("pre");
+                Ok(())
+            })
+            .post(async |_: &Ctx<'_>, _: &Control, _: &_| -> Result<(), Error> {
+                log.push("post");
+                Ok(())
+            }),
+    );
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let other = async {
+        yield_now().await;
+        assert_eq!(sup.state(), State::Starting);
+        sup.interrupt();
+        yield_now().await;
+        go.cancel();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["starting", "pre", "post", "stop Graceful"]);
+}
+
+/// An interrupt from another thread while the process is ready stops it gracefully.
+#[test]
+fn interrupt_while_ready_from_another_thread() {
+    static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static SUP: Supervisor<supervisor::Identity<Probe>, UntilPermanent> = Supervisor::new(Probe, UntilPermanent);
+
+    #[derive(Debug)]
+    struct Probe;
+    impl Runner<Error> for Probe {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+        {
+            let inner = ctx.child();
+            let result = ready(&inner).await;
+            LOG.lock().unwrap().push(format!("stopped, forced: {}", ctx.is_cancelled()));
+            result
+        }
+    }
+
+    let interrupter = std::thread::spawn(|| {
+        block_on(SUP.control().ready());
+        SUP.interrupt();
+    });
+    let root = Ctx::new();
+    let result = block_on(SUP.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    }));
+    interrupter.join().unwrap();
+    assert_eq!(result, Ok(()));
+    assert_eq!(*LOG.lock().unwrap(), ["stopped, forced: false"]);
+}
+
+/// A process that fails too often within the period exhausts the intensity: the last failure,
+/// then `IntensityExceeded`.
+#[test]
+fn intensity_exhaustion_is_reported() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Log::new();
+    let starts = AtomicU32::new(0);
+    let retry = Retry::new(Constant::every(Duration::ZERO), &clock).intensity::<3>(Duration::from_secs(5));
+    let sup = Supervisor::new(flaky(&log, &starts, 100), retry);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fails(&[Fail::At("crash"), Fail::Sup(supervisor::Error::IntensityExceeded)])));
+    assert_eq!(sup.incarnation(), 4, "three restarts, then give up");
+}
+
+/// With `callback_after_ready`, a process that never becomes ready is a start failure: the
+/// callback is not called.
+#[test]
+fn callback_after_ready_is_not_called_without_readiness() {
+    let sup = Supervisor::new(from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| Err::<(), Error>(fail("no link"))), Once)
+        .callback_after_ready();
+    let root = Ctx::new();
+    let result = block_on_within(100, sup.run(&root, async |_| unreachable!("never ready")));
+    assert_eq!(result, Err(fail("no link")));
+}
+
+/// Upstream's timeline: without `callback_after_ready` the callback starts before the process
+/// is ready.
+#[test]
+fn callback_starts_beside_the_process_by_default() {
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        go.cancelled().await;
+        lc.ready();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent);
+    let root = Ctx::new();
+    let state_at_callback = Cell::new(None);
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |_| {
+            state_at_callback.set(Some(sup.state()));
+            go.cancel();
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(state_at_callback.get(), Some(State::Starting));
+}
+
+/// A process that fails instantly under `UntilPermanent` does not starve its task: the
+/// callback still runs and its return ends supervision.
+#[test]
+fn an_instantly_failing_process_cannot_starve_the_executor() {
+    let attempts = AtomicU32::new(0);
+    let runner = from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        Err::<(), Error>(fail("instant"))
+    });
+    let sup = Supervisor::new(runner, UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            for _ in 0..20 {
+                yield_now().await;
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("instant")));
+    assert!(
+        attempts.load(Ordering::SeqCst) >= 10,
+        "attempts interleave with the callback: {}",
+        attempts.load(Ordering::SeqCst)
+    );
+}
+
+/// A run whose future is dropped (a hard stop) releases the supervisor: the next run works.
+#[test]
+fn a_dropped_run_releases_the_supervisor() {
+    let sup = Supervisor::new(nop(), UntilPermanent);
+    let root = Ctx::new();
+    {
+        let mut run = Box::pin(sup.run(&root, async |_| core::future::pending::<Result<(), Error>>().await));
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        assert!(sup.control().is_active());
+    }
+    assert!(!sup.control().is_active());
+    assert_eq!(sup.state(), State::Stopped);
+    let result: Result<(), Error> = block_on_within(100, sup.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+}
+
+/// A concurrent run from another future fails at once; the first is unaffected.
+#[test]
+fn a_concurrent_run_fails_at_once() {
+    let sup = Supervisor::new(nop(), UntilPermanent);
+    let root = Ctx::new();
+    let first = sup.run(&root, async |_| {
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        Ok(())
+    });
+    let second = async {
+        yield_now().await;
+        sup.run(&root, async |_| unreachable!()).await
+    };
+    let (first, second): (Result<(), Error>, Result<(), Error>) =
+        block_on_within(100, futures::future::join(first, second));
+    assert_eq!(first, Ok(()));
+    assert_eq!(second, Err(sup_error(supervisor::Error::RecursiveOrConcurrentRun)));
+}
+
+/// Cancelling the parent context stops the supervised process (forced) and ends the run.
+#[test]
+fn parent_cancellation_ends_supervision() {
+    let log = Log::new();
+    let starts = AtomicU32::new(0);
+    let sup = Supervisor::new(flaky(&log, &starts, 0), UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            sup.control().ready().await;
+            root.cancel();
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["start 1", "stop 1"]);
+}
+
+/// The hooks see the live instance made by a builder for this incarnation.
+#[test]
+fn hooks_see_the_live_instance() {
+    let made = AtomicU32::new(0);
+    let builder = build_fn(async |_: &Ctx<'_>| -> Result<Numbered, Error> {
+        Ok(Numbered(made.fetch_add(1, Ordering::SeqCst) + 1))
+    });
+    let seen = std::sync::Mutex::new(Vec::new());
+    let sup = Supervisor::with_builder(builder, UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, sup: &Control, live: &Numbered| -> Result<(), Error> {
+            seen.lock().unwrap().push(live.0);
+            if live.0 < 3 {
+                return Err(fail("not yet"));
+            }
+            sup.interrupt();
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
+}
+
+/// A runner that carries the number of its incarnation.
+#[derive(Debug)]
+struct Numbered(u32);
+
+impl Runner<Error> for Numbered {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        ready(&ctx.child()).await
+    }
+}
+
+/// A build error is an attempt's failure: retried like a runner error, and returned unchanged
+/// when the executor gives up.
+#[test]
+fn build_errors_are_retried() {
+    let builds = AtomicU32::new(0);
+    let builder = build_fn(async |_: &Ctx<'_>| -> Result<Nop, Error> {
+        if builds.fetch_add(1, Ordering::SeqCst) < 2 { Err(fail("no config yet")) } else { Ok(nop()) }
+    });
+    let sup = Supervisor::with_builder(builder, UntilPermanent).callback_after_ready();
+    let root = Ctx::new();
+    assert_eq!(block_on_within(100, sup.run(&root, async |_| Ok(()))), Ok(()));
+    assert_eq!((builds.load(Ordering::SeqCst), sup.incarnation()), (3, 3));
+    let always = Supervisor::with_builder(build_fn(async |_: &Ctx<'_>| Err::<Nop, _>(fail("broken"))), Once);
+    assert_eq!(
+        block_on_within(
+            100,
+            always.run(&root, async |ctx| {
+                ctx.cancelled().await;
+                Ok(())
+            })
+        ),
+        Err(fail("broken"))
+    );
+}
+
+/// A supervised tree of `Send` parts on the tokio clock can be spawned on a multi-threaded
+/// runtime.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_supervisor_run_is_send() {
+    use procession::time::TokioClock;
+    // `tokio::spawn` requires `Send` on every runtime; paused time needs the current-thread one.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let result = rt.block_on(async {
+        tokio::spawn(async {
+            // Owned state: a closure that captures references makes the run future's `Send`
+            // unprovable for the compiler today (higher-ranked lifetimes of async closures).
+            let starts = std::sync::Arc::new(AtomicU32::new(0));
+            let third = std::sync::Arc::new(tokio::sync::Notify::new());
+            let (s, t) = (starts.clone(), third.clone());
+            let process = from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+                lc.ready();
+                if s.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return Err(fail("crash"));
+                }
+                t.notify_one();
+                lc.stop_requested().await;
+                Ok(())
+            });
+            let retry = Retry::new(Constant::every(Duration::from_secs(10)), TokioClock::new());
+            let sup = Supervisor::new(process, retry);
+            let root = Ctx::new();
+            sup.run(&root, async |_| {
+                third.notified().await;
+                sup.control().ready().await;
+                assert_eq!((sup.incarnation(), sup.state()), (3, State::Ready));
+                Ok(())
+            })
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(result, Ok(()));
+}
+
+/// Upstream §3.4: when the callback returns while the runner is active and the runner then
+/// fails while it stops, the executor sees the cancelled context and returns that failure: it
+/// is the run's result, not swallowed as an interrupt.
+#[test]
+fn a_failure_while_stopping_after_an_interrupt_is_returned() {
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        lc.stop_requested().await;
+        Err::<(), Error>(fail("flush failed"))
+    });
+    for result in [
+        block_on_within(100, Supervisor::new(&runner, UntilPermanent).run(&Ctx::new(), async |_| Ok(()))),
+        block_on_within(
+            100,
+            Supervisor::new(&runner, Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::new()))
+                .run(&Ctx::new(), async |_| Ok(())),
+        ),
+    ] {
+        assert_eq!(result, Err(fail("flush failed")));
+    }
+}
+
+/// A supervisor whose `Control` uses another raw mutex (here `NoopRawMutex`, everything in one
+/// task) works the same.
+#[test]
+fn another_raw_mutex() {
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    let sup = Supervisor::new(nop(), UntilPermanent).mutex::<NoopRawMutex>().hook(Hook::new().pre(
+        async |_: &Ctx<'_>, sup: &Control<NoopRawMutex>, _: &Nop| -> Result<(), Error> {
+            sup.interrupt();
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!((result, sup.incarnation()), (Ok(()), 1));
+}
+
+/// A failure classified as permanent is not restarted, even by `UntilPermanent`; others are.
+#[test]
+fn permanent_failures_are_not_restarted() {
+    let starts = AtomicU32::new(0);
+    let runner = from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| {
+        let n = starts.fetch_add(1, Ordering::SeqCst) + 1;
+        Err::<(), Error>(fail(if n < 3 { "link down" } else { "bad config" }))
+    });
+    let sup =
+        Supervisor::new(runner, UntilPermanent).permanent_if(|e: &Error| e.errors().contains(&Fail::At("bad config")));
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("bad config")));
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
+}

@@ -1,0 +1,310 @@
+//! The `Clock` trait, the `ManualClock` (upstream `fakeclock` and `observeclock` ports) and the
+//! clock adapters.
+#![allow(missing_docs, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+mod common;
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::task::Wake;
+
+use common::{Fail, block_on, yield_now};
+use procession::time::{Clock, Instant, ManualClock};
+use procession::{Ctx, MultiError, Runner, RunnerExt, StopLevel};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at(s: u64) -> Instant {
+    Instant::from_elapsed(secs(s))
+}
+
+/// A waker that logs its id when woken.
+struct LogWaker {
+    id: usize,
+    log: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Wake for LogWaker {
+    fn wake(self: Arc<Self>) {
+        self.log.lock().unwrap().push(self.id);
+    }
+}
+
+fn log_waker(id: usize, log: &Arc<Mutex<Vec<usize>>>) -> Waker {
+    Waker::from(Arc::new(LogWaker { id, log: log.clone() }))
+}
+
+fn poll_once<F: Future>(f: core::pin::Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(waker))
+}
+
+/// Upstream: `TestClockNow` (Add, Set backwards).
+#[test]
+fn clock_now() {
+    let clock: ManualClock = ManualClock::new();
+    assert_eq!(clock.now(), Instant::ZERO);
+    assert_eq!(clock.advance(secs(2)), at(2));
+    assert_eq!(clock.set(at(1)), at(1), "set may go backwards");
+    assert_eq!(clock.now(), at(1));
+    assert_eq!(clock.advance(Duration::MAX), Instant::MAX, "advance saturates");
+}
+
+/// Upstream: `TestClockNext`: with nothing scheduled, `next` keeps the time and says so.
+#[test]
+fn clock_next_without_sleepers() {
+    let clock: ManualClock = ManualClock::new();
+    clock.advance(secs(5));
+    assert_eq!(clock.next(), None);
+    assert_eq!(clock.now(), at(5));
+}
+
+/// Upstream: `TestEvent` and `TestTimerStep`: a sleep completes at its full duration, not
+/// before.
+#[test]
+fn sleep_completes_at_its_deadline_only() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let waker = log_waker(0, &log);
+    let mut sleep = pin!(clock.sleep(secs(3)));
+    assert!(poll_once(sleep.as_mut(), &waker).is_pending());
+    clock.advance(secs(1));
+    clock.advance(secs(1));
+    assert!(log.lock().unwrap().is_empty(), "not woken before the deadline");
+    assert!(poll_once(sleep.as_mut(), &waker).is_pending());
+    clock.advance(secs(1));
+    assert_eq!(*log.lock().unwrap(), [0]);
+    assert!(poll_once(sleep.as_mut(), &waker).is_ready());
+    assert_eq!(clock.sleeping(), 0);
+}
+
+/// Upstream: `TestEventStop`, `TestEventReset`: dropping a sleep is `Stop` (nothing left to
+/// fire), a new sleep is `Reset` (fires at the new time).
+#[test]
+fn dropping_a_sleep_stops_it_and_a_new_one_resets() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let waker = log_waker(0, &log);
+    {
+        let mut sleep = pin!(clock.sleep(secs(1)));
+        assert!(poll_once(sleep.as_mut(), &waker).is_pending());
+        assert_eq!(clock.sleeping(), 1);
+    }
+    assert_eq!(clock.sleeping(), 0, "dropped = stopped");
+    assert_eq!(clock.next(), None);
+    let mut sleep = pin!(clock.sleep(secs(2)));
+    assert!(poll_once(sleep.as_mut(), &waker).is_pending());
+    assert_eq!(clock.next(), Some(at(2)), "fires at the new time");
+    assert!(poll_once(sleep.as_mut(), &waker).is_ready());
+}
+
+/// Upstream: `TestTimer` and `TestTimerNext` (deviation): a zero or past deadline completes at
+/// the first poll, like real timers, without an advance; upstream fires it on the next advance.
+#[test]
+fn a_due_sleep_completes_at_once_without_registering() {
+    let clock: ManualClock = ManualClock::new();
+    clock.advance(secs(10));
+    let waker = Waker::noop();
+    assert!(poll_once(pin!(clock.sleep(Duration::ZERO)), waker).is_ready());
+    assert!(poll_once(pin!(clock.sleep_until(at(3))), waker).is_ready());
+    assert_eq!(clock.registrations(), 0);
+    assert_eq!(clock.now(), at(10), "time did not move");
+}
+
+/// Due sleepers are woken in deadline order, ties in the order they started waiting (upstream:
+/// Go map order).
+#[test]
+fn due_sleepers_wake_in_deadline_then_registration_order() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let deadlines = [3, 1, 2, 1, 3];
+    let mut sleeps: Vec<_> = deadlines.iter().map(|&s| Box::pin(clock.sleep_until(at(s)))).collect();
+    for (id, sleep) in sleeps.iter_mut().enumerate() {
+        assert!(poll_once(sleep.as_mut(), &log_waker(id, &log)).is_pending());
+    }
+    clock.advance(secs(5));
+    assert_eq!(*log.lock().unwrap(), [1, 3, 2, 0, 4]);
+}
+
+/// `next` jumps to the earliest deadline and wakes only the sleepers due then; a moment already
+/// due is fired without moving time (upstream `Next`).
+#[test]
+fn next_jumps_to_the_earliest_deadline() {
+    let clock: ManualClock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut a = pin!(clock.sleep_until(at(4)));
+    let mut b = pin!(clock.sleep_until(at(2)));
+    assert!(poll_once(a.as_mut(), &log_waker(0, &log)).is_pending());
+    assert!(poll_once(b.as_mut(), &log_waker(1, &log)).is_pending());
+    assert_eq!(clock.next(), Some(at(2)));
+    assert_eq!(*log.lock().unwrap(), [1]);
+    clock.set(at(7)); // both due now ...
+    clock.set(at(1)); // ... but time goes back before `a` is polled
+    assert!(poll_once(a.as_mut(), &log_waker(0, &log)).is_pending(), "not due any more: waits again");
+    assert_eq!(clock.next(), Some(at(4)));
+    assert!(poll_once(a.as_mut(), &log_waker(0, &log)).is_ready());
+}
+
+/// Upstream: `TestTicker`, `TestTickerNonBlocking`: a loop of sleeps ticks once per advance,
+/// without catching up.
+#[test]
+fn a_loop_of_sleeps_ticks_once_per_advance() {
+    let clock: ManualClock = ManualClock::new();
+    let ticks = Mutex::new(Vec::new());
+    let ticker = async {
+        for _ in 0..3 {
+            clock.sleep(secs(1)).await;
+            ticks.lock().unwrap().push(clock.now());
+        }
+    };
+    let test = async {
+        clock.wait_sleeping(1).await;
+        clock.advance(secs(5)); // one tick, not five
+        yield_now().await;
+        for _ in 0..2 {
+            clock.wait_sleeping(1).await;
+            clock.next();
+        }
+    };
+    block_on(futures::future::join(ticker, test));
+    assert_eq!(*ticks.lock().unwrap(), [at(5), at(6), at(7)]);
+}
+
+/// Upstream: `observeclock.TestObserve`: `observe` completes at the next new sleeper, not at
+/// one that was already waiting.
+#[test]
+fn observe_completes_at_the_next_new_sleeper() {
+    let clock: ManualClock = ManualClock::new();
+    let waker = Waker::noop();
+    let mut early = pin!(clock.sleep(secs(1)));
+    assert!(poll_once(early.as_mut(), waker).is_pending());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let observer = log_waker(7, &log);
+    let mut observe = pin!(clock.observe());
+    assert!(poll_once(observe.as_mut(), &observer).is_pending(), "an earlier sleeper does not count");
+    let mut later = pin!(clock.sleep(secs(1)));
+    assert!(poll_once(later.as_mut(), waker).is_pending());
+    assert_eq!(*log.lock().unwrap(), [7], "the observer is woken by the new sleeper");
+    assert!(poll_once(observe.as_mut(), &observer).is_ready());
+    assert_eq!(clock.registrations(), 2);
+}
+
+/// A test waits until the code under test sleeps, then moves time: no real time passes.
+#[test]
+fn wait_sleeping_synchronises_with_the_code_under_test() {
+    let clock: ManualClock = ManualClock::new();
+    let code = async {
+        clock.sleep(secs(60)).await;
+        "done"
+    };
+    let test = async {
+        clock.wait_sleeping(1).await;
+        clock.next();
+    };
+    assert_eq!(block_on(futures::future::join(code, test)).0, "done");
+    assert_eq!(clock.now(), at(60));
+}
+
+/// More sleepers than tracked slots: none is lost, `next` still sees their deadlines.
+#[test]
+fn sleepers_beyond_the_table_are_not_lost() {
+    let clock: ManualClock<2> = ManualClock::new();
+    let done = Mutex::new(Vec::new());
+    let sleeper = |s: u64| {
+        let clock = &clock;
+        let done = &done;
+        async move {
+            clock.sleep_until(at(s)).await;
+            done.lock().unwrap().push((s, clock.now()));
+        }
+    };
+    let test = async {
+        clock.wait_sleeping(5).await;
+        while clock.next().is_some() {
+            yield_now().await;
+        }
+    };
+    let sleepers = futures::future::join5(sleeper(5), sleeper(4), sleeper(3), sleeper(2), sleeper(1));
+    block_on(futures::future::join(sleepers, test));
+    let mut done = done.into_inner().unwrap();
+    done.sort();
+    assert_eq!(done, (1..=5).map(|s| (s, at(s))).collect::<Vec<_>>(), "each woke at its own deadline");
+}
+
+/// A clock's sleep is a deadline: a stop that hangs is forced, then dropped, on manual time.
+#[test]
+fn a_sleep_bounds_a_stop() {
+    let clock: ManualClock = ManualClock::new();
+    let stubborn = procession::runner::from_fn(async |_ctx: &Ctx<'_>, lc: &procession::runner::Lifecycle<'_>| {
+        lc.ready();
+        core::future::pending::<()>().await;
+        Ok::<(), MultiError<Fail, 4>>(())
+    })
+    .with_stop_deadline(|| clock.sleep(secs(5)), || clock.sleep(secs(1)));
+    let root = Ctx::new();
+    let run = stubborn.run(&root, async |_| Ok(()));
+    let time = async {
+        for _ in 0..2 {
+            clock.wait_sleeping(1).await;
+            clock.next();
+        }
+    };
+    let (result, ()) = block_on(futures::future::join(run, time));
+    assert_eq!(result, Err(MultiError::from_error(Fail::Overrun(StopLevel::Hard))));
+    assert_eq!(clock.now(), at(6));
+}
+
+/// The tokio adapter follows tokio's (paused) time.
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn tokio_clock_sleeps_on_tokio_time() {
+    use procession::time::TokioClock;
+    let clock = TokioClock::new();
+    let start = tokio::time::Instant::now();
+    clock.sleep(secs(3600)).await;
+    assert_eq!(start.elapsed(), secs(3600), "paused time auto-advances exactly");
+    assert_eq!(clock.now().elapsed(), secs(3600));
+    clock.sleep_until(at(1)).await; // past: at once
+    assert_eq!(start.elapsed(), secs(3600));
+    // A deadline past the end of time is a sleep that never ends, not a panic.
+    let never = tokio::time::timeout(secs(1), clock.sleep_until(Instant::MAX)).await;
+    assert!(never.is_err());
+}
+
+/// The embassy-time adapter follows the time driver (the mock driver in tests).
+#[cfg(feature = "embassy-time")]
+#[test]
+fn embassy_clock_sleeps_on_the_time_driver() {
+    use embassy_time::MockDriver;
+    use procession::time::EmbassyClock;
+    let driver = MockDriver::get();
+    let clock = EmbassyClock;
+    let start = clock.now();
+    let mut sleep = pin!(clock.sleep(Duration::from_millis(1500)));
+    assert!(poll_once(sleep.as_mut(), Waker::noop()).is_pending());
+    driver.advance(embassy_time::Duration::from_millis(1000));
+    assert!(poll_once(sleep.as_mut(), Waker::noop()).is_pending());
+    driver.advance(embassy_time::Duration::from_millis(500));
+    assert!(poll_once(sleep.as_mut(), Waker::noop()).is_ready());
+    assert_eq!(clock.now() - start, Duration::from_millis(1500));
+    let mut never = pin!(clock.sleep_until(Instant::MAX));
+    assert!(poll_once(never.as_mut(), Waker::noop()).is_pending(), "saturates instead of panicking");
+}
+
+/// The std adapter: one millisecond of real time (the only test that uses real time), a past
+/// deadline at once, and no panic for the end of time.
+#[cfg(feature = "std")]
+#[test]
+fn std_clock_sleeps_on_the_os_clock() {
+    use procession::time::StdClock;
+    let clock = StdClock::new();
+    block_on(clock.sleep(Duration::from_millis(1)));
+    assert!(clock.now().elapsed() >= Duration::from_millis(1));
+    block_on(clock.sleep_until(Instant::ZERO));
+    let mut never = pin!(clock.sleep_until(Instant::MAX));
+    assert!(poll_once(never.as_mut(), Waker::noop()).is_pending());
+}
