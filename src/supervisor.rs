@@ -117,6 +117,19 @@ pub enum State {
     BackingOff,
 }
 
+impl fmt::Display for State {
+    /// Lower case, as the other states of the crate: "stopped", "starting", "ready",
+    /// "backing off".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Ready => "ready",
+            Self::BackingOff => "backing off",
+        })
+    }
+}
+
 // === Build ===
 
 /// Makes the runner for one run (upstream `BuilderFunc`): single-use runners get a fresh

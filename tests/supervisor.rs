@@ -853,3 +853,11 @@ fn permanent_failures_are_not_restarted() {
     assert_eq!(result, Err(fail("bad config")));
     assert_eq!(starts.load(Ordering::SeqCst), 3);
 }
+
+/// Each state displays in lower case, as the states of `process` and `shot` do.
+#[test]
+fn state_display() {
+    use procession::supervisor::State;
+    let shown = [State::Stopped, State::Starting, State::Ready, State::BackingOff].map(|state| state.to_string());
+    assert_eq!(shown, ["stopped", "starting", "ready", "backing off"]);
+}
