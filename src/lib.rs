@@ -14,6 +14,7 @@ compile_error!("You may not enable both `defmt` and `log` features.");
 pub mod combinator;
 pub mod ctx;
 pub mod error;
+pub mod process;
 pub mod runner;
 
 #[doc(inline)]
@@ -22,5 +23,7 @@ pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_st
 pub use ctx::{Cause, Ctx};
 #[doc(inline)]
 pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
+#[doc(inline)]
+pub use process::Process;
 #[doc(inline)]
 pub use runner::{Runner, RunnerExt, from_fn, nop};
