@@ -64,7 +64,7 @@ use core::task::{Context, Poll};
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_sync::waitqueue::MultiWakerRegistration;
+use embassy_sync::waitqueue::{MultiWakerRegistration, WakerRegistration};
 
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
@@ -177,8 +177,9 @@ enum End {
 /// # Invariants
 ///
 /// 1. `state` only moves along the table of the module docs; `Stopped` is terminal.
-/// 2. `state == Stopped` exactly when the run has ended or will never happen; every change of
-///    any field is followed by waking every waiter, under the same lock.
+/// 2. `state == Stopped` exactly when the run has ended or will never happen. Every change of
+///    `state` wakes every observer, and every change of `request` or a move out of `Initial`
+///    wakes the driver, under the same lock as the change.
 /// 3. `ready` is set only together with the move to `Running`, and only while `request` is
 ///    `None`; so after any stop request the process never becomes `Running`.
 /// 4. `request` and `overrun` only grow.
@@ -195,7 +196,17 @@ struct Shared<E, const N: usize> {
     overrun: Option<Overrun>,
     end: End,
     error: Option<E>,
-    waiters: MultiWakerRegistration<N>,
+    /// Tasks waiting for a change of `state`: `start`, `stop`, `done`.
+    observers: MultiWakerRegistration<N>,
+    /// The driver's task (its run, callback and watcher share its waker).
+    driver: WakerRegistration,
+}
+
+/// Whose waker a wait registers.
+#[derive(Clone, Copy)]
+enum Side {
+    Observer,
+    Driver,
 }
 
 impl<E, const N: usize> Shared<E, N> {
@@ -245,10 +256,13 @@ impl<E, const N: usize> Shared<E, N> {
         if self.ready {
             return Ok(());
         }
-        self.stop_result()?;
+        if let Some(overrun) = self.overrun.filter(|o| o.phase == Phase::Start) {
+            return Err(Error::Overrun(overrun));
+        }
         if self.stop_before_ready {
             return Err(Error::StoppedBeforeReady);
         }
+        self.stop_result()?;
         Err(Error::ExitedBeforeReady)
     }
 }
@@ -265,8 +279,9 @@ impl<E, const N: usize> Shared<E, N> {
 ///   `CriticalSectionRawMutex` to share it between tasks of different priorities or threads,
 ///   `NoopRawMutex` inside one executor (then it is not `Sync`).
 /// - `E` is the runner's error type.
-/// - `N` is the number of waker slots (at least 1): how many distinct tasks can wait on the
-///   process at once (the driver counts as one) without being woken early.
+/// - `N` is the number of waker slots (at least 1): how many distinct tasks can wait in
+///   `start`, `stop` or `done` at once without being woken early. The driver has a slot of
+///   its own.
 ///
 /// Use a `Process` when the run must be started and stopped from somewhere else than where it
 /// runs (a command handler, a supervisor); inside one future, run the runner directly.
@@ -323,17 +338,24 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
                 overrun: None,
                 end: End::NotRun,
                 error: None,
-                waiters: MultiWakerRegistration::new(),
+                observers: MultiWakerRegistration::new(),
+                driver: WakerRegistration::new(),
             })),
         }
     }
 
-    /// Runs `f` on the shared state and wakes every waiter (invariant 2).
+    /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2).
     fn update<T>(&self, f: impl FnOnce(&mut Shared<E, N>) -> T) -> T {
         self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
+            let (state, request) = (shared.state, shared.request);
             let out = f(&mut shared);
-            shared.waiters.wake();
+            if shared.state != state {
+                shared.observers.wake();
+            }
+            if shared.request != request || (state == State::Initial && shared.state != state) {
+                shared.driver.wake();
+            }
             out
         })
     }
@@ -345,22 +367,32 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
 
     /// `Ready` once `f` returns `Some`; otherwise registers the waker, under the same lock
     /// as the check, so that no change between them is missed.
-    fn poll_until<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
+    fn poll_until<T>(&self, cx: &Context<'_>, side: Side, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
         self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             match f(&shared) {
                 Some(out) => Poll::Ready(out),
                 None => {
-                    shared.waiters.register(cx.waker());
+                    match side {
+                        Side::Observer => shared.observers.register(cx.waker()),
+                        Side::Driver => shared.driver.register(cx.waker()),
+                    }
                     Poll::Pending
                 }
             }
         })
     }
 
-    /// Waits until `f` returns `Some`.
+    /// Waits, as an observer, until `f` returns `Some`; `f` must depend only on `state` and
+    /// what changes with it.
     async fn until<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
-        poll_fn(|cx| self.poll_until(cx, &f)).await
+        poll_fn(|cx| self.poll_until(cx, Side::Observer, &f)).await
+    }
+
+    /// Waits, in the driver, until `f` returns `Some`; `f` must depend only on `request` and
+    /// on `state` leaving `Initial`.
+    async fn until_driver<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
+        poll_fn(|cx| self.poll_until(cx, Side::Driver, &f)).await
     }
 
     /// The current state.
@@ -382,7 +414,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// Polls for the end of the process: `Ready` once the state is `Stopped`; otherwise
     /// registers the waker of `cx`.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_until(cx, |s| (s.state == State::Stopped).then_some(()))
+        self.poll_until(cx, Side::Observer, |s| (s.state == State::Stopped).then_some(()))
     }
 
     /// Waits until the process is `Stopped` (Go's `Done()`): the run has ended, the process was
@@ -410,11 +442,14 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// - [`Error::InvalidState`] if the process is not `Initial` (a second start, a start after
     ///   a stop); nothing changes.
     /// - [`Error::Overrun`] of phase [`Phase::Start`] if a deadline passed; the process is then
-    ///   `Stopped`.
+    ///   `Stopped`, and the runner's own error, if any, is in [`error`](Self::error).
+    /// - [`Error::StoppedBeforeReady`] if [`stop`](Self::stop) was called meanwhile (whatever
+    ///   the runner then returned).
     /// - [`Error::Run`] if the runner failed before it was ready.
     /// - [`Error::DriverGone`] if the driver was dropped.
-    /// - [`Error::StoppedBeforeReady`] if [`stop`](Self::stop) was called meanwhile.
     /// - [`Error::ExitedBeforeReady`] if the runner returned `Ok` without becoming ready.
+    ///
+    /// The first that applies, in this order.
     ///
     /// Readiness wins a tie with the deadline: a runner that is ready by the time the deadline
     /// is seen counts as started.
@@ -482,6 +517,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// - [`Error::Run`] if the runner returned an error.
     /// - [`Error::DriverGone`] if the driver was dropped during the run.
     ///
+    /// The first that applies, in this order; every task that stops the process gets the same.
     /// The end of the run wins a tie with a deadline.
     ///
     /// # Cancel safety
@@ -566,7 +602,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
         // Declared first so that it is dropped last, after the runner's future.
         let guard = DriverGuard { process: self };
         let go = self
-            .until(|s| match s.state {
+            .until_driver(|s| match s.state {
                 State::Initial => None,
                 State::Starting => Some(true),
                 State::Running | State::Stopped => Some(false),
@@ -588,16 +624,16 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
                 true
             });
             if ready {
-                let stop = self.until(|s| (s.request != Request::None).then_some(()));
+                let stop = self.until_driver(|s| (s.request != Request::None).then_some(()));
                 select(stop, cb_ctx.cancelled()).await;
             }
             Ok(())
         });
         // The watcher comes first: after a hard stop the runner's future is not polled again.
         let watcher = async {
-            let cause = self.until(|s| (s.request >= Request::Forced).then_some(s.forced_cause)).await;
+            let cause = self.until_driver(|s| (s.request >= Request::Forced).then_some(s.forced_cause)).await;
             run_ctx.cancel_with(cause);
-            self.until(|s| (s.request == Request::Hard).then_some(())).await;
+            self.until_driver(|s| (s.request == Request::Hard).then_some(())).await;
         };
         let (end, result) = match select(watcher, run).await {
             Either::First(()) => (End::Dropped, Ok(())),
