@@ -2,14 +2,17 @@
 //! racing ones), deadlines, a dropped driver, many waiters, a `static` used from threads, and a
 //! stress test.
 
+#![allow(clippy::result_large_err, reason = "the tests' error type is a large `MultiError`")]
+#![allow(clippy::std_instead_of_alloc, reason = "the tests run on std")]
+
 mod common;
 
 use core::future::{Future, pending, ready};
 use core::pin::Pin;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
-use std::task::Wake;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Wake;
 
 use common::*;
 use embassy_futures::select::{Either, select};
@@ -452,10 +455,7 @@ fn parent_cancellation_stops_the_run() {
     root.cancel();
     settle(&mut [&mut driver]);
     assert_eq!(p.state(), State::Stopped);
-    assert_eq!(
-        log.events(),
-        strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"])
-    );
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"]));
 }
 
 /// Stopped is terminal: neither `start` nor `stop` changes it, both say why.
@@ -744,10 +744,7 @@ fn stop_deadline_forces() {
     settle(&mut [&mut driver, &mut stop]);
     assert_eq!(stop.take(), Err(PErr::Overrun(Overrun::new(Phase::Stop, StopLevel::Forced))));
     assert_eq!(p.state(), State::Stopped);
-    assert_eq!(
-        log.events(),
-        strings(&["start", "ready", "callback returned", "cancelled (deadline)", "stopped"])
-    );
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (deadline)", "stopped"]));
 }
 
 /// Both stop deadlines pass on a runner that ignores cancellation: hard stop, the runner's
@@ -960,7 +957,7 @@ fn auto_traits() {
     assert_not_impl_any!(Process<NoopRawMutex, Error, 4>: Sync);
     assert_impl_all!(State: Send, Sync, Copy);
     assert_impl_all!(PErr: Send, Sync, Clone);
-    assert_impl_all!(ProcessError<Overrun>: std::error::Error);
+    assert_impl_all!(ProcessError<Overrun>: core::error::Error);
 
     // The driver and the calls are Send, so they can be spawned on a multi-threaded runtime.
     fn send<T: Send>(_: &T) {}
@@ -1026,7 +1023,7 @@ fn stress_process_start_stop() {
             match (&started, &stopped) {
                 // Started and stopped: a full lifecycle.
                 (Ok(()), Ok(())) => {
-                    assert_eq!(events, strings(&["start", "ready", "callback returned", "stopped"]), "round {round}")
+                    assert_eq!(events, strings(&["start", "ready", "callback returned", "stopped"]), "round {round}");
                 }
                 // Stopped before start: nothing ran.
                 (Err(PErr::InvalidState(State::Stopped)), Ok(())) => assert!(events.is_empty(), "round {round}"),
