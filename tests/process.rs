@@ -214,7 +214,12 @@ impl Runner<Error> for Svc {
             let cause = ctx.cancelled().await;
             self.log.push(format!("cancelled ({cause})"));
             if self.ignore_cancel {
-                pending::<()>().await;
+                // Never returns; logs every poll, to show that a hard stop polls it no more.
+                core::future::poll_fn(|_| {
+                    self.log.push("still here");
+                    Poll::<()>::Pending
+                })
+                .await;
             }
         }
         armed.1 = false;
@@ -523,7 +528,7 @@ fn ready_after_stop_during_start_never_runs() {
     }
     assert!(!seen.contains(&State::Running), "{seen:?}");
     assert_eq!(
-        log.events(),
+        log.events()[..5],
         strings(&["start", "cancelled before ready (shutdown)", "ready", "callback returned", "cancelled (shutdown)"])
     );
     // The runner ignores cancellation: only a hard stop ends it (the stop's forced deadline).
@@ -591,7 +596,13 @@ fn ready_wins_tie_with_start_deadline() {
     deadline.open();
     settle(&mut [&mut start]);
     assert_eq!(start.take(), Ok(()));
+    // The deadline had no effect: the run was not cancelled, no overrun is recorded.
+    settle(&mut [&mut driver]);
     assert_eq!(p.state(), State::Running);
+    let mut stop = Task::new(p.stop(never(), never()));
+    settle(&mut [&mut driver, &mut stop]);
+    assert_eq!(stop.take(), Ok(()));
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
 }
 
 /// The end of the run wins a tie with the graceful stop deadline: a runner that has stopped by
@@ -707,9 +718,13 @@ fn start_deadline_without_driver() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (P::new(), Ctx::new());
-    assert_eq!(block_on(p.start(now(), never())), Err(PErr::Overrun(Overrun::new(Phase::Start, StopLevel::Forced))));
+    let mut start = Task::new(p.start(now(), never()));
+    settle(&mut [&mut start]);
+    assert_eq!(start.take(), Err(PErr::Overrun(Overrun::new(Phase::Start, StopLevel::Forced))));
     assert_eq!(p.state(), State::Stopped);
-    assert_eq!(block_on(p.drive(&root, &s)), Ok(()));
+    let mut driver = Task::new(p.drive(&root, &s));
+    settle(&mut [&mut driver]);
+    assert_eq!(driver.take(), Ok(()));
     assert!(log.events().is_empty());
 }
 
@@ -719,8 +734,9 @@ fn stop_during_start_without_driver() {
     let p = P::new();
     let mut start = Task::new(p.start(never(), never()));
     settle(&mut [&mut start]);
-    assert_eq!(block_on(p.stop(never(), never())), Ok(()));
-    settle(&mut [&mut start]);
+    let mut stop = Task::new(p.stop(never(), never()));
+    settle(&mut [&mut start, &mut stop]);
+    assert_eq!(stop.take(), Ok(()));
     assert_eq!(start.take(), Err(PErr::StoppedBeforeReady));
     assert_eq!(p.state(), State::Stopped);
 }
@@ -761,13 +777,16 @@ fn stop_deadlines_escalate_to_hard() {
     let mut stop = Task::new(p.stop(now(), forced.deadline()));
     settle(&mut [&mut driver, &mut stop]);
     assert_eq!(p.state(), State::Running);
-    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (deadline)"]));
+    let cancelled = log.events();
+    assert_eq!(cancelled[..4], strings(&["start", "ready", "callback returned", "cancelled (deadline)"]));
+    assert_eq!(cancelled.last().map(String::as_str), Some("still here"));
     forced.open();
     settle(&mut [&mut driver, &mut stop]);
     assert_eq!(stop.take(), Err(PErr::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard))));
     assert_eq!(p.state(), State::Stopped);
     assert_eq!(driver.take(), Ok(()));
-    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (deadline)", "dropped"]));
+    // Not polled again after the hard stop: no further "still here".
+    assert_eq!(log.events(), [cancelled, strings(&["dropped"])].concat());
 }
 
 /// A stop within its graceful deadline is no overrun.
