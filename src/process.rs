@@ -421,6 +421,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// stopped before it started, or its driver was dropped.
     ///
     /// Any number of tasks can wait at once; see the type docs for what happens beyond `N`.
+    /// To bound the wait, race it with a deadline (`embassy_futures::select::select`).
     ///
     /// # Cancel safety
     ///

@@ -968,6 +968,24 @@ fn static_process_across_threads() {
     assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
 }
 
+/// Inside one executor a `NoopRawMutex` is enough: the driver and the callers are arms of one
+/// `join`.
+#[test]
+fn noop_mutex_in_one_task() {
+    let log = Log::new();
+    let s = svc(&log);
+    let p = Process::<NoopRawMutex, Error, 2>::new();
+    let root = Ctx::new();
+    let control = async {
+        assert_eq!(p.start(never(), never()).await, Ok(()));
+        assert_eq!(p.stop(never(), never()).await, Ok(()));
+        p.done().await;
+    };
+    let (driven, ()) = block_on_within(100, embassy_futures::join::join(p.drive(&root, &s), control));
+    assert_eq!(driven, Ok(()));
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
+}
+
 #[test]
 fn auto_traits() {
     use static_assertions::{assert_impl_all, assert_not_impl_any};
