@@ -17,7 +17,7 @@
 //! `static` works); [`start`](Process::start), [`stop`](Process::stop),
 //! [`done`](Process::done), [`state`](Process::state) and [`error`](Process::error) are called
 //! from any task and talk to the driver through that state. Waiting tasks register in `N`
-//! bounded waker slots (embassy-sync's `MultiWakerRegistration`): when more distinct tasks wait
+//! bounded waker slots (as embassy-sync's `MultiWakerRegistration`): when more distinct tasks wait
 //! than there are slots, registering one more wakes every waiter early (they register again
 //! when polled), so a wakeup is never lost; they spin instead of sleeping while they outnumber
 //! the slots.
@@ -59,12 +59,12 @@
 use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_sync::waitqueue::{MultiWakerRegistration, WakerRegistration};
+use embassy_sync::waitqueue::WakerRegistration;
 
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
@@ -197,9 +197,34 @@ struct Shared<E, const N: usize> {
     end: End,
     error: Option<E>,
     /// Tasks waiting for a change of `state`: `start`, `stop`, `done`.
-    observers: MultiWakerRegistration<N>,
+    observers: Observers<N>,
     /// The driver's task (its run, callback and watcher share its waker).
     driver: WakerRegistration,
+}
+
+/// Bounded waker slots, all woken together; on overflow every registered waker is woken early
+/// (they register again when polled), so no wakeup is lost.
+///
+/// The algorithm of embassy-sync's `MultiWakerRegistration`, without its panic for `N = 0`
+/// (ruled out by `Process::new`), which with `defmt` links against a defmt logger even on a
+/// host.
+struct Observers<const N: usize>(heapless::Vec<Waker, N>);
+
+impl<const N: usize> Observers<N> {
+    fn register(&mut self, waker: &Waker) {
+        if self.0.iter().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        if self.0.is_full() {
+            self.wake();
+        }
+        // Not full now, since `N > 0`.
+        let _ = self.0.push(waker.clone());
+    }
+
+    fn wake(&mut self) {
+        core::mem::take(&mut self.0).into_iter().for_each(Waker::wake);
+    }
 }
 
 /// Whose waker a wait registers.
@@ -338,7 +363,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
                 overrun: None,
                 end: End::NotRun,
                 error: None,
-                observers: MultiWakerRegistration::new(),
+                observers: Observers(heapless::Vec::new()),
                 driver: WakerRegistration::new(),
             })),
         }
