@@ -64,6 +64,12 @@ impl<'a, T> Task<'a, T> {
         self.out.take().expect("task not finished")
     }
 
+    /// Polls now, woken or not (a spurious poll).
+    fn poll_now(&mut self) {
+        self.seen = None;
+        self.step();
+    }
+
     /// Drops the future (a hard cancel of this task).
     fn drop_future(&mut self) {
         self.fut = None;
@@ -915,6 +921,22 @@ fn more_done_waiters_than_slots() {
     settle(&mut all);
     assert!(waiters.iter().all(Task::is_done));
     assert_eq!(stop.take(), Ok(()));
+}
+
+/// A task polled again and again takes one slot: with two slots, a waiter polled five times
+/// and a second waiter are not woken early.
+#[test]
+fn repolled_waiter_takes_one_slot() {
+    let p = Process::<CriticalSectionRawMutex, Error, 2>::new();
+    let mut a = Task::new(p.done());
+    let mut b = Task::new(p.done());
+    for _ in 0..5 {
+        a.poll_now();
+    }
+    b.step();
+    assert_eq!((a.wakes(), b.wakes()), (0, 0));
+    assert_eq!(block_on(p.stop(never(), never())), Ok(()));
+    assert_eq!((a.wakes(), b.wakes()), (1, 1));
 }
 
 /// Within the slots, each `done` waiter is woken exactly once, when the process stops.
