@@ -1008,6 +1008,28 @@ fn noop_mutex_in_one_task() {
     assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
 }
 
+static SERVER: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+
+/// On a multi-threaded tokio runtime: the driver is a spawned task, and start, stop and done
+/// are called from other spawned tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driven_and_controlled_from_tokio_tasks() {
+    let log = Log::new();
+    let s = svc(&log);
+    let driver = tokio::spawn(async move {
+        let root = Ctx::new();
+        SERVER.drive(&root, &s).await
+    });
+    let done = tokio::spawn(SERVER.done());
+    assert_eq!(tokio::spawn(SERVER.start(never(), never())).await.unwrap(), Ok(()));
+    assert_eq!(SERVER.state(), State::Running);
+    assert_eq!(tokio::spawn(SERVER.stop(never(), never())).await.unwrap(), Ok(()));
+    done.await.unwrap();
+    assert_eq!(driver.await.unwrap(), Ok(()));
+    assert_eq!(SERVER.state(), State::Stopped);
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
+}
+
 #[test]
 fn auto_traits() {
     use static_assertions::{assert_impl_all, assert_not_impl_any};
