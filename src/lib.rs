@@ -15,6 +15,7 @@ pub mod combinator;
 pub mod ctx;
 pub mod error;
 pub mod proc;
+pub mod process;
 pub mod retry;
 pub mod runner;
 pub mod supervisor;
@@ -26,5 +27,7 @@ pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_st
 pub use ctx::{Cause, Ctx};
 #[doc(inline)]
 pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
+#[doc(inline)]
+pub use process::Process;
 #[doc(inline)]
 pub use runner::{Runner, RunnerExt, from_fn, nop};

@@ -1,0 +1,712 @@
+//! [`Process`]: a handle that starts and stops one run of a [`Runner`] from other tasks.
+//!
+//! Upstream: `process.Process` of pact-im/go-pkg (`NewProcess`, `Start`, `Stop`, `Done`, `Err`,
+//! `State`, `ErrProcessInvalidState`), with its state machine `Initial → Starting → Running →
+//! Stopped` and exactly its transitions:
+//!
+//! | from \ to | `Starting` | `Running` | `Stopped` |
+//! |---|---|---|---|
+//! | `Initial`  | [`start`](Process::start) | – | [`stop`](Process::stop) before start |
+//! | `Starting` | – | the runner is ready | a stop during start, the runner ended early |
+//! | `Running`  | – | – | [`stop`](Process::stop), the runner ended |
+//! | `Stopped`  | – | – | – (terminal) |
+//!
+//! Without a spawner, the background goroutine of upstream becomes a **driver future**,
+//! [`Process::drive`], that the owner polls (an embassy task, a tokio task, a `join` arm). The
+//! handle itself is plain interior state behind a blocking mutex `M` (`const fn new`, so a
+//! `static` works); [`start`](Process::start), [`stop`](Process::stop),
+//! [`done`](Process::done), [`state`](Process::state) and [`error`](Process::error) are called
+//! from any task and talk to the driver through that state. Waiting tasks register in `N`
+//! bounded waker slots (as embassy-sync's `MultiWakerRegistration`): when more distinct tasks wait
+//! than there are slots, registering one more wakes every waiter early (they register again
+//! when polled), so a wakeup is never lost; they spin instead of sleeping while they outnumber
+//! the slots.
+//!
+//! # Deviations from upstream
+//!
+//! - **State and done agree.** The state becomes `Stopped` exactly when the run has ended and
+//!   [`done`](Process::done) completes, never before: a stop in progress keeps `Starting` or
+//!   `Running` until the runner returns. (Upstream sets `Stopped` when `Stop` is called, while
+//!   the runner still runs.)
+//! - **Exiting before ready is its own error**, [`Error::ExitedBeforeReady`]; upstream returns
+//!   the non-nil `"run: %!w(<nil>)"`. A stop that interrupted the start is
+//!   [`Error::StoppedBeforeReady`].
+//! - **No racing outcomes.** Where Go's `select` picks at random, the order is fixed: readiness
+//!   (for `start`) and the end of the run (for `stop`) win a tie with a deadline. A stop
+//!   requested before the runner is ready keeps it from becoming `Running`, so `start` never
+//!   returns `Ok` for a process that a concurrent stop interrupted (upstream can).
+//! - **A stop during start cannot hang** on a runner that hands its callback a context that is
+//!   not derived from the run's: the callback watches the stop request itself, not only its
+//!   context.
+//! - **Deadlines are futures and escalate to the hard stop.** `start` and `stop` take two
+//!   deadlines, as [`RunnerExt::with_start_deadline`] and [`RunnerExt::with_stop_deadline`]
+//!   do: when the first passes the run's context is cancelled with [`Cause::Deadline`]
+//!   (forced); when the second passes the driver drops the runner's future (hard). Upstream
+//!   waits for ever after cancelling. Either call reports an overrun as
+//!   [`Error::Overrun`] with its phase and level.
+//! - **The runner's error is cloned to every caller** that reports it (`start`, `stop`,
+//!   [`error`](Process::error)), like Go's `Err()` that can be read many times; this needs
+//!   `E: Clone` (wrap a non-`Clone` error in an `Arc`).
+//! - **A dropped driver is reported**: a driver dropped during the run leaves the process
+//!   `Stopped` with [`Error::DriverGone`] and wakes every waiter. There is no Go equivalent (a
+//!   goroutine cannot be dropped).
+//! - The process does not own its runner or its parent context: both are given to
+//!   [`drive`](Process::drive), so that a `static` process needs neither in its type.
+//!
+//! [`RunnerExt::with_start_deadline`]: crate::RunnerExt::with_start_deadline
+//! [`RunnerExt::with_stop_deadline`]: crate::RunnerExt::with_stop_deadline
+
+use core::cell::RefCell;
+use core::fmt;
+use core::future::{Future, poll_fn};
+use core::task::{Context, Poll, Waker};
+
+use embassy_futures::select::{Either, select};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::waitqueue::WakerRegistration;
+
+use crate::ctx::{Cause, Ctx};
+use crate::error::{Overrun, Phase, StopLevel};
+use crate::runner::Runner;
+
+/// The state of a [`Process`]; see the [module documentation](self) for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum State {
+    /// Created, not started. [`Process::start`] moves it to `Starting`; [`Process::stop`] to
+    /// `Stopped`, which prevents any start.
+    Initial,
+    /// [`Process::start`] was called; the runner is not ready yet (or no driver runs it yet).
+    Starting,
+    /// The runner is ready and runs.
+    Running,
+    /// The run has ended, or never happened. Terminal: a process is single-use.
+    Stopped,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Initial => "initial",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        })
+    }
+}
+
+/// An error of a [`Process`]: the runner's own error, or one of the process's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The runner returned this error (upstream: `"run: " + err`). Also readable with
+    /// [`Process::error`].
+    Run(E),
+    /// The call is not allowed in this state (upstream `ErrProcessInvalidState`): `start`
+    /// when the process is not `Initial`, `stop` when it is already `Stopped`. A process is
+    /// single-use; make a new one to run again.
+    InvalidState(State),
+    /// The runner returned `Ok` without becoming ready (upstream: `"run: %!w(<nil>)"`).
+    /// Remedy: a runner that cannot start should return an error saying why.
+    ExitedBeforeReady,
+    /// [`Process::stop`] was called before the runner became ready: the start was cancelled.
+    StoppedBeforeReady,
+    /// A deadline passed: the run was cancelled ([`StopLevel::Forced`]) or its future was
+    /// dropped ([`StopLevel::Hard`]). The runner's own error, if any, is in
+    /// [`Process::error`].
+    Overrun(Overrun),
+    /// The driver future was dropped before the run ended, so the runner's future was dropped
+    /// with it. Remedy: keep polling [`Process::drive`] until the process is stopped.
+    DriverGone,
+    /// Another driver is driving this process, or one already has. Only one driver ever runs
+    /// the runner.
+    Busy,
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Run(e) => write!(f, "run: {e}"),
+            Self::InvalidState(state) => write!(f, "invalid process state: {state}"),
+            Self::ExitedBeforeReady => f.write_str("process exited before it was ready"),
+            Self::StoppedBeforeReady => f.write_str("process stopped before it was ready"),
+            Self::Overrun(overrun) => overrun.fmt(f),
+            Self::DriverGone => f.write_str("process driver dropped during the run"),
+            Self::Busy => f.write_str("process already has a driver"),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
+    /// The runner's error for [`Error::Run`], the overrun for [`Error::Overrun`].
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Run(e) => Some(e),
+            Self::Overrun(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// How far a stop has been asked to go. Only ever grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Request {
+    None,
+    Graceful,
+    Forced,
+    Hard,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Not ended, or stopped without ever running.
+    NotRun,
+    /// The runner returned.
+    Returned,
+    /// The runner's future was dropped on a hard stop.
+    Dropped,
+    /// The driver was dropped during the run.
+    DriverGone,
+}
+
+/// The state shared by the handle's callers and the driver.
+///
+/// # Invariants
+///
+/// 1. `state` only moves along the table of the module docs; `Stopped` is terminal.
+/// 2. `state == Stopped` exactly when the run has ended or will never happen. Every change of
+///    `state` wakes every observer, and every change of `request` or a move out of `Initial`
+///    wakes the driver, under the same lock as the change.
+/// 3. `ready` is set only together with the move to `Running`, and only while `request` is
+///    `None`; so after any stop request the process never becomes `Running`.
+/// 4. `request` and `overrun` only grow.
+/// 5. At most one driver is `attached`; only an attached driver moves the state to `Running`,
+///    or to `Stopped` once it has left `Initial` (besides a stop or escalation when no driver
+///    is attached, which ends a run that never began).
+struct Shared<E, const N: usize> {
+    state: State,
+    attached: bool,
+    ready: bool,
+    request: Request,
+    forced_cause: Cause,
+    stop_before_ready: bool,
+    overrun: Option<Overrun>,
+    end: End,
+    error: Option<E>,
+    /// Tasks waiting for a change of `state`: `start`, `stop`, `done`.
+    observers: Observers<N>,
+    /// The driver's task (its run, callback and watcher share its waker).
+    driver: WakerRegistration,
+}
+
+/// Bounded waker slots, all woken together; on overflow every registered waker is woken early
+/// (they register again when polled), so no wakeup is lost.
+///
+/// The algorithm of embassy-sync's `MultiWakerRegistration`, without its panic for `N = 0`
+/// (ruled out by `Process::new`), which with `defmt` links against a defmt logger even on a
+/// host.
+struct Observers<const N: usize>(heapless::Vec<Waker, N>);
+
+impl<const N: usize> Observers<N> {
+    fn register(&mut self, waker: &Waker) {
+        if self.0.iter().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        if self.0.is_full() {
+            self.wake();
+        }
+        // Not full now, since `N > 0`.
+        let _ = self.0.push(waker.clone());
+    }
+
+    fn wake(&mut self) {
+        core::mem::take(&mut self.0).into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Whose waker a wait registers.
+#[derive(Clone, Copy)]
+enum Side {
+    Observer,
+    Driver,
+}
+
+impl<E, const N: usize> Shared<E, N> {
+    /// Asks the run to stop at `level`. A run that no driver has picked up yet ends at once.
+    fn escalate(&mut self, level: Request, cause: Cause, overrun: Option<Overrun>) {
+        if self.state == State::Stopped {
+            return;
+        }
+        if level > self.request {
+            if level >= Request::Forced && self.request < Request::Forced {
+                self.forced_cause = cause;
+            }
+            self.request = level;
+        }
+        if let Some(new) = overrun {
+            if self.overrun.is_none_or(|old| old.level < new.level) {
+                self.overrun = Some(new);
+            }
+        }
+        if !self.attached && self.state == State::Starting {
+            self.state = State::Stopped;
+        }
+    }
+
+    /// The result of the run as `stop` reports it.
+    fn stop_result(&self) -> Result<(), Error<E>>
+    where
+        E: Clone,
+    {
+        if let Some(overrun) = self.overrun {
+            return Err(Error::Overrun(overrun));
+        }
+        if let Some(e) = &self.error {
+            return Err(Error::Run(e.clone()));
+        }
+        if self.end == End::DriverGone {
+            return Err(Error::DriverGone);
+        }
+        Ok(())
+    }
+
+    /// The result of the run as `start` reports it, once it is ready or stopped.
+    fn start_result(&self) -> Result<(), Error<E>>
+    where
+        E: Clone,
+    {
+        if self.ready {
+            return Ok(());
+        }
+        if let Some(overrun) = self.overrun.filter(|o| o.phase == Phase::Start) {
+            return Err(Error::Overrun(overrun));
+        }
+        if self.stop_before_ready {
+            return Err(Error::StoppedBeforeReady);
+        }
+        self.stop_result()?;
+        Err(Error::ExitedBeforeReady)
+    }
+}
+
+/// A handle that starts and stops one run of a [`Runner`] from other tasks (Go's
+/// `process.Process`).
+///
+/// The owner polls the driver, [`drive`](Self::drive), which runs the runner once
+/// [`start`](Self::start) is called; any task can then wait for readiness, stop it gracefully
+/// with a deadline, wait for [`done`](Self::done), and read [`state`](Self::state) and
+/// [`error`](Self::error). A process is single-use: once `Stopped` it stays so.
+///
+/// - `M` is the blocking mutex of the shared state, as in embassy-sync:
+///   `CriticalSectionRawMutex` to share it between tasks of different priorities or threads,
+///   `NoopRawMutex` inside one executor (then it is not `Sync`).
+/// - `E` is the runner's error type.
+/// - `N` is the number of waker slots (at least 1): how many distinct tasks can wait in
+///   `start`, `stop` or `done` at once without being woken early. The driver has a slot of
+///   its own.
+///
+/// Use a `Process` when the run must be started and stopped from somewhere else than where it
+/// runs (a command handler, a supervisor); inside one future, run the runner directly.
+///
+/// Dropping a `Process` is only possible once nothing borrows it, so no driver runs then.
+///
+/// # Examples
+///
+/// ```
+/// use core::future::pending;
+/// use embassy_futures::join::join;
+/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// use procession::process::{Process, State};
+/// use procession::{Ctx, MultiError, leaf};
+///
+/// type Error = MultiError<&'static str, 2>;
+/// static RADIO: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+///
+/// let radio = leaf(async |ctx: &Ctx<'_>| -> Result<(), Error> {
+///     ctx.cancelled().await; // serve until told to stop
+///     Ok(())
+/// });
+/// let root = Ctx::new();
+/// let control = async {
+///     RADIO.start(|| pending(), || pending()).await.unwrap(); // no start deadline
+///     assert_eq!(RADIO.state(), State::Running);
+///     RADIO.stop(|| pending(), || pending()).await.unwrap();
+/// };
+/// // The driver runs in its owner's task; here a join arm.
+/// let (driven, ()) = embassy_futures::block_on(join(RADIO.drive(&root, &radio), control));
+/// assert_eq!(driven, Ok(()));
+/// assert_eq!(RADIO.state(), State::Stopped);
+/// ```
+pub struct Process<M: RawMutex, E, const N: usize> {
+    shared: Mutex<M, RefCell<Shared<E, N>>>,
+}
+
+// === impl Process ===
+
+impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
+    /// Creates a process in the `Initial` state. `const`, so it can be a `static`.
+    ///
+    /// `N` must be at least 1; `Process<_, _, 0>` does not compile.
+    pub const fn new() -> Self {
+        const { assert!(N > 0, "a Process needs at least one waker slot") };
+        Self {
+            shared: Mutex::new(RefCell::new(Shared {
+                state: State::Initial,
+                attached: false,
+                ready: false,
+                request: Request::None,
+                forced_cause: Cause::Shutdown,
+                stop_before_ready: false,
+                overrun: None,
+                end: End::NotRun,
+                error: None,
+                observers: Observers(heapless::Vec::new()),
+                driver: WakerRegistration::new(),
+            })),
+        }
+    }
+
+    /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2).
+    fn update<T>(&self, f: impl FnOnce(&mut Shared<E, N>) -> T) -> T {
+        self.shared.lock(|shared| {
+            let mut shared = shared.borrow_mut();
+            let (state, request) = (shared.state, shared.request);
+            let out = f(&mut shared);
+            if shared.state != state {
+                shared.observers.wake();
+            }
+            if shared.request != request || (state == State::Initial && shared.state != state) {
+                shared.driver.wake();
+            }
+            out
+        })
+    }
+
+    /// Reads the shared state.
+    fn read<T>(&self, f: impl FnOnce(&Shared<E, N>) -> T) -> T {
+        self.shared.lock(|shared| f(&shared.borrow()))
+    }
+
+    /// `Ready` once `f` returns `Some`; otherwise registers the waker, under the same lock
+    /// as the check, so that no change between them is missed.
+    fn poll_until<T>(&self, cx: &Context<'_>, side: Side, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
+        self.shared.lock(|shared| {
+            let mut shared = shared.borrow_mut();
+            match f(&shared) {
+                Some(out) => Poll::Ready(out),
+                None => {
+                    match side {
+                        Side::Observer => shared.observers.register(cx.waker()),
+                        Side::Driver => shared.driver.register(cx.waker()),
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+    }
+
+    /// Waits, as an observer, until `f` returns `Some`; `f` must depend only on `state` and
+    /// what changes with it.
+    async fn until<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
+        poll_fn(|cx| self.poll_until(cx, Side::Observer, &f)).await
+    }
+
+    /// Waits, in the driver, until `f` returns `Some`; `f` must depend only on `request` and
+    /// on `state` leaving `Initial`.
+    async fn until_driver<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
+        poll_fn(|cx| self.poll_until(cx, Side::Driver, &f)).await
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.read(|s| s.state)
+    }
+
+    /// The runner's error, once it has returned one (Go's `Err()`); `None` before, and when it
+    /// returned `Ok` or never ran.
+    ///
+    /// Any number of callers can read it: each gets a clone.
+    pub fn error(&self) -> Option<E>
+    where
+        E: Clone,
+    {
+        self.read(|s| s.error.clone())
+    }
+
+    /// Polls for the end of the process: `Ready` once the state is `Stopped`; otherwise
+    /// registers the waker of `cx`.
+    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, Side::Observer, |s| (s.state == State::Stopped).then_some(()))
+    }
+
+    /// Waits until the process is `Stopped` (Go's `Done()`): the run has ended, the process was
+    /// stopped before it started, or its driver was dropped.
+    ///
+    /// Any number of tasks can wait at once; see the type docs for what happens beyond `N`.
+    /// To bound the wait, race it with a deadline (`embassy_futures::select::select`).
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: the state is sticky, and a new call observes it.
+    pub async fn done(&self) {
+        poll_fn(|cx| self.poll_done(cx)).await;
+    }
+
+    /// Starts the process and waits until its runner is ready (Go's `Start`).
+    ///
+    /// Moves the process from `Initial` to `Starting`; the driver then runs the runner. If it
+    /// is not ready when `deadline()` completes, the run's context is cancelled with
+    /// [`Cause::Deadline`] (forced); if it has not returned when `forced()` completes, the
+    /// driver drops its future (hard). Pass `|| core::future::pending()` for no deadline.
+    /// The deadlines are closures so that each measures from its own escalation.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidState`] if the process is not `Initial` (a second start, a start after
+    ///   a stop); nothing changes.
+    /// - [`Error::Overrun`] of phase [`Phase::Start`] if a deadline passed; the process is then
+    ///   `Stopped`, and the runner's own error, if any, is in [`error`](Self::error).
+    /// - [`Error::StoppedBeforeReady`] if [`stop`](Self::stop) was called meanwhile (whatever
+    ///   the runner then returned).
+    /// - [`Error::Run`] if the runner failed before it was ready.
+    /// - [`Error::DriverGone`] if the driver was dropped.
+    /// - [`Error::ExitedBeforeReady`] if the runner returned `Ok` without becoming ready.
+    ///
+    /// The first that applies, in this order.
+    ///
+    /// Readiness wins a tie with the deadline: a runner that is ready by the time the deadline
+    /// is seen counts as started.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the start: the process goes on starting, and the
+    /// deadlines that had not passed yet no longer apply. Watch it with [`state`](Self::state)
+    /// and [`done`](Self::done), or stop it with [`stop`](Self::stop).
+    pub async fn start<G, GF, H, HF>(&self, deadline: G, forced: H) -> Result<(), Error<E>>
+    where
+        E: Clone,
+        G: FnOnce() -> GF,
+        GF: Future<Output = ()>,
+        H: FnOnce() -> HF,
+        HF: Future<Output = ()>,
+    {
+        self.update(|s| {
+            if s.state != State::Initial {
+                return Err(Error::InvalidState(s.state));
+            }
+            s.state = State::Starting;
+            Ok(())
+        })?;
+        let settled = |s: &Shared<E, N>| (s.ready || s.state == State::Stopped).then_some(());
+        if let Either::Second(()) = select(self.until(settled), deadline()).await {
+            let escalated = self.update(|s| {
+                if settled(s).is_some() {
+                    return false;
+                }
+                s.escalate(Request::Forced, Cause::Deadline, Some(Overrun::new(Phase::Start, StopLevel::Forced)));
+                true
+            });
+            if escalated {
+                if let Either::Second(()) = select(self.until(settled), forced()).await {
+                    let overrun = Overrun::new(Phase::Start, StopLevel::Hard);
+                    self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+                    self.until(settled).await;
+                }
+            }
+        }
+        self.read(Shared::start_result)
+    }
+
+    /// Stops the process and waits until it is `Stopped` (Go's `Stop`).
+    ///
+    /// - `Initial`: the process becomes `Stopped` at once and can never start; returns `Ok`.
+    /// - `Running`: a graceful stop: the callback that the driver gave the runner returns. If
+    ///   the runner has not returned when `graceful()` completes, the run's context is
+    ///   cancelled with [`Cause::Deadline`] (forced); if it has not returned when `forced()`
+    ///   completes, the driver drops its future (hard).
+    /// - `Starting`: like upstream, a forced stop at once: the run's context is cancelled with
+    ///   [`Cause::Shutdown`] and the process never becomes `Running`; `graceful` is not used,
+    ///   and the driver drops the runner's future if it has not returned when `forced()`
+    ///   completes.
+    ///
+    /// Several tasks may stop a process at once; each waits for the end and may escalate.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidState`]`(`[`State::Stopped`]`)` if the process has already stopped
+    ///   (also when the runner ended by itself); nothing changes.
+    /// - [`Error::Overrun`] if a deadline passed (of phase [`Phase::Stop`], or [`Phase::Start`]
+    ///   if a start deadline ended the run first).
+    /// - [`Error::Run`] if the runner returned an error.
+    /// - [`Error::DriverGone`] if the driver was dropped during the run.
+    ///
+    /// The first that applies, in this order; every task that stops the process gets the same.
+    /// The end of the run wins a tie with a deadline.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the stop: the process goes on stopping at the level
+    /// asked so far, without further escalation. [`done`](Self::done) tells when it has
+    /// stopped.
+    pub async fn stop<G, GF, H, HF>(&self, graceful: G, forced: H) -> Result<(), Error<E>>
+    where
+        E: Clone,
+        G: FnOnce() -> GF,
+        GF: Future<Output = ()>,
+        H: FnOnce() -> HF,
+        HF: Future<Output = ()>,
+    {
+        let from = self.update(|s| {
+            match s.state {
+                State::Stopped => return Err(Error::InvalidState(State::Stopped)),
+                State::Initial => s.state = State::Stopped,
+                State::Starting => {
+                    s.stop_before_ready = true;
+                    s.escalate(Request::Forced, Cause::Shutdown, None);
+                }
+                State::Running => s.escalate(Request::Graceful, Cause::Shutdown, None),
+            }
+            Ok(s.state)
+        })?;
+        let stopped = |s: &Shared<E, N>| (s.state == State::Stopped).then_some(());
+        let mut pending = from != State::Stopped;
+        if pending && from == State::Running {
+            if let Either::Second(()) = select(self.until(stopped), graceful()).await {
+                let overrun = Overrun::new(Phase::Stop, StopLevel::Forced);
+                pending = self.update(|s| {
+                    s.escalate(Request::Forced, Cause::Deadline, Some(overrun));
+                    s.state != State::Stopped
+                });
+            } else {
+                pending = false;
+            }
+        }
+        if pending {
+            if let Either::Second(()) = select(self.until(stopped), forced()).await {
+                let overrun = Overrun::new(Phase::Stop, StopLevel::Hard);
+                self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+                self.until(stopped).await;
+            }
+        }
+        self.read(Shared::stop_result)
+    }
+
+    /// The driver: runs `runner` under a child of `ctx` once [`start`](Self::start) is called,
+    /// and carries out the stops asked of the process. The owner polls it, in its own task or
+    /// as a `join` arm, until it completes.
+    ///
+    /// It waits for a start (or a stop before start, which ends it at once), runs the runner,
+    /// moves the process to `Running` when the runner is ready and to `Stopped` when it
+    /// returns, and keeps the runner's error for [`error`](Self::error), `start` and `stop`.
+    /// A graceful stop returns the runner's callback; a forced one cancels the run's context
+    /// (its cause is [`Cause::Shutdown`] for a stop during start, [`Cause::Deadline`] after a
+    /// deadline); a hard one drops the runner's future, which is then never polled again.
+    /// Cancelling `ctx` is a forced stop from outside, as in upstream, where the process runs
+    /// under the context given to `NewProcess`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] at once if another driver is attached; then this one runs nothing. The
+    /// outcome of the run is not returned here but kept in the process.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the driver before a start detaches it: another driver can take over. Dropping
+    /// it after a start drops the runner's future (a hard stop) and leaves the process
+    /// `Stopped` with [`Error::DriverGone`], waking every waiter.
+    pub async fn drive<R: Runner<E>>(&self, ctx: &Ctx<'_>, runner: &R) -> Result<(), Error<E>> {
+        self.update(|s| {
+            if s.attached {
+                return Err(Error::Busy);
+            }
+            s.attached = true;
+            Ok(())
+        })?;
+        // Declared first so that it is dropped last, after the runner's future.
+        let guard = DriverGuard { process: self };
+        let go = self
+            .until_driver(|s| match s.state {
+                State::Initial => None,
+                State::Starting => Some(true),
+                State::Running | State::Stopped => Some(false),
+            })
+            .await;
+        if !go {
+            self.update(|s| s.attached = false);
+            core::mem::forget(guard);
+            return Ok(());
+        }
+        let run_ctx = ctx.child();
+        let run = runner.run(&run_ctx, async |cb_ctx: &Ctx<'_>| {
+            let ready = self.update(|s| {
+                if s.request != Request::None || s.state != State::Starting {
+                    return false;
+                }
+                s.state = State::Running;
+                s.ready = true;
+                true
+            });
+            if ready {
+                let stop = self.until_driver(|s| (s.request != Request::None).then_some(()));
+                select(stop, cb_ctx.cancelled()).await;
+            }
+            Ok(())
+        });
+        // The watcher comes first: after a hard stop the runner's future is not polled again.
+        let watcher = async {
+            let cause = self.until_driver(|s| (s.request >= Request::Forced).then_some(s.forced_cause)).await;
+            run_ctx.cancel_with(cause);
+            self.until_driver(|s| (s.request == Request::Hard).then_some(())).await;
+        };
+        let (end, result) = match select(watcher, run).await {
+            Either::First(()) => (End::Dropped, Ok(())),
+            Either::Second(result) => (End::Returned, result),
+        };
+        self.update(|s| {
+            s.state = State::Stopped;
+            s.end = end;
+            s.error = result.err();
+            s.attached = false;
+        });
+        core::mem::forget(guard);
+        Ok(())
+    }
+}
+
+impl<M: RawMutex, E, const N: usize> Default for Process<M, E, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: RawMutex, E, const N: usize> fmt::Debug for Process<M, E, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.read(|s| {
+            f.debug_struct("Process")
+                .field("state", &s.state)
+                .field("driver", &s.attached)
+                .field("failed", &s.error.is_some())
+                .finish_non_exhaustive()
+        })
+    }
+}
+
+/// Reports a driver that is dropped while it runs (armed until the driver ends by itself).
+struct DriverGuard<'p, M: RawMutex, E, const N: usize> {
+    process: &'p Process<M, E, N>,
+}
+
+impl<M: RawMutex, E, const N: usize> Drop for DriverGuard<'_, M, E, N> {
+    fn drop(&mut self) {
+        self.process.update(|s| {
+            s.attached = false;
+            if s.state != State::Initial && s.state != State::Stopped {
+                s.state = State::Stopped;
+                s.end = End::DriverGone;
+            }
+        });
+    }
+}
