@@ -31,3 +31,10 @@ pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
 pub use process::Process;
 #[doc(inline)]
 pub use runner::{Runner, RunnerExt, from_fn, nop};
+
+/// The blocking raw mutexes of embassy-sync that the handles used from other tasks
+/// ([`Process`], the `shot` handles, the supervisor's `Control`) are generic over, re-exported
+/// so that a program can name one without depending on embassy-sync itself:
+/// `CriticalSectionRawMutex` (any task, thread or interrupt), `ThreadModeRawMutex` (thread
+/// mode on a Cortex-M) and `NoopRawMutex` (one task only; the handle is then not `Sync`).
+pub use embassy_sync::blocking_mutex::raw as mutex;
