@@ -15,6 +15,7 @@ pub mod combinator;
 pub mod ctx;
 pub mod error;
 pub mod runner;
+pub mod shot;
 
 #[doc(inline)]
 pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};
