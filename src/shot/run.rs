@@ -271,6 +271,19 @@ impl<'a, M: RawMutex> Run<'_, 'a, M> {
     }
 
     /// Ends the run (the same as dropping the guard): upstream's `stop()`.
+    ///
+    /// It consumes the guard, so it cannot be called twice (upstream panics on a second
+    /// call):
+    ///
+    /// ```compile_fail,E0382
+    /// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+    /// use procession::shot::One;
+    ///
+    /// let one = One::<CriticalSectionRawMutex>::detached();
+    /// let run = one.start().unwrap();
+    /// run.stop();
+    /// run.stop(); // error: use of moved value
+    /// ```
     pub fn stop(self) {}
 }
 
