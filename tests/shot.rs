@@ -414,6 +414,26 @@ fn s2_one_close_from_created() {
     assert_eq!(one.start().err(), Some(Error::Closed));
 }
 
+/// `One::cancel` (upstream `Cancel`): requests the close without waiting and returns the
+/// previous state; from Created the `One` is Closed at once.
+#[test]
+fn one_cancel() {
+    let root = Ctx::new();
+    let one = One::<Cs>::new(&root);
+    let run = one.start().unwrap();
+    assert_eq!(one.cancel(), State::Running);
+    assert_eq!(run.context().cause(), Some(Cause::Shutdown));
+    one_should_be(&one, State::Running);
+    drop(run);
+    one_should_be(&one, State::Closed);
+    assert_eq!(one.cancel(), State::Closed);
+
+    let one = One::<Cs>::new(&root);
+    assert_eq!(one.cancel(), State::Created);
+    one_should_be(&one, State::Closed);
+    assert_eq!(one.start().err(), Some(Error::Closed));
+}
+
 /// S3: of N concurrent starts of a `One`, exactly one succeeds and the others get `Running`.
 #[test]
 fn s3_concurrent_starts_one_winner() {
@@ -609,7 +629,12 @@ fn s12_stop_deadline_then_stopped() {
 fn s13_many_stop_from_created() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
+    let (c, w) = counter();
+    let mut done = pin!(many.done());
+    assert!(poll(done.as_mut(), &w).is_pending());
     assert_eq!(block_on(many.stop2(pending())), Ok(State::Created));
+    assert_eq!(wakes(&c), 1);
+    assert!(poll(done.as_mut(), &w).is_ready(), "done of the Created instance completes");
     many_should_be(&many, State::Stopped);
     let run = many.start().unwrap();
     assert!(!run.context().is_cancelled());
@@ -674,6 +699,25 @@ fn s16_go_ctx() {
     assert_eq!(ran, Ok(()));
     assert_eq!(g.take_err(), Some("parent"));
     assert_eq!(g.take_err(), None);
+}
+
+/// The error of a `G` is stored before its end: a task woken by `done` reads the final
+/// error (upstream `Go(ctx, f(*One))` has a window where it reads `nil`).
+#[test]
+fn g_err_visible_when_done_wakes() {
+    static G_ERR: G<Cs, &str> = G::new();
+    static SEEN: Mutex<Vec<Option<&str>>> = Mutex::new(Vec::new());
+    struct Peek;
+    impl ArcWake for Peek {
+        fn wake_by_ref(_: &Arc<Self>) {
+            SEEN.lock().unwrap().push(G_ERR.err());
+        }
+    }
+    let peek = waker(Arc::new(Peek));
+    let mut done = pin!(G_ERR.done());
+    assert!(poll(done.as_mut(), &peek).is_pending());
+    assert_eq!(block_on(G_ERR.go(async |_: &Ctx<'_>| Err("failed"))), Ok(()));
+    assert_eq!(*SEEN.lock().unwrap(), [Some("failed")]);
 }
 
 /// S17: `G::cancel` returns at once; the future's context is cancelled; `done` completes
@@ -856,6 +900,8 @@ fn group_go_wait_close() {
         for _ in 0..4 {
             yield_now().await;
         }
+        // Three jobs run and none is queued: running jobs count against the capacity.
+        assert_eq!(group.go(7), Err(GoError::Full(7)));
         assert_eq!(group.close(pending()).await, Ok(()));
         assert_eq!(group.go(6), Err(GoError::Closed(6)));
     };
