@@ -23,7 +23,9 @@
 
 use core::future::pending;
 use core::time::Duration;
-use std::sync::Arc;
+extern crate alloc;
+
+use alloc::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -122,10 +124,10 @@ fn handles(c: &mut Criterion) {
     group.bench_function("shot::Many start/stop", |b| b.iter_custom(|iters| timed(&rt, iters, many_round_trip)));
     group.bench_function("shot::One start/close", |b| b.iter_custom(|iters| timed(&rt, iters, one_round_trip)));
     group.bench_function("embassy-sync Signal ping-pong", |b| {
-        b.iter_custom(|iters| timed(&rt, iters, signal_round_trip))
+        b.iter_custom(|iters| timed(&rt, iters, signal_round_trip));
     });
     group.bench_function("tokio Mutex flag + Notify", |b| {
-        b.iter_custom(|iters| timed(&rt, iters, || flag_round_trip(&flag)))
+        b.iter_custom(|iters| timed(&rt, iters, || flag_round_trip(&flag)));
     });
     group.finish();
 }

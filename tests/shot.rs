@@ -15,13 +15,13 @@
 extern crate alloc;
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::future::{Future, pending, ready};
 use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use std::sync::{Barrier, Mutex};
 use std::thread;
-use std::vec::Vec;
 
 use embassy_futures::join::{join, join3};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
@@ -695,7 +695,9 @@ fn s16_go_ctx() {
         ctx.cancelled().await;
         Err("parent")
     });
-    let (ran, ()) = block_on(join(driver, async { child.cancel(); }));
+    let (ran, ()) = block_on(join(driver, async {
+        child.cancel();
+    }));
     assert_eq!(ran, Ok(()));
     assert_eq!(g.take_err(), Some("parent"));
     assert_eq!(g.take_err(), None);
@@ -976,7 +978,7 @@ static_assertions::assert_impl_all!(G<Cs, u32>: Send, Sync);
 static_assertions::assert_impl_all!(Group<'static, Cs, u32, 4>: Send, Sync);
 static_assertions::assert_impl_all!(Run<'static, 'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(State: Send, Sync, Copy);
-static_assertions::assert_impl_all!(Error: Send, Sync, Copy, std::error::Error);
+static_assertions::assert_impl_all!(Error: Send, Sync, Copy, core::error::Error);
 
 /// Every handle can be a `static`, with `const` constructors.
 #[test]
