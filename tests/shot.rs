@@ -970,6 +970,32 @@ fn group_driver_dropped_and_misuse() {
     assert_eq!(group.go(3), Err(GoError::Closed(3)));
 }
 
+/// With `alloc`, a group takes any futures: the items are boxed futures and the job awaits
+/// them (still at most `N` at once).
+#[cfg(feature = "alloc")]
+#[test]
+fn group_of_any_futures() {
+    type AnyFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+    static ROOT: Ctx<'static> = Ctx::new();
+    static GROUP: Group<'static, Cs, AnyFuture, 4> = Group::new(&ROOT);
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    async fn add(n: usize) {
+        COUNT.fetch_add(n, Ordering::SeqCst);
+    }
+    assert!(GROUP.go(Box::pin(add(1))).is_ok());
+    GROUP
+        .go(Box::pin(async {
+            GROUP.context().cancelled().await;
+            add(10).await;
+        }))
+        .unwrap();
+    assert!(GROUP.go(Box::pin(core::future::ready(()))).is_ok());
+    let (ran, closed) =
+        block_on(join(GROUP.run(async |_: &Ctx<'_>, fut: AnyFuture| fut.await), GROUP.close(pending())));
+    assert_eq!((ran, closed), (Ok(()), Ok(())));
+    assert_eq!(COUNT.load(Ordering::SeqCst), 11);
+}
+
 // === auto traits and placement ===
 
 static_assertions::assert_impl_all!(One<'static, Cs>: Send, Sync);

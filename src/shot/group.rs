@@ -81,8 +81,9 @@ pub struct Group<'a, M: RawMutex, T, const N: usize> {
 }
 
 /// Why [`Group::go`] refused an item; holds the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+///
+/// Its `Debug` does not show the item, so that items need not be `Debug` (futures are not).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GoError<T> {
     /// `N` jobs are queued or running already. Wait for one to end, or use a larger `N`.
     Full(T),
@@ -108,7 +109,26 @@ impl<T> fmt::Display for GoError<T> {
     }
 }
 
-impl<T: fmt::Debug> core::error::Error for GoError<T> {}
+impl<T> fmt::Debug for GoError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Full(..)",
+            Self::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<T> defmt::Format for GoError<T> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Full(_) => defmt::write!(f, "Full(..)"),
+            Self::Closed(_) => defmt::write!(f, "Closed(..)"),
+        }
+    }
+}
+
+impl<T> core::error::Error for GoError<T> {}
 
 // === impl Group ===
 
