@@ -27,7 +27,8 @@
 //! `Close2`, `Cancel`, `Group`, `Go` without a parent). Upstream's `context.Context` is a
 //! [`Ctx`](crate::Ctx); upstream's `Close(ctx)` and `Stop(ctx)` take a deadline: any
 //! `Future<Output = ()>` (an embassy-time `Timer`, a tokio `sleep`, a manual clock), and
-//! `core::future::pending()` waits without limit.
+//! `core::future::pending()` waits without limit. The pure waits (`done`, [`Group::wait`])
+//! are plain futures that change nothing; bound them with `select` against a deadline.
 //!
 //! # Deliberate deviations
 //!
