@@ -1027,7 +1027,8 @@ const ROUNDS: usize = 2000;
 const ROUNDS: usize = 6;
 
 /// Checks upstream's invariant at a point where the state may be changing: `is_done` agrees
-/// with the state whenever the state did not move in between.
+/// with the state whenever the state did not move in between. Only for a `One`, whose state
+/// never returns to an earlier one (a `Many` may go Running → Stopped → Running in between).
 fn check_consistent(state: impl Fn() -> State, is_done: impl Fn() -> bool) {
     let before = state();
     let done = is_done();
@@ -1042,7 +1043,7 @@ fn check_consistent(state: impl Fn() -> State, is_done: impl Fn() -> bool) {
 #[test]
 fn stress_one() {
     for round in 0..ROUNDS {
-        let one: &'static One<'static, Cs> = Box::leak(Box::new(One::detached()));
+        let one = &One::<Cs>::detached(); // a fresh one per round: a `One` runs once
         let running = AtomicUsize::new(0);
         let started = AtomicUsize::new(0);
         let barrier = Barrier::new(4);
@@ -1113,7 +1114,9 @@ fn stress_many() {
                             }
                             running.fetch_sub(1, Ordering::SeqCst);
                             drop(run);
-                            assert_eq!(wakes(&c), 1, "the end woke the waiter");
+                            // At least once: a request that ended a Created instance may wake
+                            // late, after this run began (a spurious wakeup, never a lost one).
+                            assert!(wakes(&c) >= 1, "the end woke the waiter");
                             assert!(poll(done.as_mut(), &w).is_ready(), "done once the guard is gone");
                         }
                         Err(Error::Running) => thread::yield_now(),
@@ -1129,7 +1132,6 @@ fn stress_many() {
                     Ok(prev) => assert_ne!(prev, State::Closed),
                     Err(e) => panic!("stop: {e}"),
                 }
-                check_consistent(|| MANY.state(), || MANY.is_done());
             }
         });
         s.spawn(|| {
@@ -1142,12 +1144,13 @@ fn stress_many() {
             // Ends at the latest with the close below: every `done` completes then.
             for _ in 0..ROUNDS {
                 block_on(MANY.done());
-                check_consistent(|| MANY.state(), || MANY.is_done());
             }
         });
-        stopper.join().unwrap();
+        // Close even if the stopper failed, so that no thread waits for ever.
+        let stopped = stopper.join();
         assert_eq!(block_on(MANY.close(pending())), Ok(()));
         assert_eq!(MANY.state(), State::Closed);
+        stopped.unwrap();
     });
     assert!(runs.load(Ordering::SeqCst) >= 1);
     many_should_be(&MANY, State::Closed);
