@@ -600,3 +600,17 @@ impl Drop for Cancelled<'_, '_> {
         self.deregister();
     }
 }
+
+// === impl Ctx (reuse) ===
+
+impl Ctx<'_> {
+    /// Makes this context's own level not cancelled again (its ancestors are untouched).
+    ///
+    /// Only for owners that can prove nobody observes this level any more: `shot::Many` resets
+    /// the context of a finished run before the next run, and hands the context out only
+    /// through the run's guard, whose borrow has ended by then. Stale wakers left in the slots
+    /// are woken (spuriously) by the next cancel.
+    pub(crate) fn reset(&self) {
+        self.latch.state.store(0, Ordering::SeqCst);
+    }
+}

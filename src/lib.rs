@@ -18,6 +18,7 @@ pub mod proc;
 pub mod process;
 pub mod retry;
 pub mod runner;
+pub mod shot;
 pub mod supervisor;
 pub mod time;
 

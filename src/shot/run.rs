@@ -1,0 +1,300 @@
+//! The state machine shared by [`One`](super::One) and [`Many`](super::Many), the run guard and
+//! the futures that wait for the end of a run.
+//!
+//! # Invariants
+//!
+//! 1. The state, the stop/close requests and the count of finished runs (`ends`) change
+//!    together, under one lock: "done" is not a second flag but `ends` moving on, so a task can
+//!    never see the state Stopped or Closed while done is still pending, or the reverse.
+//! 2. `ends` moves on exactly when the state leaves Created or Running for Stopped or Closed.
+//! 3. A state leaves Running only when the run's [`Run`] guard is dropped (or consumed): every
+//!    run has exactly one guard, so a guard can never end a later run.
+//! 4. The context of a run is cancelled under the same lock that checks the state, so a
+//!    request can never cancel a later run; for `Many` it is reset only by the `start` that
+//!    begins the next run, when no guard (and so no borrow of it) exists.
+
+use core::cell::Cell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use embassy_futures::select::{Either, select};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+
+use super::{Error, State};
+
+use crate::ctx::{Cause, Ctx, Waiters};
+
+#[derive(Clone, Copy, Debug)]
+struct Inner {
+    state: State,
+    /// How many times the state went from Created or Running to Stopped or Closed.
+    ends: u32,
+    /// A close was requested while running: the run ends in Closed.
+    closing: bool,
+}
+
+/// What a request found, and what it needs the caller to wait for.
+pub(crate) struct Request {
+    pub(crate) prev: State,
+    /// `Some(ends)` when the caller must wait for the running run to end.
+    pub(crate) wait: Option<u32>,
+}
+
+pub(crate) struct Core<'a, M: RawMutex> {
+    ctx: Ctx<'a>,
+    inner: Mutex<M, Cell<Inner>>,
+    waiters: Waiters,
+    restartable: bool,
+}
+
+impl<'a, M: RawMutex> Core<'a, M> {
+    pub(crate) const fn new(ctx: Ctx<'a>, restartable: bool) -> Self {
+        Self {
+            ctx,
+            inner: Mutex::new(Cell::new(Inner { state: State::Created, ends: 0, closing: false })),
+            waiters: Waiters::new(),
+            restartable,
+        }
+    }
+
+    /// The context; for `Many` only valid to hand out through a guard (invariant 4).
+    pub(crate) fn ctx(&self) -> &Ctx<'a> {
+        &self.ctx
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.inner.lock(|c| c.get().state)
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        self.inner.lock(|c| {
+            let mut inner = c.get();
+            let r = f(&mut inner);
+            c.set(inner);
+            r
+        })
+    }
+
+    pub(crate) fn start(&self) -> Result<Run<'_, 'a, M>, Error> {
+        self.update(|inner| match inner.state {
+            State::Created => {
+                inner.state = State::Running;
+                Ok(Run { core: self })
+            }
+            State::Stopped if self.restartable => {
+                // A fresh context for the new run: the previous run's guard is gone (invariant 4).
+                self.ctx.reset();
+                inner.state = State::Running;
+                Ok(Run { core: self })
+            }
+            State::Running => Err(Error::Running),
+            State::Stopped | State::Closed => Err(Error::Closed),
+        })
+    }
+
+    /// The end of a run: called once, by its guard.
+    fn finish(&self) {
+        self.update(|inner| {
+            let parent_cancelled = self.ctx.parent().is_some_and(Ctx::is_cancelled);
+            self.ctx.cancel_with(Cause::Parent);
+            inner.state =
+                if self.restartable && !inner.closing && !parent_cancelled { State::Stopped } else { State::Closed };
+            inner.closing = false;
+            inner.ends = inner.ends.wrapping_add(1);
+        });
+        self.waiters.wake();
+    }
+
+    /// Requests a close: Created and Stopped become Closed at once, a running run is cancelled
+    /// and ends in Closed.
+    pub(crate) fn request_close(&self) -> Request {
+        let (request, woke) = self.update(|inner| {
+            let prev = inner.state;
+            match prev {
+                State::Created => {
+                    self.ctx.cancel_with(Cause::Shutdown);
+                    inner.state = State::Closed;
+                    inner.ends = inner.ends.wrapping_add(1);
+                    (Request { prev, wait: None }, true)
+                }
+                State::Running => {
+                    inner.closing = true;
+                    self.ctx.cancel_with(Cause::Shutdown);
+                    (Request { prev, wait: Some(inner.ends) }, false)
+                }
+                State::Stopped => {
+                    inner.state = State::Closed;
+                    (Request { prev, wait: None }, true)
+                }
+                State::Closed => (Request { prev, wait: None }, false),
+            }
+        });
+        if woke {
+            self.waiters.wake();
+        }
+        request
+    }
+
+    /// Requests a stop (restartable only): Created becomes Stopped at once, a running run is
+    /// cancelled and ends in Stopped (or Closed, if a close was requested too).
+    pub(crate) fn request_stop(&self) -> Result<Request, Error> {
+        let (request, woke) = self.update(|inner| {
+            let prev = inner.state;
+            match prev {
+                State::Created => {
+                    self.ctx.cancel_with(Cause::Shutdown);
+                    inner.state = State::Stopped;
+                    inner.ends = inner.ends.wrapping_add(1);
+                    Ok((Request { prev, wait: None }, true))
+                }
+                State::Running => {
+                    self.ctx.cancel_with(Cause::Shutdown);
+                    Ok((Request { prev, wait: Some(inner.ends) }, false))
+                }
+                State::Stopped => Ok((Request { prev, wait: None }, false)),
+                State::Closed => Err(Error::Closed),
+            }
+        })?;
+        if woke {
+            self.waiters.wake();
+        }
+        Ok(request)
+    }
+
+    /// Waits for the run counted before `ends` to end, bounded by `deadline`. The end wins a
+    /// tie.
+    pub(crate) async fn wait_end(&self, ends: Option<u32>, deadline: impl Future<Output = ()>) -> Result<(), Error> {
+        match select(Done { core: self, ends }, deadline).await {
+            Either::First(()) => Ok(()),
+            Either::Second(()) => Err(Error::Deadline),
+        }
+    }
+
+    /// The snapshot a done future waits from: `None` when the current cycle has ended already.
+    pub(crate) fn done_from(&self) -> Option<u32> {
+        self.inner.lock(|c| {
+            let inner = c.get();
+            match inner.state {
+                State::Created | State::Running => Some(inner.ends),
+                State::Stopped | State::Closed => None,
+            }
+        })
+    }
+
+    pub(crate) fn done(&self) -> Done<'_, 'a, M> {
+        Done { core: self, ends: self.done_from() }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done_from().is_none()
+    }
+
+    fn poll_end(&self, ends: Option<u32>, cx: &Context<'_>) -> Poll<()> {
+        let Some(ends) = ends else { return Poll::Ready(()) };
+        let ended = || self.inner.lock(|c| c.get().ends != ends);
+        if ended() {
+            return Poll::Ready(());
+        }
+        self.waiters.register(cx);
+        // A finish between the check and the registration changed `ends` before it woke.
+        if ended() { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for Core<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core").field("state", &self.state()).field("ctx", &self.ctx).finish_non_exhaustive()
+    }
+}
+
+/// Future for the `done` methods of [`One`](super::One), [`Many`](super::Many) and
+/// [`G`](super::G).
+///
+/// Completes when the run that was current when it was made ends (upstream's `Done()`
+/// channel): at once if the state was Stopped or Closed then; otherwise when that run's guard
+/// is dropped, or when a close (or stop) request ends a Created instance. A later restart does
+/// not make it pending again.
+///
+/// Dropping it loses nothing; it holds no resource but a waker slot until the next wake.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Done<'s, 'a, M: RawMutex> {
+    core: &'s Core<'a, M>,
+    ends: Option<u32>,
+}
+
+impl<M: RawMutex> Future for Done<'_, '_, M> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.core.poll_end(self.ends, cx)
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for Done<'_, '_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Done").field("pending", &self.ends.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// The guard of one run of a [`One`](super::One) or a [`Many`](super::Many), returned by their
+/// `start`.
+///
+/// While it exists the instance is Running. Dropping it, or consuming it with
+/// [`stop`](Self::stop), ends the run: the run's context is cancelled (with
+/// [`Cause::Parent`]), the state becomes Stopped (a `Many` that may run again) or Closed (a
+/// `One`, or a `Many` whose close was requested or whose parent context is cancelled), and every
+/// `done` future of the run completes, all at once.
+///
+/// This is upstream's `stop` function, bound to its own run: it cannot be called twice (it is
+/// consumed), and it cannot end a later run (a later run has a guard of its own). A task that
+/// is dropped while it holds the guard (the hard stop) ends the run too, so handles never wait
+/// for a run whose task is gone.
+#[must_use = "dropping the guard ends the run at once"]
+pub struct Run<'s, 'a, M: RawMutex> {
+    core: &'s Core<'a, M>,
+}
+
+// === impl Run ===
+
+impl<'a, M: RawMutex> Run<'_, 'a, M> {
+    /// The context of this run: cancelled when a close or stop is requested, when the parent
+    /// context is cancelled, and when this run ends.
+    ///
+    /// The instance must return soon after it is cancelled. For a [`Many`](super::Many) every
+    /// run gets a fresh context; the borrow ends with the guard, so no task can watch a
+    /// context that a later run reuses.
+    pub fn context(&self) -> &Ctx<'a> {
+        self.core.ctx()
+    }
+
+    /// Ends the run (the same as dropping the guard): upstream's `stop()`.
+    ///
+    /// It consumes the guard, so it cannot be called twice (upstream panics on a second
+    /// call):
+    ///
+    /// ```compile_fail,E0382
+    /// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+    /// use procession::shot::One;
+    ///
+    /// let one = One::<CriticalSectionRawMutex>::detached();
+    /// let run = one.start().unwrap();
+    /// run.stop();
+    /// run.stop(); // error: use of moved value
+    /// ```
+    pub fn stop(self) {}
+}
+
+impl<M: RawMutex> Drop for Run<'_, '_, M> {
+    fn drop(&mut self) {
+        self.core.finish();
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for Run<'_, '_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run").field("ctx", self.core.ctx()).finish()
+    }
+}
