@@ -13,8 +13,8 @@
 use std::thread;
 use std::time::Duration;
 
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use futures::executor::block_on;
+use procession::mutex::CriticalSectionRawMutex;
 use procession::process::{self, Process};
 use procession::runner::{Lifecycle, Stop, from_fn};
 use procession::time::{Clock, StdClock};

@@ -14,9 +14,9 @@
 
 use std::time::Duration;
 
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use futures::executor::block_on;
 use futures::join;
+use procession::mutex::CriticalSectionRawMutex;
 use procession::shot::{Error, Many};
 use procession::time::{Clock, StdClock};
 
