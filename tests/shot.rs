@@ -1160,3 +1160,44 @@ fn stress_many() {
     assert!(runs.load(Ordering::SeqCst) >= 1);
     many_should_be(&MANY, State::Closed);
 }
+
+/// Upstream `Many.Context()`: the context of the current run, as a view. It is cancelled by a
+/// stop request, stays cancelled after the run ended and the `Many` started again (where the
+/// reused context is live again), wakes a waiter when the run ends, and is cancelled at once
+/// when made while no run is current.
+#[test]
+fn many_context_is_bound_to_its_run() {
+    let many = Many::<Cs>::detached();
+    let first = many.context(); // Created: the view belongs to the first run
+    assert!(!first.is_cancelled());
+    let run = many.start().unwrap();
+    assert!(!first.is_cancelled());
+    let (c, w) = counter();
+    let mut waiting = pin!(first.cancelled());
+    assert!(poll(waiting.as_mut(), &w).is_pending());
+    assert_eq!(many.halt(), Ok(State::Running)); // a stop request cancels the run's context
+    assert!(first.is_cancelled());
+    assert!(wakes(&c) >= 1);
+    assert!(poll(waiting.as_mut(), &w).is_ready());
+    drop(run);
+
+    // Stopped: a view made now belongs to the run that ended.
+    let stale = many.context();
+    assert!(stale.is_cancelled());
+    let run = many.start().unwrap();
+    assert!(!run.context().is_cancelled(), "the reused context is live again");
+    assert!(first.is_cancelled() && stale.is_cancelled(), "views of ended runs stay cancelled");
+    assert!(ready_now(first.cancelled()));
+    let second = many.context();
+    assert!(!second.is_cancelled());
+
+    // A view waiting when its run ends (the guard dropped, no request) is woken.
+    let (c, w) = counter();
+    let mut waiting = pin!(second.cancelled());
+    assert!(poll(waiting.as_mut(), &w).is_pending());
+    drop(run);
+    assert!(wakes(&c) >= 1);
+    assert!(poll(waiting.as_mut(), &w).is_ready());
+    let _third = many.start().unwrap();
+    assert!(second.is_cancelled());
+}

@@ -5,7 +5,7 @@ use core::future::Future;
 
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::run::{Core, Done, Run};
+use super::run::{Core, Done, Run, RunContext};
 use super::{Error, State};
 use crate::ctx::Ctx;
 
@@ -187,6 +187,15 @@ impl<'a, M: RawMutex> Many<'a, M> {
     /// The current state.
     pub fn state(&self) -> State {
         self.core.state()
+    }
+
+    /// The context of the current run, as seen from outside it (upstream `Context`): cancelled
+    /// when the run is asked to end (stop, halt, close, cancel, a cancelled parent) and for good
+    /// once that run has ended, even after the `Many` has started again. Made while no run is
+    /// current (Stopped, Closed), it is cancelled already; in Created it belongs to the first
+    /// run. See [`RunContext`] for why it is a view rather than a `&Ctx`.
+    pub fn context(&self) -> RunContext<'_, 'a, M> {
+        self.core.context_view()
     }
 }
 

@@ -44,9 +44,11 @@
 //! - **Deadlines.** Waits take a deadline future and report [`Error::Deadline`] instead of
 //!   `ctx.Err()`; when the run ends at the same poll as the deadline, the end wins (upstream
 //!   picks at random). The request itself stays in force.
-//! - **`Many`'s context is reached through the guard** ([`Run::context`]), not through
-//!   `Many::context()`: a context reused by a later run must not be visible to anyone once its
-//!   run has ended. [`One::context`] exists, since a `One` has one context for ever.
+//! - **[`Many::context`] is a view, [`RunContext`]**, not a context: a `Many` reuses one
+//!   context for its runs (no heap), so the view remembers its run and stays cancelled once
+//!   that run has ended, as a Go context of a finished run does. The run itself gets the full
+//!   [`Ctx`](crate::Ctx) through its guard ([`Run::context`]). [`One::context`] is a plain
+//!   `&Ctx`, since a `One` has one context for ever.
 //! - **`Many` ends in Closed only when asked to**, or when its parent context is cancelled; a
 //!   `stop`/`halt` request ends the run in Stopped (upstream before `Stop` existed: any
 //!   cancelled context meant Closed).
@@ -73,7 +75,7 @@ pub use g::G;
 pub use group::{GoError, Group, Wait};
 pub use many::Many;
 pub use one::One;
-pub use run::{Done, Run};
+pub use run::{Done, Run, RunCancelled, RunContext};
 
 /// The state of a [`One`], a [`Many`] or a [`G`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -204,6 +204,27 @@ impl<'a, M: RawMutex> Core<'a, M> {
     }
 }
 
+impl<'a, M: RawMutex> Core<'a, M> {
+    /// A view of the context of the run that is current now (or of the first run, in Created).
+    pub(crate) fn context_view(&self) -> RunContext<'_, 'a, M> {
+        RunContext { core: self, ends: self.done_from() }
+    }
+
+    fn run_ended(&self, ends: Option<u32>) -> bool {
+        ends.is_none_or(|ends| self.inner.lock(|c| c.get().ends != ends))
+    }
+
+    fn poll_run_cancelled(&self, ends: Option<u32>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.run_ended(ends) || self.ctx.poll_cancelled(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        // Every change of `ends` cancels the context first, under the lock, and so wakes the
+        // waker registered above; a run that ended between the first check and the
+        // registration (and a restart that reset the context since) shows in `ends`.
+        if self.run_ended(ends) { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
 impl<M: RawMutex> fmt::Debug for Core<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Core").field("state", &self.state()).field("ctx", &self.ctx).finish_non_exhaustive()
@@ -236,6 +257,73 @@ impl<M: RawMutex> Future for Done<'_, '_, M> {
 impl<M: RawMutex> fmt::Debug for Done<'_, '_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Done").field("pending", &self.ends.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// The context of one run of a [`Many`](super::Many) as seen from outside the run (upstream
+/// `Many.Context()`), returned by [`Many::context`](super::Many::context).
+///
+/// A `Many` reuses one [`Ctx`] for its runs (no heap), so a plain `&Ctx` handed out by the
+/// `Many` would become live again when the next run starts. This view remembers the run it
+/// was made in: it is cancelled when that run's context is cancelled, and stays cancelled once
+/// that run has ended, whatever runs later. Made while the `Many` is Stopped or Closed, it
+/// belongs to the run that has ended and is cancelled at once; made while it is Created, it
+/// belongs to the first run. The run itself watches its context through
+/// [`Run::context`], which is a full [`Ctx`] (children, cause).
+pub struct RunContext<'s, 'a, M: RawMutex> {
+    core: &'s Core<'a, M>,
+    /// The count of finished runs when the view was made; `None` if its run had ended.
+    ends: Option<u32>,
+}
+
+impl<M: RawMutex> Clone for RunContext<'_, '_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M: RawMutex> Copy for RunContext<'_, '_, M> {}
+
+impl<'s, 'a, M: RawMutex> RunContext<'s, 'a, M> {
+    /// Whether the run's context is cancelled or the run has ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.core.run_ended(self.ends) || self.core.ctx.is_cancelled()
+    }
+
+    /// Completes once [`is_cancelled`](Self::is_cancelled) is true.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it loses nothing (its waker stays in a slot of the context until
+    /// the next cancellation, as for [`Ctx::cancelled`] without `alloc`).
+    pub fn cancelled(&self) -> RunCancelled<'s, 'a, M> {
+        RunCancelled { view: *self }
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for RunContext<'_, '_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext").field("cancelled", &self.is_cancelled()).finish_non_exhaustive()
+    }
+}
+
+/// Future for [`RunContext::cancelled`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct RunCancelled<'s, 'a, M: RawMutex> {
+    view: RunContext<'s, 'a, M>,
+}
+
+impl<M: RawMutex> Future for RunCancelled<'_, '_, M> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.view.core.poll_run_cancelled(self.view.ends, cx)
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for RunCancelled<'_, '_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunCancelled").field("view", &self.view).finish()
     }
 }
 
