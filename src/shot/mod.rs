@@ -61,8 +61,9 @@
 //! - **[`Group`]** holds up to `N` jobs of one type (no heap); [`Group::go`] hands the job
 //!   back when the group is full or closed. With `alloc`, `DynGroup` is upstream's `Group`
 //!   proper: `go` takes any `async` function of the context and boxes it, with no capacity
-//!   limit (it refuses only when closed). Both need their driver (`run`) polled by the owner;
-//!   waits take deadlines.
+//!   limit (it refuses only when closed); the jobs must be `Send`, their futures need not be
+//!   (so its driver is not `Send`). Both need their driver (`run`) polled by the owner; waits
+//!   take deadlines.
 //! - `Xor` (in gorack, gone from v0.4.3) is not provided: `many.stop(deadline)` followed by
 //!   `many.start()` replaces a running instance.
 //! - `State` has no invalid values, so its `Display` never panics.
