@@ -1,4 +1,5 @@
-//! Tests of `shot`: [`One`], [`Many`], [`G`], [`Group`] and the [`Run`] guard.
+//! Tests of `shot`: [`One`], [`Many`], [`G`], [`Group`], `DynGroup` (with `alloc`) and the
+//! [`Run`] guard.
 //!
 //! - Ports of the upstream tests of `github.com/infastin/gorack/shot` (named in each doc
 //!   comment), made deterministic: explicit synchronisation instead of goroutines racing, a
@@ -27,6 +28,8 @@ use embassy_futures::join::{join, join3};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
 use futures::executor::block_on;
 use futures::task::{ArcWake, noop_waker, waker};
+#[cfg(feature = "alloc")]
+use procession::shot::DynGroup;
 use procession::shot::{Error, G, GoError, Group, Many, One, Run, State};
 use procession::{Cause, Ctx};
 
@@ -996,12 +999,333 @@ fn group_of_any_futures() {
     assert_eq!(COUNT.load(Ordering::SeqCst), 11);
 }
 
+// === DynGroup ===
+
+/// Counts drops: a guard a job holds, to see when the job is dropped.
+#[cfg(feature = "alloc")]
+struct DropCount<'d>(&'d AtomicUsize);
+
+#[cfg(feature = "alloc")]
+impl Drop for DropCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A job of a `DynGroup` given as an `async fn`.
+#[cfg(feature = "alloc")]
+async fn until_cancelled(ctx: &Ctx<'_>) {
+    ctx.cancelled().await;
+}
+
+/// `DynGroup`: more jobs than any fixed capacity (and than the context's inline waiter slots),
+/// of different types (async closures, an `async fn`, a plain closure returning a future), all
+/// run at once inside the driver; `wait` ends with the last one; the driver ends at `close`.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_runs_any_jobs_concurrently() {
+    // What the jobs borrow outlives the group.
+    let started = AtomicUsize::new(0);
+    let ended = AtomicUsize::new(0);
+    let (started, ended) = (&started, &ended);
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    for _ in 0..16 {
+        group
+            .go(async |ctx: &Ctx<'_>| {
+                started.fetch_add(1, Ordering::SeqCst);
+                ctx.cancelled().await;
+                ended.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+    }
+    let owned = alloc::string::String::from("owned");
+    group
+        .go(async move |ctx| {
+            started.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(ctx.cancelled().await, Cause::Shutdown);
+            assert_eq!(owned, "owned");
+            ended.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    group.go(until_cancelled).unwrap();
+    group.go(|_: &Ctx<'_>| ready(())).unwrap();
+    let (c, w) = counter();
+    let mut driver = pin!(group.run());
+    assert!(poll(driver.as_mut(), &w).is_pending());
+    assert_eq!(started.load(Ordering::SeqCst), 17, "every job started at the first poll");
+    assert_eq!(ended.load(Ordering::SeqCst), 0);
+    assert!(!ready_now(group.wait()), "18 jobs still run");
+    assert_eq!(wakes(&c), 0);
+    assert!(group.cancel());
+    assert!(wakes(&c) > 0, "the jobs' context woke the driver");
+    assert!(poll(driver.as_mut(), &w).is_pending(), "not closed: the driver keeps running");
+    assert_eq!(ended.load(Ordering::SeqCst), 17);
+    assert!(ready_now(group.wait()));
+    assert!(ready_now(group.close(pending())));
+    assert_eq!(poll(driver.as_mut(), &w), Poll::Ready(Ok(())));
+}
+
+/// `DynGroup::go` after `close` (or after the driver ended) refuses with `Closed` and hands the
+/// job back uncalled; there is no capacity limit, so never `Full`.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_go_after_close_hands_job_back() {
+    let called = AtomicBool::new(false);
+    let called = &called;
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    let name = alloc::string::String::from("job");
+    assert_eq!(block_on(group.close(pending())), Ok(()));
+    assert!(group.is_closed());
+    let job = async move |_: &Ctx<'_>| {
+        called.store(true, Ordering::SeqCst);
+        assert_eq!(name, "job");
+    };
+    let refused = group.go(job).unwrap_err();
+    assert_eq!(std::format!("{refused:?} {refused}"), "Closed(..) closed");
+    let GoError::Closed(job) = refused else { panic!("never Full") };
+    assert!(!called.load(Ordering::SeqCst));
+    block_on(job(&Ctx::new())); // the very job, still callable
+    assert!(called.load(Ordering::SeqCst));
+    assert_eq!(block_on(group.run()), Ok(()), "closed and idle: the driver ends at once");
+}
+
+/// `DynGroup::cancel` reaches every job's context (each job gets the group's context); the
+/// group stays open: `wait` ends once they returned, jobs handed over later see a cancelled
+/// context, and the driver keeps running until `close`.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_cancel_reaches_every_job() {
+    let seen = Mutex::new(Vec::new());
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    for id in 0..6_u32 {
+        let seen = &seen;
+        group
+            .go(async move |ctx: &Ctx<'_>| {
+                let cause = ctx.cancelled().await;
+                seen.lock().unwrap().push((id, cause));
+            })
+            .unwrap();
+    }
+    let control = async {
+        yield_now().await;
+        assert!(seen.lock().unwrap().is_empty());
+        assert!(group.cancel());
+        assert!(!group.cancel(), "cancelled once");
+        group.wait().await;
+        assert!(!group.is_closed());
+        group
+            .go(async |ctx: &Ctx<'_>| {
+                assert!(ctx.is_cancelled());
+                seen.lock().unwrap().push((99, ctx.cause().unwrap()));
+            })
+            .unwrap();
+        group.wait().await;
+        group.close(pending()).await
+    };
+    let (ran, closed) = block_on(join(group.run(), control));
+    assert_eq!((ran, closed), (Ok(()), Ok(())));
+    assert!(!root.is_cancelled(), "the parent is untouched");
+    drop(group);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable_by_key(|&(id, _)| id);
+    let expected: Vec<(u32, Cause)> = [0, 1, 2, 3, 4, 5, 99].map(|id| (id, Cause::Shutdown)).into();
+    assert_eq!(seen, expected);
+}
+
+/// `DynGroup::wait` ends exactly when the last job ends, not before, and wakes its waiter
+/// once.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_wait_ends_when_last_job_ends() {
+    let gates: [Ctx<'static>; 3] = [Ctx::new(), Ctx::new(), Ctx::new()];
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    for gate in &gates {
+        group
+            .go(async |_: &Ctx<'_>| {
+                gate.cancelled().await;
+            })
+            .unwrap();
+    }
+    let mut driver = pin!(group.run());
+    let (c, w) = counter();
+    let mut wait = pin!(group.wait());
+    assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+    assert!(poll(wait.as_mut(), &w).is_pending());
+    gates[1].cancel();
+    gates[0].cancel();
+    assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+    assert_eq!(wakes(&c), 0, "one job left");
+    assert!(poll(wait.as_mut(), &w).is_pending());
+    gates[2].cancel();
+    assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+    assert_eq!(wakes(&c), 1, "the last job woke the waiter");
+    assert!(poll(wait.as_mut(), &w).is_ready());
+    assert!(!group.is_closed());
+    assert!(!group.context().is_cancelled(), "wait changes nothing");
+}
+
+/// `DynGroup::close` with a job that ignores its context: `Deadline`, and the group stays
+/// closed and cancelled with the job still running; once it returns the driver ends, `wait`
+/// and a second `close` complete.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_close_deadline_with_stubborn_job() {
+    let release = Ctx::new();
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    group.go(until_cancelled).unwrap();
+    group
+        .go(async |_: &Ctx<'_>| {
+            release.cancelled().await; // ignores the group's context
+        })
+        .unwrap();
+    let mut driver = pin!(group.run());
+    assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+    let (c, w) = counter();
+    let mut close = pin!(group.close(ready(())));
+    assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Err(Error::Deadline)));
+    assert!(group.is_closed());
+    assert!(group.context().is_cancelled());
+    assert!(matches!(group.go(until_cancelled), Err(GoError::Closed(_))));
+    assert!(poll(driver.as_mut(), &noop_waker()).is_pending(), "the stubborn job still runs");
+    let mut wait = pin!(group.wait());
+    assert!(poll(wait.as_mut(), &w).is_pending());
+    release.cancel();
+    assert_eq!(poll(driver.as_mut(), &noop_waker()), Poll::Ready(Ok(())));
+    assert_eq!(wakes(&c), 1);
+    assert!(poll(wait.as_mut(), &w).is_ready());
+    assert_eq!(block_on(group.close(pending())), Ok(()));
+}
+
+/// A `DynGroup` driver dropped mid-run drops its running and queued jobs and closes the group:
+/// waiters are woken, `wait` and `close` complete, `go` is refused.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_dropped_driver_closes_and_wakes() {
+    let dropped = AtomicUsize::new(0);
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    let job = || {
+        let guard = DropCount(&dropped);
+        async move |_: &Ctx<'_>| {
+            let _guard = &guard;
+            pending::<()>().await;
+        }
+    };
+    group.go(job()).unwrap();
+    group.go(job()).unwrap();
+    let (c, w) = counter();
+    let mut wait = pin!(group.wait());
+    let (c2, w2) = counter();
+    let mut close = pin!(group.close(pending()));
+    {
+        let mut driver = pin!(group.run());
+        assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+        assert!(poll(wait.as_mut(), &w).is_pending());
+        assert!(poll(close.as_mut(), &w2).is_pending());
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 2, "both jobs dropped with the driver");
+    assert_eq!((wakes(&c), wakes(&c2)), (1, 1));
+    assert!(poll(wait.as_mut(), &w).is_ready());
+    assert_eq!(poll(close.as_mut(), &w2), Poll::Ready(Ok(())));
+    assert!(group.is_closed());
+    assert!(group.go(job()).is_err());
+    assert_eq!(dropped.load(Ordering::SeqCst), 3, "the refused job was dropped by the caller");
+}
+
+/// A job queued while the driver is dropped (handed over after the driver's last poll) is
+/// dropped uncalled with it.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_dropped_driver_drops_queued_jobs() {
+    let dropped = AtomicUsize::new(0);
+    let called = AtomicBool::new(false);
+    let called = &called;
+    let root = Ctx::new();
+    let group = DynGroup::<Cs>::new(&root);
+    {
+        let mut driver = pin!(group.run());
+        assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+        let guard = DropCount(&dropped);
+        group
+            .go(async move |_: &Ctx<'_>| {
+                let _guard = guard;
+                called.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
+        assert!(!ready_now(group.wait()));
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(!called.load(Ordering::SeqCst));
+    assert!(ready_now(group.wait()));
+}
+
+/// A second `DynGroup` driver while one runs gets `Running`; the first is unaffected.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_second_driver_running() {
+    let group = DynGroup::<Cs>::detached();
+    group.go(until_cancelled).unwrap();
+    let mut first = pin!(group.run());
+    assert!(poll(first.as_mut(), &noop_waker()).is_pending());
+    assert_eq!(block_on(group.run()), Err(Error::Running));
+    assert!(!group.is_closed(), "the refused driver closed nothing");
+    assert!(!ready_now(group.close(pending())), "the job has not returned yet");
+    assert_eq!(poll(first.as_mut(), &noop_waker()), Poll::Ready(Ok(())));
+}
+
+/// A `static` `DynGroup` is `Sync`: jobs are handed over from other threads while the driver
+/// runs on this one; their futures need not be `Send`.
+#[cfg(feature = "alloc")]
+#[test]
+fn dyn_group_static_go_from_threads() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    static GROUP: DynGroup<'static, Cs> = DynGroup::new(&ROOT);
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let handed = Arc::new(Barrier::new(5));
+    let threads: Vec<_> = (1..=4_usize)
+        .map(|n| {
+            let handed = handed.clone();
+            thread::spawn(move || {
+                GROUP
+                    .go(async move |ctx: &Ctx<'_>| {
+                        let not_send = alloc::rc::Rc::new(n);
+                        ctx.cancelled().await;
+                        DONE.fetch_add(*not_send, Ordering::SeqCst);
+                    })
+                    .unwrap();
+                handed.wait();
+            })
+        })
+        .collect();
+    let control = async {
+        thread::spawn({
+            let handed = handed.clone();
+            move || handed.wait()
+        })
+        .join()
+        .unwrap();
+        GROUP.close(pending()).await
+    };
+    let (ran, closed) = block_on(join(GROUP.run(), control));
+    assert_eq!((ran, closed), (Ok(()), Ok(())));
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(DONE.load(Ordering::SeqCst), 10);
+}
+
 // === auto traits and placement ===
 
 static_assertions::assert_impl_all!(One<'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(Many<'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(G<Cs, u32>: Send, Sync);
 static_assertions::assert_impl_all!(Group<'static, Cs, u32, 4>: Send, Sync);
+#[cfg(feature = "alloc")]
+static_assertions::assert_impl_all!(DynGroup<'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(Run<'static, 'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(State: Send, Sync, Copy);
 static_assertions::assert_impl_all!(Error: Send, Sync, Copy, core::error::Error);

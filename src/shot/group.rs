@@ -40,7 +40,8 @@ struct Inner<T, const N: usize> {
 /// (no futures: those live in the driver's frame, `N` slots of one `async` function), so a
 /// `static` group has a nameable type. More than `N` jobs at once, or one after `close`, are
 /// refused and the item is handed back ([`GoError`]). With `alloc`, `T` can be a boxed future
-/// and `job` the function that awaits it: any futures, still at most `N` at once.
+/// and `job` the function that awaits it: any futures, still at most `N` at once; `DynGroup`
+/// takes any job functions with no limit.
 ///
 /// Dropping the `run` future drops every running job where it is (the hard stop), drops the
 /// queued items and closes the group, so `wait` and `close` complete instead of waiting for

@@ -1,5 +1,5 @@
-//! Single-instance primitives: [`One`], [`Many`], [`G`] and [`Group`] (seed 004, the Go
-//! package `shot`).
+//! Single-instance primitives: [`One`], [`Many`], [`G`], [`Group`] and, with `alloc`,
+//! `DynGroup` (seed 004, the Go package `shot`).
 //!
 //! The resource (the code that must run at most once at a time) calls `start`, keeps the
 //! returned [`Run`] guard while it runs, watches the run's context, and drops the guard when it
@@ -12,7 +12,8 @@
 //! | [`One`] | `One` | once; at most one instance |
 //! | [`Many`] | `Many` | again and again; at most one instance at a time; a fresh context per run |
 //! | [`G`] | `G`, `Go`, `GoCtx` | a future, once, keeping its error |
-//! | [`Group`] | `Group` | up to `N` futures of one type on a shared context |
+//! | [`Group`] | `Group` | up to `N` jobs of one type on a shared context |
+//! | `DynGroup` (`alloc`) | `Group` | any number of jobs of any types on a shared context |
 //!
 //! All of them are handles with interior state, usable from a `static`, generic over a
 //! [`RawMutex`](embassy_sync::blocking_mutex::raw::RawMutex) like embassy-sync. Nothing is
@@ -57,12 +58,18 @@
 //! - **[`G`]** is a handle plus the future [`G::go`] (or [`G::go_ctx`]) that its owner polls.
 //!   A `G` closed before its future starts returns [`Error::Closed`] from that future; `err()`
 //!   holds only the future's own error (upstream stores `ErrClosed` there).
-//! - **[`Group`]** holds up to `N` futures of one type (no heap); [`Group::go`] hands the
-//!   future back when the group is full or closed. Waits take deadlines.
+//! - **[`Group`]** holds up to `N` jobs of one type (no heap); [`Group::go`] hands the job
+//!   back when the group is full or closed. With `alloc`, `DynGroup` is upstream's `Group`
+//!   proper: `go` takes any `async` function of the context and boxes it, with no capacity
+//!   limit (it refuses only when closed); the jobs must be `Send`, their futures need not be
+//!   (so its driver is not `Send`). Both need their driver (`run`) polled by the owner; waits
+//!   take deadlines.
 //! - `Xor` (in gorack, gone from v0.4.3) is not provided: `many.stop(deadline)` followed by
 //!   `many.start()` replaces a running instance.
 //! - `State` has no invalid values, so its `Display` never panics.
 
+#[cfg(feature = "alloc")]
+mod dyn_group;
 mod g;
 mod group;
 mod many;
@@ -71,6 +78,8 @@ mod run;
 
 use core::fmt;
 
+#[cfg(feature = "alloc")]
+pub use dyn_group::{DynGroup, DynWait};
 pub use g::G;
 pub use group::{GoError, Group, Wait};
 pub use many::Many;

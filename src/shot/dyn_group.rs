@@ -1,0 +1,382 @@
+//! [`DynGroup`]: any number of jobs of any types on a shared, managed context (upstream
+//! `shot.Group` with any functions and no capacity limit; needs `alloc`).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+use core::future::{Future, poll_fn};
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use embassy_futures::select::{Either, select};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use super::{Error, GoError};
+use crate::ctx::{Ctx, Waiters};
+
+/// A job body, boxed.
+type Body<'c> = Pin<Box<dyn Future<Output = ()> + 'c>>;
+
+/// A job handed to `go`, boxed, with its type erased.
+type Erased<'a> = Box<dyn Start<'a> + 'a>;
+
+/// A boxed job that starts on the group's context.
+trait Start<'a>: Send {
+    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> Body<'c>
+    where
+        'a: 'c;
+}
+
+/// A job, boxed as it is (so that `go` can hand it back), then erased.
+struct Boxed<F>(F);
+
+impl<'a, F> Start<'a> for Boxed<F>
+where
+    F: AsyncFnOnce(&Ctx<'a>) + Send + 'a,
+{
+    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> Body<'c>
+    where
+        'a: 'c,
+    {
+        Box::pin((self.0)(ctx))
+    }
+}
+
+struct Inner<'a> {
+    /// Jobs handed to `go`, not yet started by the driver.
+    queue: Vec<Erased<'a>>,
+    /// Jobs queued or running.
+    active: usize,
+    /// How many times `active` went down to zero.
+    idles: u32,
+    /// `close` was called, or the driver ended: `go` refuses, the driver ends when idle.
+    closed: bool,
+    driving: bool,
+}
+
+/// A group of any number of concurrent jobs of any types on a managed context (upstream
+/// `Group`, with `alloc`).
+///
+/// Nothing is spawned: [`go`](Self::go) hands the group a job (an `async` function of the
+/// group's context, upstream `Go(fn func(ctx))`), which is boxed; the driver
+/// [`run`](Self::run), polled by the group's owner, runs every job handed over concurrently, in
+/// the owner's task. The jobs watch the context they receive, which [`cancel`](Self::cancel)
+/// and [`close`](Self::close) cancel. [`wait`](Self::wait) waits until no job is left;
+/// [`close`](Self::close) also refuses further jobs and ends the driver.
+///
+/// Unlike [`Group`](super::Group) there is no capacity: [`go`](Self::go) refuses a job only
+/// once the group is closed ([`GoError::Closed`], with the job handed back; never
+/// [`GoError::Full`]). Every job costs two allocations (the function, then its future).
+///
+/// The jobs (the functions) must be `Send`, so that a group in a `static` is `Sync` and `go`
+/// works from any thread; their futures need not be, so the driver is not `Send`: poll it in
+/// an embassy task, a `join`, `block_on` or a tokio `LocalSet`, not a `tokio::spawn`. (Stable
+/// Rust cannot yet require the future of an `AsyncFnOnce` to be `Send`.)
+///
+/// Dropping the `run` future drops every running job where it is (the hard stop), drops the
+/// queued jobs and closes the group, so `wait` and `close` complete instead of waiting for
+/// jobs that are gone.
+///
+/// # Examples
+///
+/// ```
+/// use embassy_futures::{block_on, join::join};
+/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// use procession::Ctx;
+/// use procession::shot::{DynGroup, GoError};
+///
+/// static ROOT: Ctx<'static> = Ctx::new();
+/// static JOBS: DynGroup<'static, CriticalSectionRawMutex> = DynGroup::new(&ROOT);
+///
+/// async fn serve(ctx: &Ctx<'_>) {
+///     ctx.cancelled().await; // serve until the group is closed
+/// }
+///
+/// // Jobs of different types, as many as needed.
+/// JOBS.go(serve).unwrap();
+/// let greeting = "hello";
+/// JOBS.go(async move |_ctx| assert_eq!(greeting, "hello")).unwrap();
+/// for n in 0..10 {
+///     JOBS.go(async move |ctx| {
+///         ctx.cancelled().await;
+///         assert!(n < 10);
+///     })
+///     .unwrap();
+/// }
+///
+/// let driver = JOBS.run();
+/// let (ran, closed) = block_on(join(driver, JOBS.close(core::future::pending())));
+/// assert_eq!((ran, closed), (Ok(()), Ok(())));
+/// assert!(matches!(JOBS.go(serve), Err(GoError::Closed(_))));
+/// ```
+pub struct DynGroup<'a, M: RawMutex> {
+    ctx: Ctx<'a>,
+    inner: Mutex<M, RefCell<Inner<'a>>>,
+    /// Waiters for `wait` and `close`.
+    waiters: Waiters,
+    /// The driver, waiting for jobs or for `close`.
+    driver: Waiters,
+}
+
+impl<M: RawMutex> DynGroup<'static, M> {
+    /// Creates a group whose context is a root of its own (no parent). Its jobs must be
+    /// `'static`; for jobs that borrow locals, give the group a local parent with
+    /// [`new`](Self::new).
+    pub const fn detached() -> Self {
+        Self::with_ctx(Ctx::new())
+    }
+}
+
+impl<'a, M: RawMutex> DynGroup<'a, M> {
+    /// Creates a group whose context is a child of `parent` (upstream `NewGroup(ctx)`).
+    ///
+    /// Allocates nothing until the first [`go`](Self::go).
+    pub const fn new(parent: &'a Ctx<'a>) -> Self {
+        Self::with_ctx(parent.child())
+    }
+
+    const fn with_ctx(ctx: Ctx<'a>) -> Self {
+        Self {
+            ctx,
+            inner: Mutex::new(RefCell::new(Inner {
+                queue: Vec::new(),
+                active: 0,
+                idles: 0,
+                closed: false,
+                driving: false,
+            })),
+            waiters: Waiters::new(),
+            driver: Waiters::new(),
+        }
+    }
+
+    /// The group's context (upstream `Context`), the one every job receives: cancelled by
+    /// [`cancel`](Self::cancel), [`close`](Self::close), a dropped driver and the parent.
+    pub fn context(&self) -> &Ctx<'a> {
+        &self.ctx
+    }
+
+    /// Cancels the context (upstream `Cancel`); the jobs keep running until they return, and
+    /// the group still accepts jobs (they see a cancelled context). Returns `true` if this call
+    /// cancelled it.
+    pub fn cancel(&self) -> bool {
+        self.ctx.cancel()
+    }
+
+    /// Hands `job` to the group (upstream `Go`); the driver ([`run`](Self::run)) calls it with
+    /// the group's context and runs its future beside the other jobs.
+    ///
+    /// `job` is any `async` function of a `&Ctx` (an `async` closure, an `async fn`, a closure
+    /// returning a future); it is boxed, and must be `Send` (its future need not be). It may
+    /// borrow anything that outlives the group's lifetime `'a`. There is no capacity limit.
+    ///
+    /// # Errors
+    ///
+    /// - [`GoError::Closed`] after [`close`](Self::close), or once the driver was dropped; the
+    ///   job is handed back, never called. ([`GoError::Full`] never happens.)
+    pub fn go<F>(&self, job: F) -> Result<(), GoError<F>>
+    where
+        F: AsyncFnOnce(&Ctx<'a>) + Send + 'a,
+    {
+        // Allocated outside the lock; coerced under it, which allocates nothing.
+        let boxed = Box::new(Boxed(job));
+        self.inner.lock(|inner| {
+            let mut inner = inner.borrow_mut();
+            if inner.closed {
+                return Err(GoError::Closed(boxed.0));
+            }
+            inner.queue.push(boxed);
+            inner.active += 1;
+            Ok(())
+        })?;
+        self.driver.wake();
+        Ok(())
+    }
+
+    /// Waits until no job is queued or running (upstream `Wait`): at once if none is,
+    /// otherwise until the group becomes idle.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn wait(&self) -> DynWait<'_, 'a, M> {
+        let from = self.inner.lock(|inner| {
+            let inner = inner.borrow();
+            (inner.active > 0).then_some(inner.idles)
+        });
+        DynWait { group: self, from }
+    }
+
+    /// Cancels the context, refuses further jobs, and waits until every job has returned or
+    /// `deadline` completes (upstream `Close`). The driver returns once the group is closed and
+    /// idle.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Deadline`] if `deadline` completed first; the group stays closed and
+    ///   cancelled, and the jobs still running keep running until they return (or the driver
+    ///   is dropped).
+    ///
+    /// # Cancel safety
+    ///
+    /// The close happens at the first poll; dropping the future after that only stops the
+    /// waiting.
+    pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
+        self.ctx.cancel();
+        self.inner.lock(|inner| inner.borrow_mut().closed = true);
+        self.driver.wake();
+        match select(self.wait(), deadline).await {
+            Either::First(()) => Ok(()),
+            Either::Second(()) => Err(Error::Deadline),
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called or the driver was dropped.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock(|inner| inner.borrow().closed)
+    }
+
+    /// The driver: runs every job handed to [`go`](Self::go), all at once, until the group is
+    /// closed and idle. Its owner polls it (an embassy task, a tokio task, a `join` arm); the
+    /// jobs run inside it, in that task.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Running`] if another driver runs this group now.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops every running job where it is (the hard stop), drops the queued jobs
+    /// uncalled, cancels the context and closes the group: `wait` and `close` complete, `go`
+    /// refuses.
+    pub async fn run(&self) -> Result<(), Error> {
+        let claimed = self.inner.lock(|inner| {
+            let mut inner = inner.borrow_mut();
+            !core::mem::replace(&mut inner.driving, true)
+        });
+        if !claimed {
+            return Err(Error::Running);
+        }
+        let _end = DriverEnd { group: self };
+        // Declared after `_end`, so dropped before it: the jobs go first.
+        let mut running: FuturesUnordered<Body<'_>> = FuturesUnordered::new();
+        poll_fn(|cx| self.poll_drive(&mut running, cx)).await;
+        Ok(())
+    }
+
+    fn poll_drive<'g>(&'g self, running: &mut FuturesUnordered<Body<'g>>, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before looking at the queue: a `go` or `close` after the look wakes us.
+        self.driver.register(cx);
+        loop {
+            let (jobs, closed) = self.inner.lock(|inner| {
+                let mut inner = inner.borrow_mut();
+                (core::mem::take(&mut inner.queue), inner.closed)
+            });
+            if jobs.is_empty() && running.is_empty() {
+                // Nothing queued after `closed` (go refuses then), nothing running: idle.
+                return if closed { Poll::Ready(()) } else { Poll::Pending };
+            }
+            for job in jobs {
+                running.push(job.start(&self.ctx));
+            }
+            loop {
+                match running.poll_next_unpin(cx) {
+                    Poll::Ready(Some(())) => self.job_ended(),
+                    Poll::Ready(None) => break,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn job_ended(&self) {
+        let idle = self.inner.lock(|inner| {
+            let mut inner = inner.borrow_mut();
+            inner.active -= 1;
+            if inner.active == 0 {
+                inner.idles = inner.idles.wrapping_add(1);
+            }
+            inner.active == 0
+        });
+        if idle {
+            self.waiters.wake();
+        }
+    }
+
+    fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
+        let Some(from) = from else { return Poll::Ready(()) };
+        let idle = || {
+            self.inner.lock(|inner| {
+                let inner = inner.borrow();
+                inner.active == 0 || inner.idles != from
+            })
+        };
+        if idle() {
+            return Poll::Ready(());
+        }
+        self.waiters.register(cx);
+        if idle() { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+/// Closes the group when the driver ends or is dropped, dropping what is still queued.
+struct DriverEnd<'g, 'a, M: RawMutex> {
+    group: &'g DynGroup<'a, M>,
+}
+
+impl<M: RawMutex> Drop for DriverEnd<'_, '_, M> {
+    fn drop(&mut self) {
+        let queued = self.group.inner.lock(|inner| {
+            let mut inner = inner.borrow_mut();
+            inner.closed = true;
+            inner.driving = false;
+            if inner.active > 0 {
+                inner.active = 0;
+                inner.idles = inner.idles.wrapping_add(1);
+            }
+            core::mem::take(&mut inner.queue)
+        });
+        // The jobs may use the group when dropped: drop them outside the lock.
+        drop(queued);
+        self.group.ctx.cancel();
+        self.group.waiters.wake();
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for DynGroup<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (active, closed) = self.inner.lock(|inner| {
+            let inner = inner.borrow();
+            (inner.active, inner.closed)
+        });
+        f.debug_struct("DynGroup").field("active", &active).field("closed", &closed).finish_non_exhaustive()
+    }
+}
+
+/// Future for the [`DynGroup::wait`] method.
+///
+/// Completes when no job of the group is queued or running: at once if none was when it
+/// was made, otherwise the next time the group becomes idle. Dropping it loses nothing.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct DynWait<'g, 'a, M: RawMutex> {
+    group: &'g DynGroup<'a, M>,
+    from: Option<u32>,
+}
+
+impl<M: RawMutex> Future for DynWait<'_, '_, M> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.group.poll_idle(self.from, cx)
+    }
+}
+
+impl<M: RawMutex> fmt::Debug for DynWait<'_, '_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynWait").field("pending", &self.from.is_some()).finish_non_exhaustive()
+    }
+}
