@@ -1067,13 +1067,14 @@ fn display() {
 
 const ROUNDS: usize = if cfg!(miri) { 4 } else { 2000 };
 
-/// Threads race `start`, `stop` and `done` on a fresh process per round, with a driver thread:
-/// the runner runs at most once, every call ends, `done` ends exactly with `Stopped`, and the
-/// outcomes agree (a successful start means the runner became ready).
+/// Threads race `start`, `stop` and `done` on a `static` process per round, with a driver
+/// thread: the runner runs at most once, every call ends, `done` ends exactly with `Stopped`,
+/// and the outcomes agree (a successful start means the runner became ready).
 #[test]
 fn stress_process_start_stop() {
-    for round in 0..ROUNDS {
-        let p = P::new();
+    // A process runs once, so every round takes the next of a `static` array of them.
+    static PROCESSES: [P; ROUNDS] = [const { P::new() }; ROUNDS];
+    for (round, p) in PROCESSES.iter().enumerate() {
         let log = Log::new();
         let s = svc(&log);
         let stop_first = round % 3 == 0;

@@ -1362,12 +1362,13 @@ fn check_consistent(state: impl Fn() -> State, is_done: impl Fn() -> bool) {
 }
 
 /// Stress: threads hammer `start` (holding the run until cancelled, or ending it at once),
-/// `close` and `done` on fresh `One`s. At most one instance ever runs, `close` and every
+/// `close` and `done` on `static` `One`s. At most one instance ever runs, `close` and every
 /// `done` end, and the end state is Closed with done complete.
 #[test]
 fn stress_one() {
-    for round in 0..ROUNDS {
-        let one = &One::<Cs>::detached(); // a fresh one per round: a `One` runs once
+    // A `One` runs once, so every round takes the next of a `static` array of them.
+    static ONES: [One<'static, Cs>; ROUNDS] = [const { One::detached() }; ROUNDS];
+    for (round, one) in ONES.iter().enumerate() {
         let running = AtomicUsize::new(0);
         let started = AtomicUsize::new(0);
         let barrier = Barrier::new(4);

@@ -3,20 +3,18 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use embassy_futures::select::{Either, select};
-use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use super::jobs::Jobs;
 use super::{Error, GoError};
-use crate::ctx::{Ctx, Waiters};
+use crate::ctx::Ctx;
 
 /// A job body, boxed.
 type Body<'c> = Pin<Box<dyn Future<Output = ()> + 'c>>;
@@ -44,18 +42,6 @@ where
     {
         Box::pin((self.0)(ctx))
     }
-}
-
-struct Inner<'a> {
-    /// Jobs handed to `go`, not yet started by the driver.
-    queue: Vec<Erased<'a>>,
-    /// Jobs queued or running.
-    active: usize,
-    /// How many times `active` went down to zero.
-    idles: u32,
-    /// `close` was called, or the driver ended: `go` refuses, the driver ends when idle.
-    closed: bool,
-    driving: bool,
 }
 
 /// A group of any number of concurrent jobs of any types on a managed context (upstream
@@ -114,12 +100,8 @@ struct Inner<'a> {
 /// assert!(matches!(JOBS.go(serve), Err(GoError::Closed(_))));
 /// ```
 pub struct DynGroup<'a, M: RawMutex> {
-    ctx: Ctx<'a>,
-    inner: Mutex<M, RefCell<Inner<'a>>>,
-    /// Waiters for `wait` and `close`.
-    waiters: Waiters,
-    /// The driver, waiting for jobs or for `close`.
-    driver: Waiters,
+    /// The jobs handed to `go`, not yet started by the driver, are its queue.
+    jobs: Jobs<'a, M, Vec<Erased<'a>>>,
 }
 
 impl<M: RawMutex> DynGroup<'static, M> {
@@ -140,31 +122,20 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     }
 
     const fn with_ctx(ctx: Ctx<'a>) -> Self {
-        Self {
-            ctx,
-            inner: Mutex::new(RefCell::new(Inner {
-                queue: Vec::new(),
-                active: 0,
-                idles: 0,
-                closed: false,
-                driving: false,
-            })),
-            waiters: Waiters::new(),
-            driver: Waiters::new(),
-        }
+        Self { jobs: Jobs::new(ctx, Vec::new()) }
     }
 
     /// The group's context (upstream `Context`), the one every job receives: cancelled by
     /// [`cancel`](Self::cancel), [`close`](Self::close), a dropped driver and the parent.
     pub fn context(&self) -> &Ctx<'a> {
-        &self.ctx
+        self.jobs.context()
     }
 
     /// Cancels the context (upstream `Cancel`); the jobs keep running until they return, and
     /// the group still accepts jobs (they see a cancelled context). Returns `true` if this call
     /// cancelled it.
     pub fn cancel(&self) -> bool {
-        self.ctx.cancel()
+        self.jobs.context().cancel()
     }
 
     /// Hands `job` to the group (upstream `Go`); the driver ([`run`](Self::run)) calls it with
@@ -184,17 +155,13 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     {
         // Allocated outside the lock; coerced under it, which allocates nothing.
         let boxed = Box::new(Boxed(job));
-        self.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            if inner.closed {
-                return Err(GoError::Closed(boxed.0));
-            }
-            inner.queue.push(boxed);
-            inner.active += 1;
+        let push = |queue: &mut Vec<Erased<'a>>, boxed: Box<Boxed<F>>| {
+            queue.push(boxed);
             Ok(())
-        })?;
-        self.driver.wake();
-        Ok(())
+        };
+        self.jobs.go(boxed, usize::MAX, push).map_err(|refused| match refused {
+            GoError::Full(boxed) | GoError::Closed(boxed) => GoError::Closed(boxed.0),
+        })
     }
 
     /// Waits until no job is queued or running (upstream `Wait`): at once if none is,
@@ -204,11 +171,7 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     ///
     /// Cancel safe.
     pub fn wait(&self) -> DynWait<'_, 'a, M> {
-        let from = self.inner.lock(|inner| {
-            let inner = inner.borrow();
-            (inner.active > 0).then_some(inner.idles)
-        });
-        DynWait { group: self, from }
+        DynWait { group: self, from: self.jobs.wait_from() }
     }
 
     /// Cancels the context, refuses further jobs, and waits until every job has returned or
@@ -226,18 +189,12 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// The close happens at the first poll; dropping the future after that only stops the
     /// waiting.
     pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        self.ctx.cancel();
-        self.inner.lock(|inner| inner.borrow_mut().closed = true);
-        self.driver.wake();
-        match select(self.wait(), deadline).await {
-            Either::First(()) => Ok(()),
-            Either::Second(()) => Err(Error::Deadline),
-        }
+        self.jobs.close(deadline).await
     }
 
     /// Whether [`close`](Self::close) was called or the driver was dropped.
     pub fn is_closed(&self) -> bool {
-        self.inner.lock(|inner| inner.borrow().closed)
+        self.jobs.is_closed()
     }
 
     /// The driver: runs every job handed to [`go`](Self::go), all at once, until the group is
@@ -254,14 +211,7 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// uncalled, cancels the context and closes the group: `wait` and `close` complete, `go`
     /// refuses.
     pub async fn run(&self) -> Result<(), Error> {
-        let claimed = self.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            !core::mem::replace(&mut inner.driving, true)
-        });
-        if !claimed {
-            return Err(Error::Running);
-        }
-        let _end = DriverEnd { group: self };
+        let _end = self.jobs.claim()?;
         // Declared after `_end`, so dropped before it: the jobs go first.
         let mut running: FuturesUnordered<Body<'_>> = FuturesUnordered::new();
         poll_fn(|cx| self.poll_drive(&mut running, cx)).await;
@@ -270,89 +220,30 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
 
     fn poll_drive<'g>(&'g self, running: &mut FuturesUnordered<Body<'g>>, cx: &mut Context<'_>) -> Poll<()> {
         // Registered before looking at the queue: a `go` or `close` after the look wakes us.
-        self.driver.register(cx);
+        self.jobs.register_driver(cx);
         loop {
-            let (jobs, closed) = self.inner.lock(|inner| {
-                let mut inner = inner.borrow_mut();
-                (core::mem::take(&mut inner.queue), inner.closed)
-            });
+            let (jobs, closed) = self.jobs.with_queue(|queue, closed| (core::mem::take(queue), closed));
             if jobs.is_empty() && running.is_empty() {
                 // Nothing queued after `closed` (go refuses then), nothing running: idle.
                 return if closed { Poll::Ready(()) } else { Poll::Pending };
             }
             for job in jobs {
-                running.push(job.start(&self.ctx));
+                running.push(job.start(self.jobs.context()));
             }
             loop {
                 match running.poll_next_unpin(cx) {
-                    Poll::Ready(Some(())) => self.job_ended(),
+                    Poll::Ready(Some(())) => self.jobs.job_ended(),
                     Poll::Ready(None) => break,
                     Poll::Pending => return Poll::Pending,
                 }
             }
         }
     }
-
-    fn job_ended(&self) {
-        let idle = self.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            inner.active -= 1;
-            if inner.active == 0 {
-                inner.idles = inner.idles.wrapping_add(1);
-            }
-            inner.active == 0
-        });
-        if idle {
-            self.waiters.wake();
-        }
-    }
-
-    fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
-        let Some(from) = from else { return Poll::Ready(()) };
-        let idle = || {
-            self.inner.lock(|inner| {
-                let inner = inner.borrow();
-                inner.active == 0 || inner.idles != from
-            })
-        };
-        if idle() {
-            return Poll::Ready(());
-        }
-        self.waiters.register(cx);
-        if idle() { Poll::Ready(()) } else { Poll::Pending }
-    }
-}
-
-/// Closes the group when the driver ends or is dropped, dropping what is still queued.
-struct DriverEnd<'g, 'a, M: RawMutex> {
-    group: &'g DynGroup<'a, M>,
-}
-
-impl<M: RawMutex> Drop for DriverEnd<'_, '_, M> {
-    fn drop(&mut self) {
-        let queued = self.group.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            inner.closed = true;
-            inner.driving = false;
-            if inner.active > 0 {
-                inner.active = 0;
-                inner.idles = inner.idles.wrapping_add(1);
-            }
-            core::mem::take(&mut inner.queue)
-        });
-        // The jobs may use the group when dropped: drop them outside the lock.
-        drop(queued);
-        self.group.ctx.cancel();
-        self.group.waiters.wake();
-    }
 }
 
 impl<M: RawMutex> fmt::Debug for DynGroup<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (active, closed) = self.inner.lock(|inner| {
-            let inner = inner.borrow();
-            (inner.active, inner.closed)
-        });
+        let (active, closed) = self.jobs.active_and_closed();
         f.debug_struct("DynGroup").field("active", &active).field("closed", &closed).finish_non_exhaustive()
     }
 }
@@ -371,7 +262,7 @@ impl<M: RawMutex> Future for DynWait<'_, '_, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.poll_idle(self.from, cx)
+        self.group.jobs.poll_idle(self.from, cx)
     }
 }
 

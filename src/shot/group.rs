@@ -1,32 +1,18 @@
 //! [`Group`]: up to `N` concurrent jobs on a shared, managed context (upstream
 //! `shot.Group`).
 
-use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use embassy_futures::join::join_array;
-use embassy_futures::select::{Either, select};
-use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use heapless::Deque;
 
 use super::Error;
-use crate::ctx::{Ctx, Waiters};
-
-struct Inner<T, const N: usize> {
-    /// Futures handed to `go`, not yet taken by a worker of the driver.
-    queue: Deque<T, N>,
-    /// Futures queued or running.
-    active: usize,
-    /// How many times `active` went down to zero.
-    idles: u32,
-    /// `close` was called, or the driver ended: `go` refuses, the driver ends when idle.
-    closed: bool,
-    driving: bool,
-}
+use super::jobs::Jobs;
+use crate::ctx::Ctx;
 
 /// A group of up to `N` concurrent jobs on a managed context (upstream `Group`).
 ///
@@ -73,12 +59,8 @@ struct Inner<T, const N: usize> {
 /// assert_eq!(CONNECTIONS.go(4), Err(GoError::Closed(4)));
 /// ```
 pub struct Group<'a, M: RawMutex, T, const N: usize> {
-    ctx: Ctx<'a>,
-    inner: Mutex<M, RefCell<Inner<T, N>>>,
-    /// Waiters for `wait` and `close`.
-    waiters: Waiters,
-    /// The driver's workers, waiting for items.
-    workers: Waiters,
+    /// The items handed to `go`, not yet taken by a worker of the driver, are its queue.
+    jobs: Jobs<'a, M, Deque<T, N>>,
 }
 
 /// Why [`Group::go`] refused an item; holds the item.
@@ -147,54 +129,30 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     }
 
     const fn with_ctx(ctx: Ctx<'a>) -> Self {
-        Self {
-            ctx,
-            inner: Mutex::new(RefCell::new(Inner {
-                queue: Deque::new(),
-                active: 0,
-                idles: 0,
-                closed: false,
-                driving: false,
-            })),
-            waiters: Waiters::new(),
-            workers: Waiters::new(),
-        }
+        Self { jobs: Jobs::new(ctx, Deque::new()) }
     }
 
     /// The group's context (upstream `Context`): cancelled by [`cancel`](Self::cancel),
     /// [`close`](Self::close) and the parent.
     pub fn context(&self) -> &Ctx<'a> {
-        &self.ctx
+        self.jobs.context()
     }
 
     /// Cancels the context (upstream `Cancel`); the jobs keep running until they return, and
     /// the group still accepts items (their jobs see a cancelled context). Returns `true` if
     /// this call cancelled it.
     pub fn cancel(&self) -> bool {
-        self.ctx.cancel()
+        self.jobs.context().cancel()
     }
 
-    /// Hands `fut` to the group (upstream `Go`); the driver ([`run`](Self::run)) runs it.
+    /// Hands `item` to the group (upstream `Go`); the driver ([`run`](Self::run)) runs its job.
     ///
     /// # Errors
     ///
     /// - [`GoError::Full`] when `N` jobs are queued or running.
     /// - [`GoError::Closed`] after [`close`](Self::close), or once the driver was dropped.
     pub fn go(&self, item: T) -> Result<(), GoError<T>> {
-        self.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            if inner.closed {
-                return Err(GoError::Closed(item));
-            }
-            if inner.active == N {
-                return Err(GoError::Full(item));
-            }
-            inner.queue.push_back(item).map_err(GoError::Full)?;
-            inner.active += 1;
-            Ok(())
-        })?;
-        self.workers.wake();
-        Ok(())
+        self.jobs.go(item, N, Deque::push_back)
     }
 
     /// Waits until no job is queued or running (upstream `Wait`): at once if none is,
@@ -204,15 +162,12 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     ///
     /// Cancel safe.
     pub fn wait(&self) -> Wait<'_, 'a, M, T, N> {
-        let from = self.inner.lock(|inner| {
-            let inner = inner.borrow();
-            (inner.active > 0).then_some(inner.idles)
-        });
-        Wait { group: self, from }
+        Wait { group: self, from: self.jobs.wait_from() }
     }
 
-    /// Cancels the context, refuses further items, and waits until every job has returned or `deadline` completes (upstream `Close`). The driver returns once the group
-    /// is closed and idle.
+    /// Cancels the context, refuses further items, and waits until every job has returned or
+    /// `deadline` completes (upstream `Close`). The driver returns once the group is closed and
+    /// idle.
     ///
     /// # Errors
     ///
@@ -224,23 +179,17 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     /// The close happens at the first poll; dropping the future after that only stops the
     /// waiting.
     pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        self.ctx.cancel();
-        self.inner.lock(|inner| inner.borrow_mut().closed = true);
-        self.workers.wake();
-        match select(self.wait(), deadline).await {
-            Either::First(()) => Ok(()),
-            Either::Second(()) => Err(Error::Deadline),
-        }
+        self.jobs.close(deadline).await
     }
 
     /// Whether [`close`](Self::close) was called or the driver was dropped.
     pub fn is_closed(&self) -> bool {
-        self.inner.lock(|inner| inner.borrow().closed)
+        self.jobs.is_closed()
     }
 
     /// The driver: runs `job(context, item)` for every item handed to [`go`](Self::go), up to
-    /// `N` at once, until the group is closed and idle. Its owner polls it (an embassy task, a tokio task, a `join`
-    /// arm).
+    /// `N` at once, until the group is closed and idle. Its owner polls it (an embassy task, a
+    /// tokio task, a `join` arm).
     ///
     /// # Errors
     ///
@@ -254,14 +203,7 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     where
         J: AsyncFn(&Ctx<'a>, T),
     {
-        let claimed = self.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            !core::mem::replace(&mut inner.driving, true)
-        });
-        if !claimed {
-            return Err(Error::Running);
-        }
-        let _end = DriverEnd { group: self };
+        let _end = self.jobs.claim()?;
         join_array(core::array::from_fn::<_, N, _>(|_| self.worker(&job))).await;
         Ok(())
     }
@@ -273,88 +215,34 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
         J: AsyncFn(&Ctx<'a>, T),
     {
         while let Some(item) = poll_fn(|cx| self.poll_take(cx)).await {
-            job(&self.ctx, item).await;
-            let idle = self.inner.lock(|inner| {
-                let mut inner = inner.borrow_mut();
-                inner.active -= 1;
-                if inner.active == 0 {
-                    inner.idles = inner.idles.wrapping_add(1);
-                }
-                inner.active == 0
-            });
-            if idle {
-                self.waiters.wake();
-            }
+            job(self.jobs.context(), item).await;
+            self.jobs.job_ended();
         }
     }
 
+    /// The next item, or `None` once the group is closed and nothing is queued.
     fn poll_take(&self, cx: &Context<'_>) -> Poll<Option<T>> {
         let take = || {
-            self.inner.lock(|inner| {
-                let mut inner = inner.borrow_mut();
-                match inner.queue.pop_front() {
-                    Some(fut) => Some(Some(fut)),
-                    None if inner.closed => Some(None),
-                    None => None,
-                }
+            self.jobs.with_queue(|queue, closed| match queue.pop_front() {
+                Some(item) => Some(Some(item)),
+                None if closed => Some(None),
+                None => None,
             })
         };
         if let Some(next) = take() {
             return Poll::Ready(next);
         }
-        self.workers.register(cx);
+        self.jobs.register_driver(cx);
         match take() {
             Some(next) => Poll::Ready(next),
             None => Poll::Pending,
         }
     }
-
-    fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
-        let Some(from) = from else { return Poll::Ready(()) };
-        let idle = || {
-            self.inner.lock(|inner| {
-                let inner = inner.borrow();
-                inner.active == 0 || inner.idles != from
-            })
-        };
-        if idle() {
-            return Poll::Ready(());
-        }
-        self.waiters.register(cx);
-        if idle() { Poll::Ready(()) } else { Poll::Pending }
-    }
-}
-
-/// Closes the group when the driver ends or is dropped, dropping what is still queued.
-struct DriverEnd<'g, 'a, M: RawMutex, T, const N: usize> {
-    group: &'g Group<'a, M, T, N>,
-}
-
-impl<M: RawMutex, T, const N: usize> Drop for DriverEnd<'_, '_, M, T, N> {
-    fn drop(&mut self) {
-        let queued = self.group.inner.lock(|inner| {
-            let mut inner = inner.borrow_mut();
-            inner.closed = true;
-            inner.driving = false;
-            if inner.active > 0 {
-                inner.active = 0;
-                inner.idles = inner.idles.wrapping_add(1);
-            }
-            core::mem::take(&mut inner.queue)
-        });
-        // The items may use the group when dropped: drop them outside the lock.
-        drop(queued);
-        self.group.ctx.cancel();
-        self.group.waiters.wake();
-    }
 }
 
 impl<M: RawMutex, T, const N: usize> fmt::Debug for Group<'_, M, T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (active, closed) = self.inner.lock(|inner| {
-            let inner = inner.borrow();
-            (inner.active, inner.closed)
-        });
+        let (active, closed) = self.jobs.active_and_closed();
         f.debug_struct("Group")
             .field("capacity", &N)
             .field("active", &active)
@@ -377,7 +265,7 @@ impl<M: RawMutex, T, const N: usize> Future for Wait<'_, '_, M, T, N> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.poll_idle(self.from, cx)
+        self.group.jobs.poll_idle(self.from, cx)
     }
 }
 

@@ -72,6 +72,7 @@
 mod dyn_group;
 mod g;
 mod group;
+mod jobs;
 mod many;
 mod one;
 mod run;
