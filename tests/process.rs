@@ -112,6 +112,18 @@ fn settle(tasks: &mut [&mut dyn Step]) {
     panic!("tasks keep waking each other: livelock");
 }
 
+/// Polls a driver of `p` over `runner` and a `start` without deadlines until they settle.
+fn drive_and_start<'a, R: Runner<Error>, const N: usize>(
+    p: &'a Process<CriticalSectionRawMutex, Error, N>,
+    root: &'a Ctx<'a>,
+    runner: &'a R,
+) -> (Task<'a, Result<(), PErr>>, Task<'a, Result<(), PErr>>) {
+    let mut driver = Task::new(p.drive(root, runner));
+    let mut start = Task::new(p.start(never(), never()));
+    settle(&mut [&mut driver, &mut start]);
+    (driver, start)
+}
+
 /// A manual one-shot event: a deadline that passes when the test says so.
 #[derive(Clone, Default)]
 struct Gate(Arc<Ctx<'static>>);
@@ -289,9 +301,7 @@ fn initial_to_starting_to_running() {
     let s = Svc { ready: Gate::default(), ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
     assert_eq!(p.state(), State::Initial);
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(p.state(), State::Starting);
     assert!(!start.is_done());
     assert_eq!(log.events(), strings(&["start"]));
@@ -346,9 +356,7 @@ fn starting_to_stopped_on_stop_during_start() {
     let log = Log::new();
     let s = Svc { ready: Gate::default(), ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(p.state(), State::Starting);
     let mut stop = Task::new(p.stop(never(), never()));
     settle(&mut [&mut driver, &mut start, &mut stop]);
@@ -367,9 +375,7 @@ fn starting_to_stopped_on_start_failure() {
     let log = Log::new();
     let s = Svc { fail_start: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (_driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(start.take(), Err(PErr::Run(fail("start"))));
     assert_eq!(p.state(), State::Stopped);
     assert_eq!(p.error(), Some(fail("start")));
@@ -383,9 +389,7 @@ fn starting_to_stopped_on_exit_before_ready() {
     let log = Log::new();
     let s = Svc { exit_before_ready: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (_driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(start.take(), Err(PErr::ExitedBeforeReady));
     assert_eq!(p.state(), State::Stopped);
     assert_eq!(p.error(), None);
@@ -399,9 +403,7 @@ fn running_to_stopped_on_stop() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(start.take(), Ok(()));
     let mut done = Task::new(p.done());
     settle(&mut [&mut done]);
@@ -444,9 +446,7 @@ fn stop_reports_runner_error() {
     let log = Log::new();
     let s = Svc { stop_error: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut stop = Task::new(p.stop(never(), never()));
     settle(&mut [&mut driver, &mut stop]);
     assert_eq!(stop.take(), Err(PErr::Run(fail("stop"))));
@@ -460,9 +460,7 @@ fn parent_cancellation_stops_the_run() {
     let log = Log::new();
     let s = Svc { slow_stop: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     root.cancel();
     settle(&mut [&mut driver]);
     assert_eq!(p.state(), State::Stopped);
@@ -475,9 +473,7 @@ fn stopped_is_terminal() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut stop = Task::new(p.stop(never(), never()));
     settle(&mut [&mut driver, &mut stop]);
     assert_eq!(stop.take(), Ok(()));
@@ -496,9 +492,7 @@ fn second_start_is_invalid() {
     let log = Log::new();
     let s = Svc { ready: Gate::default(), ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     assert_eq!(block_on(p.start(never(), never())), Err(PErr::InvalidState(State::Starting)));
     s.ready.open();
     settle(&mut [&mut driver, &mut start]);
@@ -519,9 +513,7 @@ fn ready_after_stop_during_start_never_runs() {
     let log = Log::new();
     let s = Svc { ready: Gate::default(), ignore_cancel: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     let mut stop = Task::new(p.stop(never(), never()));
     settle(&mut [&mut driver, &mut start, &mut stop]);
     assert_eq!(p.state(), State::Starting);
@@ -618,9 +610,7 @@ fn end_wins_tie_with_stop_deadline() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let (graceful, forced) = (Gate::default(), Gate::default());
     let mut stop = Task::new(p.stop(graceful.deadline(), forced.deadline()));
     stop.step();
@@ -654,9 +644,7 @@ fn concurrent_stops_both_wait() {
     let log = Log::new();
     let s = Svc { slow_stop: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let deadline = Gate::default();
     let mut a = Task::new(p.stop(deadline.deadline(), never()));
     let mut b = Task::new(p.stop(never(), never()));
@@ -754,9 +742,7 @@ fn stop_deadline_forces() {
     let log = Log::new();
     let s = Svc { slow_stop: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let graceful = Gate::default();
     let mut stop = Task::new(p.stop(graceful.deadline(), never()));
     settle(&mut [&mut driver, &mut stop]);
@@ -776,9 +762,7 @@ fn stop_deadlines_escalate_to_hard() {
     let log = Log::new();
     let s = Svc { ignore_cancel: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let forced = Gate::default();
     let mut stop = Task::new(p.stop(now(), forced.deadline()));
     settle(&mut [&mut driver, &mut stop]);
@@ -801,9 +785,7 @@ fn stop_within_deadline_is_ok() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let graceful = Gate::default();
     let mut stop = Task::new(p.stop(graceful.deadline(), now()));
     settle(&mut [&mut driver, &mut stop]);
@@ -817,9 +799,7 @@ fn dropped_calls_keep_their_request() {
     let log = Log::new();
     let s = Svc { ready: Gate::default(), ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
     start.drop_future();
     s.ready.open();
     settle(&mut [&mut driver]);
@@ -855,9 +835,7 @@ fn driver_dropped_mid_run() {
     let log = Log::new();
     let s = Svc { slow_stop: true, ..svc(&log) };
     let (p, root) = (P::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut stop = Task::new(p.stop(never(), never()));
     settle(&mut [&mut driver, &mut stop]);
     driver.drop_future();
@@ -908,9 +886,7 @@ fn more_done_waiters_than_slots() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (Process::<CriticalSectionRawMutex, Error, 2>::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..9).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
         w.step();
@@ -945,9 +921,7 @@ fn done_waiters_within_slots_woken_once() {
     let log = Log::new();
     let s = svc(&log);
     let (p, root) = (Process::<CriticalSectionRawMutex, Error, 8>::new(), Ctx::new());
-    let mut driver = Task::new(p.drive(&root, &s));
-    let mut start = Task::new(p.start(never(), never()));
-    settle(&mut [&mut driver, &mut start]);
+    let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..4).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
         w.step();
