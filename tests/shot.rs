@@ -877,6 +877,55 @@ fn g_second_driver_running() {
 
 // === Group ===
 
+/// A deadline that passes when its gate is cancelled.
+async fn gate_deadline(gate: &Ctx<'_>) {
+    gate.cancelled().await;
+}
+
+/// Deviation (upstream's `select` picks at random): when the end and the deadline are both
+/// there at the same poll, the end wins. `One::close`, `Many::stop` and `Group::close` each
+/// wait, then the instance ends and the deadline passes before they are polled again: each
+/// reports success, not `Deadline`.
+#[test]
+fn end_wins_tie_with_deadline() {
+    let (_, w) = counter();
+
+    let one = One::<Cs>::detached();
+    let run = one.start().unwrap();
+    let gate = Ctx::new();
+    let mut close = pin!(one.close(gate_deadline(&gate)));
+    assert!(poll(close.as_mut(), &w).is_pending());
+    drop(run);
+    gate.cancel();
+    assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(())));
+    one_should_be(&one, State::Closed);
+
+    let many = Many::<Cs>::detached();
+    let run = many.start().unwrap();
+    let gate = Ctx::new();
+    let mut stop = pin!(many.stop(gate_deadline(&gate)));
+    assert!(poll(stop.as_mut(), &w).is_pending());
+    drop(run);
+    gate.cancel();
+    assert_eq!(poll(stop.as_mut(), &w), Poll::Ready(Ok(())));
+    many_should_be(&many, State::Stopped);
+
+    let group = Group::<Cs, u32, 1>::detached();
+    let job_gate = Ctx::new();
+    group.go(1).unwrap();
+    let mut driver = pin!(group.run(async |_: &Ctx<'_>, _: u32| {
+        job_gate.cancelled().await; // ignores the group's cancellation
+    }));
+    assert!(poll(driver.as_mut(), &w).is_pending());
+    let gate = Ctx::new();
+    let mut close = pin!(group.close(gate_deadline(&gate)));
+    assert!(poll(close.as_mut(), &w).is_pending());
+    job_gate.cancel();
+    assert_eq!(poll(driver.as_mut(), &w), Poll::Ready(Ok(())));
+    gate.cancel();
+    assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(())));
+}
+
 /// `Group`: jobs run concurrently on the group's context; `wait` completes when all have
 /// returned; `close` cancels, waits, and ends the driver; then `go` is refused.
 #[test]
