@@ -112,12 +112,15 @@ fn settle(tasks: &mut [&mut dyn Step]) {
     panic!("tasks keep waking each other: livelock");
 }
 
+/// A hand-polled call of a process (its driver, `start` or `stop`).
+type Call<'a> = Task<'a, Result<(), PErr>>;
+
 /// Polls a driver of `p` over `runner` and a `start` without deadlines until they settle.
 fn drive_and_start<'a, R: Runner<Error>, const N: usize>(
     p: &'a Process<CriticalSectionRawMutex, Error, N>,
     root: &'a Ctx<'a>,
     runner: &'a R,
-) -> (Task<'a, Result<(), PErr>>, Task<'a, Result<(), PErr>>) {
+) -> (Call<'a>, Call<'a>) {
     let mut driver = Task::new(p.drive(root, runner));
     let mut start = Task::new(p.start(never(), never()));
     settle(&mut [&mut driver, &mut start]);
