@@ -5,8 +5,12 @@ use core::time::Duration;
 use super::{Clock, Instant};
 
 /// A [`Clock`] on embassy-time (feature `embassy-time`): `now` is embassy's time since boot,
-/// sleeps are [`embassy_time::Timer`]s. Instants are converted through microseconds (saturating),
-/// so the tick rate of the time driver is respected.
+/// sleeps are [`embassy_time::Timer`]s.
+///
+/// Instants are converted from and to the time driver's ticks with 128-bit integer math at
+/// whatever tick rate the driver has (`tick-hz-*`): nothing overflows, a deadline beyond the
+/// driver's range becomes its last tick, and a sleep is rounded up to the next tick so that it
+/// never ends before its deadline.
 ///
 /// # Examples
 ///
@@ -25,12 +29,80 @@ impl Clock for EmbassyClock {
     type Sleep<'a> = embassy_time::Timer;
 
     fn now(&self) -> Instant {
-        Instant::from_elapsed(Duration::from_micros(embassy_time::Instant::now().as_micros()))
+        Instant::from_elapsed(elapsed(embassy_time::Instant::now().as_ticks(), embassy_time::TICK_HZ))
     }
 
     fn sleep_until(&self, deadline: Instant) -> embassy_time::Timer {
-        let micros = u64::try_from(deadline.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let at = embassy_time::Instant::from_micros(micros.min(embassy_time::Instant::MAX.as_micros()));
-        embassy_time::Timer::at(at)
+        let ticks = ticks_at_or_after(deadline.elapsed(), embassy_time::TICK_HZ);
+        embassy_time::Timer::at(embassy_time::Instant::from_ticks(ticks))
+    }
+}
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// The time since boot at `ticks` of a driver ticking at `hz` (floored to whole nanoseconds).
+/// Cannot overflow: `u64::MAX` ticks at 1 Hz is about 584 billion years, within `Duration`.
+fn elapsed(ticks: u64, hz: u64) -> Duration {
+    let (ticks, hz) = (u128::from(ticks), u128::from(hz));
+    let secs = ticks / hz;
+    let nanos = (ticks % hz) * NANOS_PER_SEC / hz;
+    // `secs` fits a u64 (ticks do, hz ≥ 1); `nanos` < 10⁹.
+    Duration::new(u64::try_from(secs).unwrap_or(u64::MAX), u32::try_from(nanos).unwrap_or(0))
+}
+
+/// The first tick of a driver ticking at `hz` that is not before `elapsed`; the last tick if
+/// `elapsed` is beyond the driver's range. `Duration::MAX` in nanoseconds times any u64 `hz`
+/// stays below `u128::MAX`.
+fn ticks_at_or_after(elapsed: Duration, hz: u64) -> u64 {
+    let ticks = (elapsed.as_nanos() * u128::from(hz)).div_ceil(NANOS_PER_SEC);
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATES: [u64; 5] = [1, 1_000, 32_768, 1_000_000, 1_000_000_000];
+
+    /// No tick rate overflows at the extremes (the embassy-time conversions do with overflow
+    /// checks on for rates that are not multiples of 1 MHz).
+    #[test]
+    fn extremes_do_not_overflow() {
+        for hz in RATES {
+            assert_eq!(ticks_at_or_after(Duration::MAX, hz), u64::MAX, "{hz} Hz");
+            assert_eq!(ticks_at_or_after(Duration::ZERO, hz), 0);
+            let last = elapsed(u64::MAX, hz);
+            assert!(last > Duration::from_secs(u64::MAX / hz - 1), "{hz} Hz: {last:?}");
+            assert_eq!(elapsed(0, hz), Duration::ZERO);
+        }
+    }
+
+    /// A sleep never ends before its deadline: the tick found is at or after it, and the one
+    /// before it is before the deadline.
+    #[test]
+    fn sleeps_round_up_to_the_next_tick() {
+        let deadlines = [
+            Duration::from_nanos(1),
+            Duration::from_micros(999),
+            Duration::from_millis(10),
+            Duration::from_millis(1) * 1001 / 3,
+            Duration::from_secs(86_400 * 365),
+        ];
+        for hz in RATES {
+            for deadline in deadlines {
+                let tick = ticks_at_or_after(deadline, hz);
+                assert!(elapsed(tick, hz) >= deadline, "{hz} Hz, {deadline:?}");
+                assert!(tick == 0 || elapsed(tick - 1, hz) < deadline, "{hz} Hz, {deadline:?}");
+            }
+        }
+    }
+
+    /// Ticks convert exactly where the rate divides a second evenly.
+    #[test]
+    fn exact_rates() {
+        assert_eq!(elapsed(1_500, 1_000), Duration::from_millis(1_500));
+        assert_eq!(elapsed(32_768 + 16_384, 32_768), Duration::from_millis(1_500));
+        assert_eq!(ticks_at_or_after(Duration::from_millis(1_500), 32_768), 49_152);
+        assert_eq!(ticks_at_or_after(Duration::from_millis(10), 1_000), 10);
     }
 }
