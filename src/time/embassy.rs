@@ -7,10 +7,10 @@ use super::{Clock, Instant};
 /// A [`Clock`] on embassy-time (feature `embassy-time`): `now` is embassy's time since boot,
 /// sleeps are [`embassy_time::Timer`]s.
 ///
-/// Instants are converted from and to the time driver's ticks with 128-bit integer math at
-/// whatever tick rate the driver has (`tick-hz-*`): nothing overflows, a deadline beyond the
-/// driver's range becomes its last tick, and a sleep is rounded up to the next tick so that it
-/// never ends before its deadline.
+/// Instants are converted from and to the time driver's ticks in integer math at whatever tick
+/// rate the driver has (`tick-hz-*`): nothing overflows, a deadline beyond the driver's range
+/// becomes its last tick, and a sleep is rounded up to the next tick so that it never ends
+/// before its deadline.
 ///
 /// # Examples
 ///
@@ -38,24 +38,24 @@ impl Clock for EmbassyClock {
     }
 }
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// The time since boot at `ticks` of a driver ticking at `hz` (floored to whole nanoseconds).
-/// Cannot overflow: `u64::MAX` ticks at 1 Hz is about 584 billion years, within `Duration`.
+/// Cannot overflow: the remainder times 10⁹ fits a u64 for every rate up to 18 GHz (above, the
+/// fraction saturates and is merely imprecise), and `u64::MAX` seconds fit a `Duration`.
 fn elapsed(ticks: u64, hz: u64) -> Duration {
-    let (ticks, hz) = (u128::from(ticks), u128::from(hz));
-    let secs = ticks / hz;
-    let nanos = (ticks % hz) * NANOS_PER_SEC / hz;
-    // `secs` fits a u64 (ticks do, hz ≥ 1); `nanos` < 10⁹.
-    Duration::new(u64::try_from(secs).unwrap_or(u64::MAX), u32::try_from(nanos).unwrap_or(0))
+    let nanos = (ticks % hz).saturating_mul(NANOS_PER_SEC) / hz;
+    Duration::new(ticks / hz, u32::try_from(nanos).unwrap_or(999_999_999))
 }
 
-/// The first tick of a driver ticking at `hz` that is not before `elapsed`; the last tick if
-/// `elapsed` is beyond the driver's range. `Duration::MAX` in nanoseconds times any u64 `hz`
-/// stays below `u128::MAX`.
+/// The first tick of a driver ticking at `hz` that is not before `elapsed`, saturating at the
+/// last tick when `elapsed` is beyond the driver's range. The whole seconds give a whole
+/// number of ticks, so rounding the fraction up rounds the sum up. (u64 math only: a u128
+/// division would add about 1.5 KB of flash on a Cortex-M3.)
 fn ticks_at_or_after(elapsed: Duration, hz: u64) -> u64 {
-    let ticks = (elapsed.as_nanos() * u128::from(hz)).div_ceil(NANOS_PER_SEC);
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+    let whole = elapsed.as_secs().saturating_mul(hz);
+    let fraction = u64::from(elapsed.subsec_nanos()).saturating_mul(hz).div_ceil(NANOS_PER_SEC);
+    whole.saturating_add(fraction)
 }
 
 #[cfg(test)]
