@@ -616,8 +616,9 @@ impl<B: Backoff, C: Clock> Retry<B, C> {
 }
 
 impl<B: Backoff, C: Clock, const R: usize> Retry<B, C, R> {
-    /// Restart intensity, as in OTP: at most `R2` restarts within any `period`. A failure that
-    /// would need one more gives up with [`Error::Exhausted`] carrying it. `R2 = 0` never
+    /// Restart intensity, as in OTP: at most `R2` restarts within any `period` (both ends
+    /// included: a restart exactly `period` ago still counts). A failure that would need one
+    /// more gives up with [`Error::Exhausted`] carrying it. `R2 = 0` never
     /// restarts. The last `R2` restart times are kept inline (no heap).
     ///
     /// # Examples
@@ -659,8 +660,9 @@ struct Restarts<const R: usize> {
 impl<const R: usize> Restarts<R> {
     /// Records a restart at `now` if fewer than `R` happened within `period` before it.
     fn admit(&mut self, now: Instant, period: Duration) -> bool {
-        // Forget what is older than the period (the oldest sit at `head`).
-        while self.len > 0 && self.times[self.head].saturating_add(period) <= now {
+        // Forget what is older than the period (the oldest sit at `head`); a restart exactly
+        // `period` ago still counts, as in OTP.
+        while self.len > 0 && self.times[self.head].saturating_add(period) < now {
             self.head = (self.head + 1) % R;
             self.len -= 1;
         }
@@ -678,7 +680,7 @@ impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
     where
         O: Operation<T, E>,
     {
-        use embassy_futures::select::{Either, select};
+        use embassy_futures::select::select;
 
         let mut delays = self.backoff.delays();
         let mut restarts = Restarts::<R> { times: [Instant::ZERO; R], len: 0, head: 0 };
@@ -707,10 +709,12 @@ impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
                 // No timer for a zero delay (tokio rounds every sleep up to its 1 ms tick), but
                 // still a turn for the other futures of the task.
                 embassy_futures::yield_now().await;
-                if ctx.is_cancelled() {
-                    return Err(Error::Transient(e));
-                }
-            } else if let Either::Second(_) = select(self.clock.sleep(delay), ctx.cancelled()).await {
+            } else {
+                select(self.clock.sleep(delay), ctx.cancelled()).await;
+            }
+            // Checked after the wait, not by which future won it: a cancellation that comes
+            // with the end of the delay (the sleep is polled first) still ends the retries.
+            if ctx.is_cancelled() {
                 return Err(Error::Transient(e));
             }
         }

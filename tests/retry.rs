@@ -191,6 +191,28 @@ fn retry_cancelled_during_backoff_returns_the_last_failure() {
     assert_eq!(clock.now(), Instant::ZERO);
 }
 
+/// A cancellation that comes together with the end of the delay (both are there when `Retry`
+/// looks again) ends the retries: the operation does not run again on a cancelled context.
+#[test]
+fn retry_cancelled_as_the_delay_ends_does_not_run_again() {
+    let clock: ManualClock = ManualClock::new();
+    let retry = Retry::new(Constant::every(Duration::from_secs(1)), &clock);
+    let root = Ctx::new();
+    let attempts = Cell::new(0);
+    let work = retry.execute(&root, async |_: &Ctx<'_>| {
+        attempts.set(attempts.get() + 1);
+        Err::<(), _>(retry::transient("down"))
+    });
+    let control = async {
+        clock.wait_sleeping(1).await;
+        root.cancel();
+        clock.advance(Duration::from_secs(1));
+    };
+    let (result, ()) = block_on(futures::future::join(work, control));
+    assert_eq!(result, Err(Error::Transient("down")));
+    assert_eq!(attempts.get(), 1);
+}
+
 #[test]
 fn constant_backoff_sequence() {
     assert_eq!(delays(&Constant::new([ms(1), ms(2), ms(3)]), 5), [ms(1), ms(2), ms(3), ms(3), ms(3)]);
@@ -326,6 +348,25 @@ fn intensity_forgets_restarts_older_than_the_period() {
     // Failures 1..=10 at 6 s, 12 s, … 60 s: never more than 2 restarts within 10 s. Failure 11
     // at 61 s would be the third restart since 54 s.
     assert_eq!(result, Err(Error::Exhausted(11)));
+}
+
+/// The window includes both ends, as in OTP: with at most 2 restarts within 10 s, failures at
+/// 5 s, 10 s and 15 s are three restarts within 10 s, and the third gives up.
+#[test]
+fn intensity_window_includes_its_ends() {
+    let clock: ManualClock = ManualClock::new();
+    let retry = Retry::new(Constant::every(Duration::ZERO), &clock).intensity::<2>(Duration::from_secs(10));
+    let root = Ctx::new();
+    let n = Cell::new(0);
+    let result = block_on(retry.execute(&root, async |_: &Ctx<'_>| {
+        n.set(n.get() + 1);
+        clock.advance(Duration::from_secs(5));
+        if n.get() > 50 {
+            return Ok(());
+        }
+        Err::<(), _>(retry::transient(n.get()))
+    }));
+    assert_eq!(result, Err(Error::Exhausted(3)));
 }
 
 /// An intensity of zero never restarts.
