@@ -394,13 +394,23 @@ impl Exp2 {
         Self { cap, ..self }
     }
 
-    /// The `n`-th delay (from 0): `unit · 2^(n+1)`, at most the cap.
+    /// The `n`-th delay (from 0): `unit · 2^(n+1)`, at most the cap, saturating at
+    /// [`Duration::MAX`] only when the product does not fit a `Duration`. A zero unit gives
+    /// zero delays.
     pub fn delay(&self, n: u32) -> Duration {
-        n.checked_add(1)
-            .and_then(|shift| 1u32.checked_shl(shift))
-            .and_then(|factor| self.unit.checked_mul(factor))
-            .unwrap_or(Duration::MAX)
-            .min(self.cap)
+        if self.unit.is_zero() {
+            return Duration::ZERO;
+        }
+        // Doubles in steps of at most 2^31 (`Duration` multiplies by a u32). A unit of at
+        // least 1 ns passes `Duration::MAX` (< 2^94 ns) within four steps, so this is short.
+        let mut shift = n.saturating_add(1);
+        let mut delay = self.unit;
+        while shift > 0 && delay < self.cap {
+            let step = shift.min(31);
+            delay = delay.checked_mul(1 << step).unwrap_or(Duration::MAX);
+            shift -= step;
+        }
+        delay.min(self.cap)
     }
 }
 

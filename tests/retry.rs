@@ -233,18 +233,27 @@ fn exp2_backoff_sequence() {
 }
 
 /// Deviation: `Exp2` saturates (upstream stops at overflow, and can wrap first): a unit that is
-/// not a power of two, huge exponents, `u32::MAX` failures.
+/// not a power of two, huge exponents, `u32::MAX` failures; but only once `unit · 2^(n+1)`
+/// does not fit a `Duration`, however large the exponent.
 #[test]
 fn exp2_saturates() {
     let e = Exp2::new(Duration::from_secs(3));
     assert_eq!(e.delay(30), Duration::from_secs(3 << 31));
-    assert_eq!(e.delay(31), Duration::MAX);
+    assert_eq!(e.delay(31), Duration::from_secs(3 << 32), "beyond a u32 factor, still exact");
+    assert_eq!(e.delay(61), Duration::from_secs(3 << 62));
+    assert_eq!(e.delay(62), Duration::MAX, "3 s × 2^63 does not fit: saturates");
     assert_eq!(e.delay(u32::MAX), Duration::MAX);
     let long = Exp2::new(Duration::MAX / 2 + ms(1));
     assert_eq!(long.delay(0), Duration::MAX, "2 × (MAX / 2 + 1 ms) does not fit: saturates");
     let mut d = Exp2::new(ms(1)).delays().skip(40);
-    assert_eq!(d.next(), Some(Duration::MAX));
+    assert_eq!(d.next(), Some(ms(1 << 41)));
+    assert_eq!(Exp2::new(ms(1)).delay(100), Duration::MAX);
     assert_eq!(Exp2::new(ms(1)).cap(ms(5)).delay(u32::MAX), ms(5));
+    let nano = Exp2::new(Duration::from_nanos(1)).cap(Duration::from_secs(3600));
+    assert_eq!(nano.delay(31), Duration::from_nanos(1 << 32), "under the cap: not the cap");
+    assert_eq!(nano.delay(41), Duration::from_secs(3600));
+    assert_eq!(Exp2::new(Duration::ZERO).delay(31), Duration::ZERO, "a zero unit never sleeps for ever");
+    assert_eq!(Exp2::new(Duration::ZERO).delay(u32::MAX), Duration::ZERO);
 }
 
 /// Jitter is applied (not every delay is the base), bounded, and a fixed seed gives a fixed
