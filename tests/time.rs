@@ -235,6 +235,85 @@ fn sleepers_beyond_the_table_are_not_lost() {
     assert_eq!(done, (1..=5).map(|s| (s, at(s))).collect::<Vec<_>>(), "each woke at its own deadline");
 }
 
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct CountWaker(std::sync::atomic::AtomicUsize);
+
+impl Wake for CountWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Sleepers beyond the table: `next` sees a deadline that no change of time reached, without
+/// the sleeper being polled again; each sleeper counts once in `sleeping` however often it is
+/// polled, leaves the count when dropped, and counts again when polled after being woken,
+/// which wakes `wait_sleeping`.
+#[test]
+fn sleepers_beyond_the_table_are_counted_once_and_seen_by_next() {
+    let clock: ManualClock<1> = ManualClock::new();
+    let noop = Waker::noop();
+    let mut a = pin!(clock.sleep_until(at(30))); // in the table
+    let mut b = pin!(clock.sleep_until(at(10))); // beyond it
+    let mut c = pin!(clock.sleep_until(at(20))); // beyond it
+    for _ in 0..3 {
+        assert!(poll_once(a.as_mut(), noop).is_pending());
+        assert!(poll_once(b.as_mut(), noop).is_pending());
+        assert!(poll_once(c.as_mut(), noop).is_pending());
+    }
+    assert_eq!(clock.sleeping(), 3, "polled three times, counted once");
+    {
+        let mut d = pin!(clock.sleep_until(at(40)));
+        assert!(poll_once(d.as_mut(), noop).is_pending());
+        assert_eq!(clock.sleeping(), 4);
+    }
+    assert_eq!(clock.sleeping(), 3, "a dropped sleeper leaves the count");
+
+    // The earliest, beyond the table: b and c are woken and must be polled again.
+    assert_eq!(clock.next(), Some(at(10)));
+    assert_eq!(clock.sleeping(), 1);
+    let counter = Arc::new(CountWaker::default());
+    let waker = Waker::from(counter.clone());
+    let mut two = pin!(clock.wait_sleeping(2));
+    assert!(poll_once(two.as_mut(), &waker).is_pending());
+    assert!(poll_once(b.as_mut(), noop).is_ready());
+    assert!(poll_once(c.as_mut(), noop).is_pending());
+    assert_eq!(clock.sleeping(), 2);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1, "c counting again woke the waiter");
+    assert!(poll_once(two.as_mut(), &waker).is_ready());
+
+    // c's deadline (beyond the table) wakes c and e; e counts again when polled.
+    let mut e = pin!(clock.sleep_until(at(50)));
+    assert!(poll_once(e.as_mut(), noop).is_pending()); // beyond the table: its 50 s do not hide c's 20 s
+    assert_eq!(clock.next(), Some(at(20)));
+    assert!(poll_once(c.as_mut(), noop).is_ready());
+    assert!(poll_once(e.as_mut(), noop).is_pending());
+    assert_eq!(clock.next(), Some(at(30)));
+    assert!(poll_once(a.as_mut(), noop).is_ready());
+    assert_eq!(clock.next(), Some(at(50)));
+    assert!(poll_once(e.as_mut(), noop).is_ready());
+    assert_eq!(clock.next(), None);
+    assert_eq!(clock.sleeping(), 0);
+}
+
+/// A change of time that reaches no sleeper beyond the table does not wake them, so `next`
+/// still sees their deadlines without a new poll: with one slot, sleepers at 10 s (in the
+/// table) and 30 s (beyond it), `next` goes to 10 s, then to 30 s.
+#[test]
+fn next_sees_a_sleeper_beyond_the_table_that_was_not_woken() {
+    let clock: ManualClock<1> = ManualClock::new();
+    let noop = Waker::noop();
+    let mut early = pin!(clock.sleep_until(at(10)));
+    let mut late = pin!(clock.sleep_until(at(30)));
+    assert!(poll_once(early.as_mut(), noop).is_pending());
+    assert!(poll_once(late.as_mut(), noop).is_pending());
+    assert_eq!(clock.next(), Some(at(10)));
+    assert!(poll_once(early.as_mut(), noop).is_ready());
+    assert_eq!(clock.sleeping(), 1);
+    assert_eq!(clock.next(), Some(at(30)));
+    assert!(poll_once(late.as_mut(), noop).is_ready());
+}
+
 /// A clock's sleep is a deadline: a stop that hangs is forced, then dropped, on manual time.
 #[test]
 fn a_sleep_bounds_a_stop() {

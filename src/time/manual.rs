@@ -27,9 +27,10 @@ use crate::ctx::Waiters;
 /// [`wait_sleeping`](Self::wait_sleeping), then moves time. Nothing sleeps on real time.
 ///
 /// `N` is the number of sleepers tracked in deadline order (16 by default). Sleepers beyond `N`
-/// are not lost: they are woken at every change of time and check their deadline themselves,
-/// and [`next`](Self::next) still sees their deadlines; only their wake order among themselves
-/// is not kept. Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx),
+/// are not lost: they are all woken when the time reaches the earliest of their deadlines and
+/// check their own, and [`next`](Self::next) sees their earliest deadline. Only their wake
+/// order among themselves is not kept, and once they were woken, `next` and
+/// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled. Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx),
 /// so the clock can be a `static` and be moved from another task or thread.
 ///
 /// # Examples
@@ -52,7 +53,8 @@ use crate::ctx::Waiters;
 /// ```
 pub struct ManualClock<const N: usize = 16> {
     inner: Mutex<CriticalSectionRawMutex, RefCell<Inner<N>>>,
-    /// Sleepers that did not fit into the table: woken at every change of time.
+    /// Sleepers that did not fit into the table: woken together when the time reaches the
+    /// earliest of their deadlines.
     overflow: Waiters,
     /// Tasks waiting in `observe` or `wait_sleeping`.
     observers: Waiters,
@@ -69,10 +71,13 @@ struct Inner<const N: usize> {
     next_seq: u64,
     registrations: u64,
     table: heapless::Vec<Slot, N>,
-    /// Earliest deadline and number of the sleepers that registered in `overflow` since the
-    /// last change of time.
+    /// Earliest deadline and number of the sleepers waiting in `overflow`, counted once each
+    /// since they were last woken (a lower bound once one of them was dropped).
     overflow_min: Option<Instant>,
     overflow_len: usize,
+    /// Goes up each time the sleepers in `overflow` are woken; a sleeper is counted in
+    /// `overflow_len` for the epoch it remembers.
+    overflow_epoch: u64,
 }
 
 impl<const N: usize> Default for ManualClock<N> {
@@ -98,6 +103,7 @@ impl<const N: usize> ManualClock<N> {
                 table: heapless::Vec::new(),
                 overflow_min: None,
                 overflow_len: 0,
+                overflow_epoch: 0,
             })),
             overflow: Waiters::new(),
             observers: Waiters::new(),
@@ -120,11 +126,18 @@ impl<const N: usize> ManualClock<N> {
     pub fn set(&self, now: Instant) -> Instant {
         // Take the due sleepers out under the lock, wake them outside it, in order.
         let mut due: heapless::Vec<Slot, N> = heapless::Vec::new();
+        let mut wake_overflow = false;
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             i.now = now;
-            i.overflow_min = None;
-            i.overflow_len = 0;
+            // The sleepers beyond the table are woken only when one of them may be due; they
+            // register again (deadline and count) when they are polled.
+            wake_overflow = i.overflow_min.is_some_and(|earliest| earliest <= now);
+            if wake_overflow {
+                i.overflow_min = None;
+                i.overflow_len = 0;
+                i.overflow_epoch += 1;
+            }
             let mut k = 0;
             while k < i.table.len() {
                 if i.table[k].deadline <= now {
@@ -140,7 +153,9 @@ impl<const N: usize> ManualClock<N> {
         for slot in due {
             slot.waker.wake();
         }
-        self.overflow.wake();
+        if wake_overflow {
+            self.overflow.wake();
+        }
         now
     }
 
@@ -164,9 +179,8 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| i.borrow().registrations)
     }
 
-    /// How many sleeps are waiting now. A sleeper beyond the `N` tracked ones counts once per
-    /// registration since the last change of time, so this can overcount while more than `N`
-    /// sleep.
+    /// How many sleeps are waiting now. Sleepers beyond the `N` tracked ones that were woken
+    /// count again once they have been polled.
     pub fn sleeping(&self) -> usize {
         self.inner.lock(|i| {
             let i = i.borrow();
@@ -205,19 +219,24 @@ impl<const N: usize> ManualClock<N> {
         .await;
     }
 
-    fn poll_sleep(&self, deadline: Instant, seq: &mut Option<u64>, cx: &Context<'_>) -> Poll<()> {
+    fn poll_sleep(
+        &self,
+        deadline: Instant,
+        seq: &mut Option<u64>,
+        counted: &mut Option<u64>,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         enum Step {
             Ready,
             Pending,
             Overflow,
         }
         let mut registered = false;
+        let mut counted_now = false;
         let step = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             if i.now >= deadline {
-                if let Some(s) = *seq {
-                    i.table.retain(|slot| slot.seq != s);
-                }
+                i.leave(seq.take(), counted.take());
                 return Step::Ready;
             }
             let s = match *seq {
@@ -240,30 +259,54 @@ impl<const N: usize> ManualClock<N> {
             match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
                 Ok(()) => Step::Pending,
                 Err(_) => {
-                    i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
-                    i.overflow_len += 1;
+                    if *counted != Some(i.overflow_epoch) {
+                        i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
+                        i.overflow_len += 1;
+                        *counted = Some(i.overflow_epoch);
+                        counted_now = true;
+                    }
                     Step::Overflow
                 }
             }
         });
         if matches!(step, Step::Overflow) {
             self.overflow.register(cx);
-            // Time may have changed between the lock and the registration.
-            if self.inner.lock(|i| i.borrow().now >= deadline) {
-                return Poll::Ready(());
-            }
         }
-        if registered {
+        // A new sleeper, or one beyond the table that counted itself again: `sleeping` grew.
+        if registered || counted_now {
             self.observers.wake();
         }
         match step {
             Step::Ready => Poll::Ready(()),
-            _ => Poll::Pending,
+            Step::Pending => Poll::Pending,
+            // Time may have changed between the lock and the registration.
+            Step::Overflow => self.inner.lock(|i| {
+                let mut i = i.borrow_mut();
+                if i.now >= deadline {
+                    i.leave(seq.take(), counted.take());
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }),
         }
     }
 
-    fn forget(&self, seq: u64) {
-        self.inner.lock(|i| i.borrow_mut().table.retain(|slot| slot.seq != seq));
+    fn forget(&self, seq: Option<u64>, counted: Option<u64>) {
+        self.inner.lock(|i| i.borrow_mut().leave(seq, counted));
+    }
+}
+
+impl<const N: usize> Inner<N> {
+    /// Removes a sleeper that completed or was dropped: its table slot, or its count among
+    /// the sleepers beyond the table.
+    fn leave(&mut self, seq: Option<u64>, counted: Option<u64>) {
+        if let Some(s) = seq {
+            self.table.retain(|slot| slot.seq != s);
+        }
+        if counted.is_some_and(|epoch| epoch == self.overflow_epoch) {
+            self.overflow_len -= 1;
+        }
     }
 }
 
@@ -275,7 +318,7 @@ impl<const N: usize> Clock for ManualClock<N> {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep<'_, N> {
-        Sleep { clock: self, deadline, seq: None }
+        Sleep { clock: self, deadline, seq: None, counted: None }
     }
 }
 
@@ -286,6 +329,8 @@ pub struct Sleep<'a, const N: usize> {
     clock: &'a ManualClock<N>,
     deadline: Instant,
     seq: Option<u64>,
+    /// The overflow epoch in which this sleeper is counted, if it waits beyond the table.
+    counted: Option<u64>,
 }
 
 impl<const N: usize> Sleep<'_, N> {
@@ -306,18 +351,14 @@ impl<const N: usize> Future for Sleep<'_, N> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let ready = this.clock.poll_sleep(this.deadline, &mut this.seq, cx);
-        if ready.is_ready() {
-            this.seq = None;
-        }
-        ready
+        this.clock.poll_sleep(this.deadline, &mut this.seq, &mut this.counted, cx)
     }
 }
 
 impl<const N: usize> Drop for Sleep<'_, N> {
     fn drop(&mut self) {
-        if let Some(seq) = self.seq {
-            self.clock.forget(seq);
+        if self.seq.is_some() || self.counted.is_some() {
+            self.clock.forget(self.seq, self.counted);
         }
     }
 }
