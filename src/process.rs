@@ -64,7 +64,6 @@ use core::task::{Context, Poll, Waker};
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_sync::waitqueue::WakerRegistration;
 
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
@@ -120,8 +119,9 @@ pub enum Error<E> {
     /// The driver future was dropped before the run ended, so the runner's future was dropped
     /// with it. Remedy: keep polling [`Process::drive`] until the process is stopped.
     DriverGone,
-    /// Another driver is driving this process, or one already has. Only one driver ever runs
-    /// the runner.
+    /// Another driver is attached to this process now; this one runs nothing. Only one driver
+    /// ever runs the runner (a driver polled once the process has stopped returns `Ok` at
+    /// once, without running it).
     Busy,
 }
 
@@ -198,12 +198,46 @@ struct Shared<E, const N: usize> {
     error: Option<E>,
     /// Tasks waiting for a change of `state`: `start`, `stop`, `done`.
     observers: Observers<N>,
-    /// The driver's task (its run, callback and watcher share its waker).
-    driver: WakerRegistration,
+    /// The driver waiting for a start, then its watcher waiting for a forced or hard stop.
+    driver: Slot,
+    /// The runner's callback waiting for a stop request. Apart from `driver`: the runner may
+    /// poll its callback with a waker of its own (a `FuturesUnordered`), and one slot for both
+    /// would have them wake each other for ever.
+    callback: Slot,
+}
+
+/// The waker of one waiting future (tokio's `AtomicWaker`, under the lock): a new waker
+/// replaces the old one without waking it, since the same future moved to a new waker.
+struct Slot(Option<Waker>);
+
+impl Slot {
+    fn register(&mut self, waker: &Waker) {
+        match &mut self.0 {
+            Some(old) if old.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+}
+
+/// Wakers taken out under the lock, woken after it is released (a waker may run code that
+/// uses the process again).
+struct Woken<const N: usize> {
+    observers: heapless::Vec<Waker, N>,
+    driver: Option<Waker>,
+    callback: Option<Waker>,
+}
+
+impl<const N: usize> Woken<N> {
+    const NONE: Self = Self { observers: heapless::Vec::new(), driver: None, callback: None };
+
+    fn wake(self) {
+        self.observers.into_iter().chain(self.driver).chain(self.callback).for_each(Waker::wake);
+    }
 }
 
 /// Bounded waker slots, all woken together; on overflow every registered waker is woken early
-/// (they register again when polled), so no wakeup is lost.
+/// (they register again when polled), so no wakeup is lost. Wakers are handed out to be woken
+/// after the lock is released.
 ///
 /// The algorithm of embassy-sync's `MultiWakerRegistration`, without its panic for `N = 0`
 /// (ruled out by `Process::new`), which with `defmt` links against a defmt logger even on a
@@ -211,19 +245,19 @@ struct Shared<E, const N: usize> {
 struct Observers<const N: usize>(heapless::Vec<Waker, N>);
 
 impl<const N: usize> Observers<N> {
-    fn register(&mut self, waker: &Waker) {
+    /// Registers `waker`; when the slots are full, returns the wakers it displaced.
+    fn register(&mut self, waker: &Waker) -> heapless::Vec<Waker, N> {
         if self.0.iter().any(|w| w.will_wake(waker)) {
-            return;
+            return heapless::Vec::new();
         }
-        if self.0.is_full() {
-            self.wake();
-        }
+        let displaced = if self.0.is_full() { self.take() } else { heapless::Vec::new() };
         // Not full now, since `N > 0`.
         let _ = self.0.push(waker.clone());
+        displaced
     }
 
-    fn wake(&mut self) {
-        core::mem::take(&mut self.0).into_iter().for_each(Waker::wake);
+    fn take(&mut self) -> heapless::Vec<Waker, N> {
+        core::mem::take(&mut self.0)
     }
 }
 
@@ -232,6 +266,7 @@ impl<const N: usize> Observers<N> {
 enum Side {
     Observer,
     Driver,
+    Callback,
 }
 
 impl<E, const N: usize> Shared<E, N> {
@@ -305,8 +340,8 @@ impl<E, const N: usize> Shared<E, N> {
 ///   `NoopRawMutex` inside one executor (then it is not `Sync`).
 /// - `E` is the runner's error type.
 /// - `N` is the number of waker slots (at least 1): how many distinct tasks can wait in
-///   `start`, `stop` or `done` at once without being woken early. The driver has a slot of
-///   its own.
+///   `start`, `stop` or `done` at once without being woken early. The driver and the
+///   runner's callback have a slot each of their own.
 ///
 /// Use a `Process` when the run must be started and stopped from somewhere else than where it
 /// runs (a command handler, a supervisor); inside one future, run the runner directly.
@@ -364,25 +399,31 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
                 end: End::NotRun,
                 error: None,
                 observers: Observers(heapless::Vec::new()),
-                driver: WakerRegistration::new(),
+                driver: Slot(None),
+                callback: Slot(None),
             })),
         }
     }
 
-    /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2).
+    /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2), after
+    /// releasing the lock.
     fn update<T>(&self, f: impl FnOnce(&mut Shared<E, N>) -> T) -> T {
-        self.shared.lock(|shared| {
+        let mut woken = Woken::NONE;
+        let out = self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             let (state, request) = (shared.state, shared.request);
             let out = f(&mut shared);
             if shared.state != state {
-                shared.observers.wake();
+                woken.observers = shared.observers.take();
             }
             if shared.request != request || (state == State::Initial && shared.state != state) {
-                shared.driver.wake();
+                woken.driver = shared.driver.0.take();
+                woken.callback = shared.callback.0.take();
             }
             out
-        })
+        });
+        woken.wake();
+        out
     }
 
     /// Reads the shared state.
@@ -393,19 +434,23 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// `Ready` once `f` returns `Some`; otherwise registers the waker, under the same lock
     /// as the check, so that no change between them is missed.
     fn poll_until<T>(&self, cx: &Context<'_>, side: Side, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
-        self.shared.lock(|shared| {
+        let mut displaced = heapless::Vec::<Waker, N>::new();
+        let poll = self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             match f(&shared) {
                 Some(out) => Poll::Ready(out),
                 None => {
                     match side {
-                        Side::Observer => shared.observers.register(cx.waker()),
+                        Side::Observer => displaced = shared.observers.register(cx.waker()),
                         Side::Driver => shared.driver.register(cx.waker()),
+                        Side::Callback => shared.callback.register(cx.waker()),
                     }
                     Poll::Pending
                 }
             }
-        })
+        });
+        displaced.into_iter().for_each(Waker::wake);
+        poll
     }
 
     /// Waits, as an observer, until `f` returns `Some`; `f` must depend only on `state` and
@@ -650,7 +695,8 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
                 true
             });
             if ready {
-                let stop = self.until_driver(|s| (s.request != Request::None).then_some(()));
+                let stop =
+                    poll_fn(|cx| self.poll_until(cx, Side::Callback, |s| (s.request != Request::None).then_some(())));
                 select(stop, cb_ctx.cancelled()).await;
             }
             Ok(())

@@ -505,6 +505,39 @@ fn second_start_is_invalid() {
     assert_eq!(s.runs.load(Ordering::SeqCst), 1);
 }
 
+/// A runner that polls its callback through a `FuturesUnordered`, which gives the callback a
+/// waker of its own (as a user's combinator may).
+struct OwnWaker;
+
+impl Runner<Error> for OwnWaker {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        use futures::StreamExt;
+        let mut set = futures::stream::FuturesUnordered::new();
+        set.push(ready(ctx));
+        set.next().await.unwrap_or(Ok(()))
+    }
+}
+
+/// The driver goes idle while the process runs, also when the runner polls its callback with
+/// a waker of its own: the callback and the driver's watcher wait in slots of their own (one
+/// shared slot made them wake each other for ever; `settle` fails on such a livelock).
+#[test]
+fn callback_with_its_own_waker_lets_the_driver_sleep() {
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &OwnWaker);
+    assert_eq!(start.take(), Ok(()));
+    let wakes = driver.wakes();
+    settle(&mut [&mut driver]);
+    assert_eq!(driver.wakes(), wakes, "the driver sleeps while the process runs");
+    let mut stop = Task::new(p.stop(never(), never()));
+    settle(&mut [&mut driver, &mut stop]);
+    assert_eq!(stop.take(), Ok(()));
+    assert_eq!(driver.take(), Ok(()));
+}
+
 // === racing transitions ===
 
 /// Upstream bug (§8 process 6): a stop during start that races with readiness can make

@@ -69,6 +69,10 @@ impl<'a, M: RawMutex> Core<'a, M> {
         self.inner.lock(|c| c.get().state)
     }
 
+    /// Runs `f` on the state under the lock. `f` may cancel the context (which wakes its
+    /// waiters): under the lock, so that a request reaches the run it was meant for and never a
+    /// later one. A waker only schedules its task (no executor runs a task inside `wake`), so
+    /// nothing re-enters the lock; the handles' own waiters are woken after it.
     fn update<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         self.inner.lock(|c| {
             let mut inner = c.get();
