@@ -13,6 +13,7 @@ compile_error!("You may not enable both `defmt` and `log` features.");
 
 pub mod combinator;
 pub mod ctx;
+mod deadline;
 pub mod error;
 pub mod proc;
 pub mod process;
@@ -26,6 +27,8 @@ pub mod time;
 pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};
 #[doc(inline)]
 pub use ctx::{Cause, Ctx};
+#[doc(inline)]
+pub use deadline::{Never, never};
 #[doc(inline)]
 pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
 #[doc(inline)]
