@@ -22,7 +22,7 @@
 /// let mut cx = Context::from_waker(Waker::noop());
 /// assert_eq!(deadline.as_mut().poll(&mut cx), Poll::Pending);
 /// ```
-pub const fn never() -> Never {
+pub fn never() -> Never {
     core::future::pending()
 }
 
