@@ -2,41 +2,46 @@
 //!
 //! A [`Ctx`] is a sticky flag. Once cancelled it stays cancelled, and so does every [`child`]
 //! derived from it. Children borrow their parent, so a tree of contexts lives on the stack (or in
-//! a `static`, for a root) and needs no heap.
+//! a `static`, for a root) and needs no heap. A context is four words on a 32-bit target.
 //!
 //! # Waiters and wakeups
 //!
-//! [`Ctx::cancelled`] registers the waiting task's waker at every level of the chain, from the
-//! context up to its root. Tasks that share a waker share a slot.
+//! Wakers are kept only at the root of a chain of contexts: [`Ctx::cancelled`] on any context
+//! registers the waiting task at the root of its chain, and cancelling any context of the chain
+//! wakes the tasks registered there. Those whose own context is not cancelled see that and go
+//! back to sleep (a wakeup per real cancellation, never a loop). Combinators give each child a
+//! context of its own that is a root, and pass the caller's cancellation down themselves, in
+//! dependency order; so a tree of combinators never piles the wakers of its leaves on one
+//! context.
 //!
-//! Without `alloc` each level has a fixed number of slots ([`WAITER_SLOTS`]). When more distinct
-//! tasks wait on one level than there are slots, registering one more wakes every waiter of that
-//! level early; they register again when polled. A wakeup may be spurious but is never lost.
-//! The price: while more tasks than slots wait on one context, they keep waking each other, so
-//! they spin instead of sleeping. On a heapless target, give each task its own child context
-//! (a child costs no heap) or keep the number of waiting tasks per context within the slots.
+//! A root holds one task's waker inline ([`Ctx::new`]), or as many as a [`WaiterPool`] of the
+//! user's choosing has slots ([`Ctx::with_waiters`], for a `static` context that many tasks
+//! wait on). More distinct tasks than that go to the program-wide spill table
+//! ([`SPILL_SLOTS`] entries without `alloc`, unbounded with it).
+//! No waiter is ever woken early because another one arrived: that is what made waiting tasks
+//! wake each other in a loop.
 //!
-//! With `alloc`, wakers beyond the inline slots go to a list on the heap: any number of tasks
-//! can wait on one context and none is woken before it is cancelled. Up to [`WAITER_SLOTS`]
-//! tasks per context still allocate nothing.
+//! Only when the spill table is full too (without `alloc`) can a waiter not be stored. The
+//! context it waits on is then cancelled with [`Cause::Overflow`]: the processes under it stop,
+//! and the cause says why. It never spins and never hangs. Size the pool of a context that many
+//! tasks wait on so that this cannot happen.
 //!
 //! [`child`]: Ctx::child
 
-use core::cell::RefCell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 
-/// How many distinct tasks can wait on one level of a context without a heap: beyond this,
-/// waiters are woken early without `alloc`, and further wakers go to the heap with it.
-///
-/// Waiters beyond this number do not lose their wakeup: registering one more waker wakes every
-/// waker already registered, and those re-register when they are polled again.
+use crate::waitqueue::{WakerCell, WakerSet, spill};
+
+pub use crate::waitqueue::SPILL_SLOTS;
+
+/// How many distinct tasks the internal waiter sets of the handles (`Process`, the `shot`
+/// types, the supervisor's control) hold inline; further ones go to the spill table.
 pub const WAITER_SLOTS: usize = 4;
 
 /// Why a context was cancelled.
@@ -59,6 +64,10 @@ pub enum Cause {
     Deadline,
     /// The process is being stopped to be started again.
     Restart,
+    /// A task could not be registered to wait on this context: more distinct tasks waited on
+    /// it than its slots and the spill table hold (see the [module docs](self)). The context
+    /// cancelled itself so that nothing waits for ever on a wakeup that cannot come.
+    Overflow,
 }
 
 impl Cause {
@@ -69,6 +78,7 @@ impl Cause {
             Self::DependencyFailed => 3,
             Self::Deadline => 4,
             Self::Restart => 5,
+            Self::Overflow => 6,
         }
     }
 
@@ -79,6 +89,7 @@ impl Cause {
             3 => Some(Self::DependencyFailed),
             4 => Some(Self::Deadline),
             5 => Some(Self::Restart),
+            6 => Some(Self::Overflow),
             _ => None,
         }
     }
@@ -92,177 +103,63 @@ impl fmt::Display for Cause {
             Self::DependencyFailed => "dependency failed",
             Self::Deadline => "deadline",
             Self::Restart => "restart",
+            Self::Overflow => "too many waiters",
         })
     }
 }
 
-/// A sticky one-shot event with bounded waiter slots: the building block of [`Ctx`].
+/// Waker slots that are all woken together, never losing a wakeup: the waiter set of the
+/// handles (`Process`, the `shot` types, the supervisor's control).
 ///
-/// `set` stores the cause with a plain atomic store (no read-modify-write, so it works on
-/// `thumbv6m`), then wakes every registered waker.
+/// [`WAITER_SLOTS`] distinct tasks are held inline; further ones go to the spill table. Only
+/// when that is full too (without `alloc`) does registering one more wake every registered
+/// waker early, so that none is lost.
+pub(crate) struct Waiters {
+    set: WakerSet<CriticalSectionRawMutex, WAITER_SLOTS>,
+}
+
+impl Waiters {
+    pub(crate) const fn new() -> Self {
+        Self { set: WakerSet::new() }
+    }
+
+    /// Registers `cx`'s waker, to be woken by the next `wake`. The caller re-checks its
+    /// condition afterwards.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        if !self.set.register(cx.waker()) {
+            // Nowhere to keep it: wake everyone rather than lose a wakeup.
+            self.set.wake();
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Wakes and forgets every registered waker. The caller changed the condition before.
+    pub(crate) fn wake(&self) {
+        self.set.wake();
+    }
+}
+
+/// A sticky one-shot event: set once with a cause, waited on by any number of tasks.
 pub(crate) struct Latch {
     /// 0 while not set, otherwise `Cause::to_bits`.
     state: AtomicU8,
     waiters: Waiters,
 }
 
-/// Waker slots that are all woken together, never losing a wakeup.
-///
-/// [`WAITER_SLOTS`] slots live inline. Without `alloc`, registering one more distinct waker
-/// wakes every registered one early (they register again when polled). With `alloc`, further
-/// wakers go to a list on the heap instead, so any number of tasks can wait without being woken
-/// early, and the common case (a few tasks) still allocates nothing.
-///
-/// `any` tells `wake` whether a waker may be registered, so that waking with nobody waiting
-/// takes no lock. A waiter stores `any` then re-checks its condition; a waker changes the
-/// condition then loads `any`; both sides are `SeqCst`, so at least one of them sees the other.
-pub(crate) struct Waiters {
-    any: AtomicBool,
-    wakers: Mutex<CriticalSectionRawMutex, RefCell<WakerList>>,
-}
-
-/// A registered waker. With `alloc` it also counts its holders: the `Cancelled` futures that
-/// registered it (and will remove it when dropped) plus one per plain registration (never
-/// removed before the next wake).
-#[cfg(feature = "alloc")]
-type Entry = (Waker, usize);
-#[cfg(not(feature = "alloc"))]
-type Entry = Waker;
-
-struct WakerList {
-    inline: heapless::Vec<Entry, WAITER_SLOTS>,
-    #[cfg(feature = "alloc")]
-    overflow: alloc::vec::Vec<Entry>,
-}
-
-/// Wakers taken out of a list under the lock, to be woken after it is released (a waker may
-/// run code that registers again).
-#[derive(Default)]
-struct Taken {
-    inline: heapless::Vec<Entry, WAITER_SLOTS>,
-    #[cfg(feature = "alloc")]
-    overflow: alloc::vec::Vec<Entry>,
-}
-
-impl Taken {
-    fn wake(self) {
-        #[cfg(not(feature = "alloc"))]
-        self.inline.into_iter().for_each(Waker::wake);
-        #[cfg(feature = "alloc")]
-        self.inline.into_iter().chain(self.overflow).for_each(|(waker, _)| waker.wake());
-    }
-}
-
-impl WakerList {
-    const fn new() -> Self {
-        Self {
-            inline: heapless::Vec::new(),
-            #[cfg(feature = "alloc")]
-            overflow: alloc::vec::Vec::new(),
-        }
-    }
-
-    fn take(&mut self) -> Taken {
-        Taken {
-            inline: core::mem::take(&mut self.inline),
-            #[cfg(feature = "alloc")]
-            overflow: core::mem::take(&mut self.overflow),
-        }
-    }
-
-    /// Adds `waker` unless a waker of the same task is there (then counts one more holder);
-    /// returns the wakers to wake early.
-    #[cfg(feature = "alloc")]
-    fn register(&mut self, waker: &Waker) -> Taken {
-        if let Some(entry) = self.inline.iter_mut().chain(&mut self.overflow).find(|(w, _)| w.will_wake(waker)) {
-            entry.1 = entry.1.saturating_add(1);
-        } else if let Err(entry) = self.inline.push((waker.clone(), 1)) {
-            self.overflow.push(entry);
-        }
-        Taken::default()
-    }
-
-    /// Adds `waker` unless a waker of the same task is there; returns the wakers to wake early.
-    #[cfg(not(feature = "alloc"))]
-    fn register(&mut self, waker: &Waker) -> Taken {
-        if self.inline.iter().any(|w| w.will_wake(waker)) || self.inline.push(waker.clone()).is_ok() {
-            return Taken::default();
-        }
-        // Every slot is taken: wake them all early (they register again when polled) and keep
-        // the new one.
-        let early = self.take();
-        let _ = self.inline.push(waker.clone());
-        early
-    }
-
-    /// Removes one holder of `waker`, and the waker with its last holder.
-    #[cfg(feature = "alloc")]
-    fn deregister(&mut self, waker: &Waker) {
-        if let Some(i) = self.inline.iter().position(|(w, _)| w.will_wake(waker)) {
-            self.inline[i].1 -= 1;
-            if self.inline[i].1 == 0 {
-                self.inline.swap_remove(i);
-                // Keep the inline slots full before the heap list holds anything.
-                if let Some(entry) = self.overflow.pop() {
-                    let _ = self.inline.push(entry);
-                }
-            }
-        } else if let Some(i) = self.overflow.iter().position(|(w, _)| w.will_wake(waker)) {
-            self.overflow[i].1 -= 1;
-            if self.overflow[i].1 == 0 {
-                self.overflow.swap_remove(i);
-            }
-        }
-    }
-}
-
-impl Waiters {
-    pub(crate) const fn new() -> Self {
-        Self { any: AtomicBool::new(false), wakers: Mutex::new(RefCell::new(WakerList::new())) }
-    }
-
-    /// Registers `cx`'s waker, to be woken by the next `wake`. The caller re-checks its
-    /// condition afterwards.
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        let early = self.wakers.lock(|w| {
-            let early = w.borrow_mut().register(cx.waker());
-            self.any.store(true, Ordering::SeqCst);
-            early
-        });
-        early.wake();
-    }
-
-    /// Wakes and forgets every registered waker. The caller changed the condition before.
-    pub(crate) fn wake(&self) {
-        if !self.any.load(Ordering::SeqCst) {
-            return;
-        }
-        let taken = self.wakers.lock(|w| {
-            self.any.store(false, Ordering::SeqCst);
-            w.borrow_mut().take()
-        });
-        taken.wake();
-    }
-
-    /// Removes one holder of `waker` (registered before with [`register`](Self::register)).
-    #[cfg(feature = "alloc")]
-    fn deregister(&self, waker: &Waker) {
-        self.wakers.lock(|w| w.borrow_mut().deregister(waker));
-    }
-
-    /// Runs `change` under the lock; if it returns `true`, wakes and forgets every registered
-    /// waker. Returns what `change` returned.
+/// Stores `cause` into `state` if it is still 0; returns whether this call stored it. A
+/// compare-and-swap where the target has one; otherwise check and store inside a critical
+/// section (plain loads and stores only, for `thumbv6m`).
+fn set_once(state: &AtomicU8, cause: Cause) -> bool {
+    #[cfg(target_has_atomic = "8")]
+    return state.compare_exchange(0, cause.to_bits(), Ordering::SeqCst, Ordering::SeqCst).is_ok();
     #[cfg(not(target_has_atomic = "8"))]
-    fn change_and_wake(&self, change: impl FnOnce() -> bool) -> bool {
-        let taken = self.wakers.lock(|w| {
-            if !change() {
-                return None;
-            }
-            self.any.store(false, Ordering::SeqCst);
-            Some(w.borrow_mut().take())
-        });
-        taken.map(Taken::wake).is_some()
-    }
+    critical_section::with(|_| {
+        if state.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        state.store(cause.to_bits(), Ordering::SeqCst);
+        true
+    })
 }
 
 impl Latch {
@@ -280,39 +177,14 @@ impl Latch {
         self.state.load(Ordering::SeqCst) != 0
     }
 
-    /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call set it.
-    ///
-    /// Of two racing calls exactly one sets the latch, and the cause never changes once set: a
-    /// compare-and-swap where the target has one, otherwise the check and the store happen
-    /// under the waiters' lock (plain loads and stores only, for `thumbv6m`).
+    /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call
+    /// set it.
     pub(crate) fn set(&self, cause: Cause) -> bool {
-        if self.is_set() {
+        if self.is_set() || !set_once(&self.state, cause) {
             return false;
         }
-        #[cfg(target_has_atomic = "8")]
-        {
-            // One compare-and-swap decides who sets it; the wake takes the lock only if a
-            // waker may be registered.
-            let won = self.state.compare_exchange(0, cause.to_bits(), Ordering::SeqCst, Ordering::SeqCst).is_ok();
-            if won {
-                self.waiters.wake();
-            }
-            won
-        }
-        #[cfg(not(target_has_atomic = "8"))]
-        self.waiters.change_and_wake(|| {
-            // No compare-and-swap on this target (thumbv6m): check and store under the lock.
-            if self.is_set() {
-                return false;
-            }
-            self.state.store(cause.to_bits(), Ordering::SeqCst);
-            true
-        })
-    }
-
-    /// Registers `cx`'s waker, to be woken by the next `set`.
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        self.waiters.register(cx);
+        self.waiters.wake();
+        true
     }
 
     /// Ready once the latch is set.
@@ -320,7 +192,7 @@ impl Latch {
         if let Some(cause) = self.get() {
             return Poll::Ready(cause);
         }
-        self.register(cx);
+        self.waiters.register(cx);
         // Re-check after registering: a `set` between the load and the registration stored
         // the flag before waking, so it is visible now.
         match self.get() {
@@ -340,6 +212,69 @@ impl fmt::Debug for Latch {
     }
 }
 
+/// Waker slots for a root context that many tasks wait on: `N` distinct tasks sleep in it
+/// without a heap (see [`Ctx::with_waiters`]).
+///
+/// Make it a `static` beside the context. Tasks beyond `N` go to the program-wide spill table.
+///
+/// # Examples
+///
+/// ```
+/// use procession::Ctx;
+/// use procession::ctx::WaiterPool;
+///
+/// static SHUTDOWN_WAITERS: WaiterPool<12> = WaiterPool::new();
+/// static SHUTDOWN: Ctx<'static> = Ctx::with_waiters(&SHUTDOWN_WAITERS);
+/// # SHUTDOWN.cancel();
+/// ```
+pub struct WaiterPool<const N: usize> {
+    cells: [WakerCell; N],
+}
+
+impl<const N: usize> WaiterPool<N> {
+    /// Creates a pool of `N` empty slots.
+    pub const fn new() -> Self {
+        Self { cells: [const { WakerCell::new() }; N] }
+    }
+}
+
+impl<const N: usize> Default for WaiterPool<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Debug for WaiterPool<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaiterPool").field("slots", &N).finish_non_exhaustive()
+    }
+}
+
+/// What a root context keeps its waiters in, seen through a thin interface.
+trait Pool: Sync {
+    fn try_register(&self, waker: &Waker) -> bool;
+    fn wake(&self);
+}
+
+impl<const N: usize> Pool for WaiterPool<N> {
+    fn try_register(&self, waker: &Waker) -> bool {
+        self.cells.iter().any(|cell| cell.try_register(waker))
+    }
+
+    fn wake(&self) {
+        self.cells.iter().for_each(WakerCell::wake);
+    }
+}
+
+/// Where a context leads: its parent, or (for a root) where its waiters are kept.
+enum Up<'a> {
+    Parent(&'a Ctx<'a>),
+    /// A root keeping one task's waker inline.
+    Inline(WakerCell),
+    /// A root keeping its waiters in a pool of the user's.
+    Pool(&'a dyn Pool),
+}
+
 /// A cancellation context.
 ///
 /// A root is made with [`Ctx::new`] (`const`, so it can be a `static`); [`Ctx::child`] derives a
@@ -351,7 +286,9 @@ impl fmt::Debug for Latch {
 /// the return of the `ready` callback (see [`Runner`]).
 ///
 /// `Ctx` is `Send + Sync`: it can be shared between threads, and a tree of contexts can live
-/// inside a future spawned on a multi-threaded runtime.
+/// inside a future spawned on a multi-threaded runtime. It is 16 bytes on a 32-bit target.
+///
+/// Many tasks waiting on one context: see the [module docs](self) and [`Ctx::with_waiters`].
 ///
 /// # Examples
 ///
@@ -370,16 +307,20 @@ impl fmt::Debug for Latch {
 ///
 /// [`Runner`]: crate::Runner
 pub struct Ctx<'a> {
-    parent: Option<&'a Self>,
-    latch: Latch,
+    up: Up<'a>,
+    /// 0 while not cancelled, otherwise `Cause::to_bits`.
+    state: AtomicU8,
+    /// A root: some waiter of this chain went to the spill table.
+    spilled: AtomicBool,
 }
 
 // === impl Ctx ===
 
 impl Ctx<'static> {
-    /// Creates a root context, not cancelled.
+    /// Creates a root context, not cancelled, that keeps one waiting task inline (further tasks
+    /// go to the spill table; see the [module docs](self)).
     pub const fn new() -> Self {
-        Self { parent: None, latch: Latch::new() }
+        Self::root(Up::Inline(WakerCell::new()))
     }
 }
 
@@ -390,12 +331,43 @@ impl Default for Ctx<'static> {
 }
 
 impl<'a> Ctx<'a> {
+    const fn root(up: Up<'a>) -> Self {
+        Self { up, state: AtomicU8::new(0), spilled: AtomicBool::new(false) }
+    }
+
+    /// Creates a root context, not cancelled, whose waiting tasks sleep in `pool`: up to `N`
+    /// distinct tasks without touching the spill table.
+    ///
+    /// For a context that many tasks wait on, such as the `static` shutdown context of a
+    /// firmware with a dozen tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use procession::Ctx;
+    /// use procession::ctx::WaiterPool;
+    ///
+    /// static WAITERS: WaiterPool<8> = WaiterPool::new();
+    /// static SHUTDOWN: Ctx<'static> = Ctx::with_waiters(&WAITERS);
+    ///
+    /// SHUTDOWN.cancel();
+    /// assert!(SHUTDOWN.is_cancelled());
+    /// ```
+    pub const fn with_waiters<const N: usize>(pool: &'a WaiterPool<N>) -> Self {
+        Self::root(Up::Pool(pool))
+    }
+
+    /// A root context for a node of a combinator, which passes cancellation down itself.
+    pub(crate) const fn detached() -> Self {
+        Self::root(Up::Inline(WakerCell::new()))
+    }
+
     /// Derives a child context: cancelled when `self` is, and cancellable on its own without
     /// affecting `self`.
     ///
     /// The child borrows `self`; it needs no heap. Dropping a child does nothing to its parent.
     pub const fn child(&'a self) -> Self {
-        Ctx { parent: Some(self), latch: Latch::new() }
+        Ctx { up: Up::Parent(self), state: AtomicU8::new(0), spilled: AtomicBool::new(false) }
     }
 
     /// Cancels this context and, through them, all its children, with [`Cause::Shutdown`].
@@ -414,10 +386,11 @@ impl<'a> Ctx<'a> {
     /// cancelled at the same moment as one of its ancestors may end up with its own cause, which
     /// [`cause`](Self::cause) then reports instead of the ancestor's.)
     pub fn cancel_with(&self, cause: Cause) -> bool {
-        if self.is_cancelled() {
+        if self.is_cancelled() || !set_once(&self.state, cause) {
             return false;
         }
-        self.latch.set(cause)
+        self.top().wake_root();
+        true
     }
 
     /// Whether this context or one of its ancestors is cancelled.
@@ -425,14 +398,7 @@ impl<'a> Ctx<'a> {
     /// Only atomic loads, one per level of the chain: no lock, no read-modify-write.
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        let mut level = Some(self);
-        while let Some(ctx) = level {
-            if ctx.latch.is_set() {
-                return true;
-            }
-            level = ctx.parent;
-        }
-        false
+        self.cause().is_some()
     }
 
     /// Why this context is cancelled, or `None` while it is not.
@@ -441,47 +407,91 @@ impl<'a> Ctx<'a> {
     /// an already cancelled context keeps the earlier cause, this is the cause of the first
     /// cancellation that reached this context.
     pub fn cause(&self) -> Option<Cause> {
-        let mut level = Some(self);
-        while let Some(ctx) = level {
-            if let Some(cause) = ctx.latch.get() {
+        self.cause_below(None)
+    }
+
+    /// The cause of the nearest cancelled level from `self` up to, not including, `stop` (every
+    /// level if `stop` is `None` or not in the chain).
+    pub(crate) fn cause_below(&self, stop: Option<&Ctx<'_>>) -> Option<Cause> {
+        let stop = stop.map(|t| core::ptr::from_ref(t).cast::<()>());
+        let mut level = self;
+        loop {
+            if Some(core::ptr::from_ref(level).cast::<()>()) == stop {
+                return None;
+            }
+            if let Some(cause) = Cause::from_bits(level.state.load(Ordering::SeqCst)) {
                 return Some(cause);
             }
-            level = ctx.parent;
+            match level.up {
+                Up::Parent(parent) => level = parent,
+                Up::Inline(_) | Up::Pool(_) => return None,
+            }
         }
-        None
     }
 
     /// The context this one was derived from; `None` for a root.
     pub fn parent(&self) -> Option<&'a Self> {
-        self.parent
+        match self.up {
+            Up::Parent(parent) => Some(parent),
+            Up::Inline(_) | Up::Pool(_) => None,
+        }
+    }
+
+    /// The root of this chain, where its waiters are kept.
+    fn top(&self) -> &Ctx<'_> {
+        let mut level = self;
+        while let Up::Parent(parent) = level.up {
+            level = parent;
+        }
+        level
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
+    }
+
+    /// On a root: wakes every waiter of the chain.
+    fn wake_root(&self) {
+        match &self.up {
+            Up::Inline(cell) => cell.wake(),
+            Up::Pool(pool) => pool.wake(),
+            Up::Parent(_) => {}
+        }
+        spill::wake(self.key(), &self.spilled);
+    }
+
+    /// On a root: keeps `waker` in the root's own slots if they have room for it.
+    fn try_register_root(&self, waker: &Waker) -> bool {
+        match &self.up {
+            Up::Inline(cell) => cell.try_register(waker),
+            Up::Pool(pool) => pool.try_register(waker),
+            Up::Parent(_) => false,
+        }
     }
 
     /// Polls for cancellation: `Ready(cause)` once this context or an ancestor is cancelled;
-    /// otherwise registers the waker of `cx` at every level of the chain.
+    /// otherwise registers the waker of `cx` at the root of the chain.
+    ///
+    /// A wait that polls this repeatedly from outside a [`Cancelled`] future keeps no state:
+    /// if its task cannot be kept in the root's own slots, it takes a shared entry in the
+    /// spill table that stays until the chain is next cancelled.
     pub fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<Cause> {
         self.poll_cancelled_below(cx, None)
     }
 
-    /// As [`poll_cancelled`](Self::poll_cancelled), but registers the waker only at the levels
-    /// from `self` up to, not including, `stop`: the caller is woken some other way when `stop`
-    /// or a level above it is cancelled. With `None`, or a `stop` that is not in the chain,
-    /// every level is registered.
+    /// As [`poll_cancelled`](Self::poll_cancelled), but only the levels from `self` up to, not
+    /// including, `stop` count: the caller learns of `stop`'s cancellation some other way.
     pub(crate) fn poll_cancelled_below(&self, cx: &Context<'_>, stop: Option<&Ctx<'_>>) -> Poll<Cause> {
-        if let Some(cause) = self.cause() {
+        if let Some(cause) = self.cause_below(stop) {
             return Poll::Ready(cause);
         }
-        let stop = stop.map(|t| t as *const Ctx<'_> as *const ());
-        let mut level = Some(self);
-        while let Some(ctx) = level {
-            if Some(ctx as *const Ctx<'_> as *const ()) == stop {
-                break;
-            }
-            ctx.latch.register(cx);
-            level = ctx.parent;
+        let top = self.top();
+        if !top.try_register_root(cx.waker()) && !spill::register_shared(top.key(), cx.waker(), &top.spilled) {
+            self.cancel_with(Cause::Overflow);
         }
-        // A cancel between the first check and the registration is visible now: `set` stores
-        // the flag before it wakes.
-        match self.cause() {
+        // A cancel between the first check and the registration is visible now: `cancel_with`
+        // stores the flag before it wakes.
+        match self.cause_below(stop) {
             Some(cause) => Poll::Ready(cause),
             None => Poll::Pending,
         }
@@ -499,11 +509,7 @@ impl<'a> Ctx<'a> {
     /// This method is cancel safe: dropping the future loses nothing, and a new call observes
     /// the same sticky state.
     pub fn cancelled(&self) -> Cancelled<'_, 'a> {
-        Cancelled {
-            ctx: self,
-            #[cfg(feature = "alloc")]
-            registered: None,
-        }
+        Cancelled { ctx: self, spill: 0 }
     }
 
     /// Runs `fut` until it completes or this context is cancelled, whichever comes first.
@@ -523,9 +529,17 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        // Nothing can wait on a context that is going away (waiters borrow it): forget the
+        // entries a root of this address left in the spill table.
+        spill::clear(self.key(), &self.spilled);
+    }
+}
+
 impl fmt::Debug for Ctx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx").field("root", &self.parent.is_none()).field("cause", &self.cause()).finish()
+        f.debug_struct("Ctx").field("root", &self.parent().is_none()).field("cause", &self.cause()).finish()
     }
 }
 
@@ -534,70 +548,60 @@ impl fmt::Debug for Ctx<'_> {
 /// Completes with the [`Cause`] once the context is cancelled. It is fused: polling it again
 /// after completion returns the cause again.
 ///
-/// Dropping it loses nothing (cancellation is sticky). With `alloc`, dropping it also removes
-/// its waker from every level of the chain; without `alloc`, the waker stays in its slots
-/// until the next wake of each level.
+/// Dropping it loses nothing (cancellation is sticky). A waker it had to keep in the spill
+/// table is removed when it is dropped or completes; one kept in the root's own slot stays
+/// until the next cancellation (a later task then waits beside it).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct Cancelled<'c, 'a> {
     ctx: &'c Ctx<'a>,
-    /// With `alloc`: the waker this future registered at every level of the chain, removed
-    /// again when it is dropped, so that a long-lived context does not collect the wakers of
-    /// tasks that stopped waiting.
-    #[cfg(feature = "alloc")]
-    registered: Option<Waker>,
+    /// The id of this future's own entry in the spill table, 0 for none.
+    spill: u32,
+}
+
+impl Cancelled<'_, '_> {
+    fn release(&mut self) {
+        if self.spill != 0 {
+            spill::remove(core::mem::take(&mut self.spill));
+        }
+    }
 }
 
 impl Future for Cancelled<'_, '_> {
     type Output = Cause;
 
-    #[cfg_attr(not(feature = "alloc"), allow(unused_mut))]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cause> {
-        #[cfg(not(feature = "alloc"))]
-        return self.ctx.poll_cancelled(cx);
-
-        #[cfg(feature = "alloc")]
-        {
-            if let Some(cause) = self.ctx.cause() {
-                return Poll::Ready(cause);
-            }
-            // With `alloc`, a registration is only ever removed by the cancel that wakes it (or
-            // by this future), so the same waker need not register again.
-            if let Some(waker) = &self.registered {
-                if waker.will_wake(cx.waker()) {
-                    return Poll::Pending;
+        let ctx = self.ctx;
+        if let Some(cause) = ctx.cause() {
+            self.release();
+            return Poll::Ready(cause);
+        }
+        let top = ctx.top();
+        if top.try_register_root(cx.waker()) {
+            self.release();
+        } else if self.spill == 0 || !spill::refresh(self.spill, cx.waker()) {
+            match spill::insert(top.key(), cx.waker(), &top.spilled) {
+                Some(id) => self.spill = id,
+                None => {
+                    self.spill = 0;
+                    ctx.cancel_with(Cause::Overflow);
                 }
-                self.deregister();
             }
-            let poll = self.ctx.poll_cancelled(cx);
-            if poll.is_pending() {
-                self.registered = Some(cx.waker().clone());
+        }
+        // A cancel between the first check and the registration is visible now.
+        match ctx.cause() {
+            Some(cause) => {
+                self.release();
+                Poll::Ready(cause)
             }
-            poll
+            None => Poll::Pending,
         }
     }
 }
 
-#[cfg(feature = "alloc")]
-impl Cancelled<'_, '_> {
-    /// Removes this future's waker from every level it registered at. A level that was
-    /// cancelled meanwhile has dropped it already; removing a holder there again is harmless,
-    /// since nothing waits on a cancelled level.
-    fn deregister(&mut self) {
-        if let Some(waker) = self.registered.take() {
-            let mut level = Some(self.ctx);
-            while let Some(ctx) = level {
-                ctx.latch.waiters.deregister(&waker);
-                level = ctx.parent;
-            }
-        }
-    }
-}
-
-#[cfg(feature = "alloc")]
 impl Drop for Cancelled<'_, '_> {
     fn drop(&mut self) {
-        self.deregister();
+        self.release();
     }
 }
 
@@ -608,9 +612,8 @@ impl Ctx<'_> {
     ///
     /// Only for owners that can prove nobody observes this level any more: `shot::Many` resets
     /// the context of a finished run before the next run, and hands the context out only
-    /// through the run's guard, whose borrow has ended by then. Stale wakers left in the slots
-    /// are woken (spuriously) by the next cancel.
+    /// through the run's guard, whose borrow has ended by then.
     pub(crate) fn reset(&self) {
-        self.latch.state.store(0, Ordering::SeqCst);
+        self.state.store(0, Ordering::SeqCst);
     }
 }

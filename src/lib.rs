@@ -22,6 +22,7 @@ pub mod runner;
 pub mod shot;
 pub mod supervisor;
 pub mod time;
+mod waitqueue;
 
 #[doc(inline)]
 pub use combinator::{chain, leaf, leaf_with_stop, parallel, sequential, start_stop};

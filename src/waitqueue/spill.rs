@@ -1,0 +1,159 @@
+//! The spill table: wakers that did not fit where they wait, keyed by the address of that place.
+//!
+//! One table for the program, behind a critical section. The owner of a key wakes (and removes)
+//! its entries when its condition changes, and only then. Two kinds of entries:
+//!
+//! - *own* entries belong to one waiting future (an id it keeps): it refreshes its waker in
+//!   place on every poll and removes the entry when it is dropped, so entries never pile up;
+//! - *shared* entries (id 0) stand for a task, deduplicated by `Waker::will_wake`, for waits
+//!   that keep no state of their own; they stay until their key is woken.
+//!
+//! Without `alloc` the table has [`SPILL_SLOTS`] entries and a registration that finds it full
+//! fails: the caller reports it. With `alloc` it grows on the heap.
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::Waker;
+
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+
+/// How many wakers the program-wide spill table holds without `alloc` (with `alloc` it grows
+/// on the heap). A waker goes there only when the place it waits on has no free slot of its
+/// own: a context waited on by more tasks than it has slots, a handle waited on by more tasks
+/// than its slots.
+pub const SPILL_SLOTS: usize = 16;
+
+struct Entry {
+    key: usize,
+    id: u32,
+    waker: Waker,
+}
+
+#[cfg(not(feature = "alloc"))]
+type List = heapless::Vec<Entry, SPILL_SLOTS>;
+#[cfg(feature = "alloc")]
+type List = alloc::vec::Vec<Entry>;
+
+struct Table {
+    entries: List,
+    next_id: u32,
+}
+
+static TABLE: Mutex<CriticalSectionRawMutex, RefCell<Table>> =
+    Mutex::new(RefCell::new(Table { entries: List::new(), next_id: 1 }));
+
+fn push(entries: &mut List, entry: Entry) -> bool {
+    #[cfg(not(feature = "alloc"))]
+    return entries.push(entry).is_ok();
+    #[cfg(feature = "alloc")]
+    {
+        entries.push(entry);
+        true
+    }
+}
+
+/// Stores `waker` under `key` as an entry of its own and returns its id; `None` if full.
+pub(crate) fn insert(key: usize, waker: &Waker, spilled: &AtomicBool) -> Option<u32> {
+    TABLE.lock(|table| {
+        let mut table = table.borrow_mut();
+        let id = table.next_id;
+        table.next_id = table.next_id.checked_add(1).unwrap_or(1);
+        let stored = push(&mut table.entries, Entry { key, id, waker: waker.clone() });
+        if stored {
+            spilled.store(true, Ordering::SeqCst);
+        }
+        stored.then_some(id)
+    })
+}
+
+/// Updates the waker of entry `id`; `false` if the entry is gone (its key was woken).
+pub(crate) fn refresh(id: u32, waker: &Waker) -> bool {
+    TABLE.lock(|table| {
+        let mut table = table.borrow_mut();
+        match table.entries.iter_mut().find(|e| e.id == id) {
+            Some(entry) => {
+                if !entry.waker.will_wake(waker) {
+                    entry.waker.clone_from(waker);
+                }
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+/// Removes entry `id` if it is still there.
+pub(crate) fn remove(id: u32) {
+    TABLE.lock(|table| {
+        let mut table = table.borrow_mut();
+        if let Some(i) = table.entries.iter().position(|e| e.id == id) {
+            table.entries.swap_remove(i);
+        }
+    });
+}
+
+/// Stores `waker` under `key` once per task (a shared entry); `false` if full.
+pub(crate) fn register_shared(key: usize, waker: &Waker, spilled: &AtomicBool) -> bool {
+    TABLE.lock(|table| {
+        let mut table = table.borrow_mut();
+        if let Some(entry) = table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && e.waker.will_wake(waker)) {
+            entry.waker.clone_from(waker);
+            return true;
+        }
+        let stored = push(&mut table.entries, Entry { key, id: 0, waker: waker.clone() });
+        if stored {
+            spilled.store(true, Ordering::SeqCst);
+        }
+        stored
+    })
+}
+
+/// Wakes and removes every entry under `key`.
+pub(crate) fn wake(key: usize, spilled: &AtomicBool) {
+    if !spilled.load(Ordering::SeqCst) {
+        return;
+    }
+    let mut taken: heapless::Vec<Waker, 8> = heapless::Vec::new();
+    loop {
+        // In batches, so that no waker is woken while the lock is held.
+        let more = TABLE.lock(|table| {
+            let mut table = table.borrow_mut();
+            spilled.store(false, Ordering::SeqCst);
+            let mut i = 0;
+            while i < table.entries.len() {
+                if table.entries[i].key != key {
+                    i += 1;
+                } else if taken.is_full() {
+                    spilled.store(true, Ordering::SeqCst);
+                    return true;
+                } else {
+                    let _ = taken.push(table.entries.swap_remove(i).waker);
+                }
+            }
+            false
+        });
+        taken.drain(..).for_each(Waker::wake);
+        if !more {
+            return;
+        }
+    }
+}
+
+/// Forgets every entry under `key` without waking it (its owner is going away, so nothing
+/// waits on it any more).
+pub(crate) fn clear(key: usize, spilled: &AtomicBool) {
+    if !spilled.load(Ordering::SeqCst) {
+        return;
+    }
+    TABLE.lock(|table| {
+        spilled.store(false, Ordering::SeqCst);
+        table.borrow_mut().entries.retain(|e| e.key != key);
+    });
+}
+
+/// How many entries the table holds now.
+#[allow(dead_code, reason = "for tests and debugging")]
+pub(crate) fn len() -> usize {
+    TABLE.lock(|table| table.borrow().entries.len())
+}
