@@ -18,7 +18,7 @@ use std::thread;
 
 use futures::executor::block_on;
 use futures::task::{ArcWake, waker};
-use procession::ctx::{Cancelled, WAITER_SLOTS};
+use procession::ctx::{Cancelled, WAITER_SLOTS, WaiterPool};
 use procession::{Cause, Ctx};
 
 /// A waker that counts how often it is woken.
@@ -387,7 +387,12 @@ fn static_root_cancelled_from_other_thread_wakes_three_threads() {
 /// With `n` distinct waiting tasks on one context, every task is woken after its last poll
 /// and every future is ready after the cancel: no wakeup is lost.
 fn many_waiters(n: usize) {
-    let ctx = Ctx::new();
+    // Without `alloc` the spill table is shared by every test running at once: give the
+    // context a pool of its own, as a program with many waiting tasks would.
+    static POOL: WaiterPool<16> = WaiterPool::new();
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ctx = Ctx::with_waiters(&POOL);
     let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
     let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
     for (fut, counter) in futures.iter_mut().zip(&counters) {
@@ -421,67 +426,6 @@ fn sixteen_waiters() {
     many_waiters(16);
     for n in 1..=3 * WAITER_SLOTS + 1 {
         many_waiters(n);
-    }
-}
-
-/// Without `alloc`: registering the `WAITER_SLOTS + 1`-th task wakes the earlier ones early;
-/// they register again when polled and then get the real wakeup from the cancel.
-#[test]
-#[cfg(not(feature = "alloc"))]
-fn overflow_wakes_early_then_reregisters() {
-    let ctx = Ctx::new();
-    let n = WAITER_SLOTS + 1;
-    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
-    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
-    let wakes = |counters: &[Arc<Counter>]| counters.iter().map(|c| c.wakes()).collect::<Vec<_>>();
-
-    // Fill the slots: nobody is woken.
-    for i in 0..WAITER_SLOTS {
-        assert!(poll_with(futures[i].as_mut(), &counters[i]).is_pending());
-    }
-    assert_eq!(wakes(&counters), vec![0; n]);
-
-    // One more: every earlier task is woken early (spuriously), the new one is not.
-    assert!(poll_with(futures[WAITER_SLOTS].as_mut(), &counters[WAITER_SLOTS]).is_pending());
-    let mut expected = vec![1; n];
-    expected[WAITER_SLOTS] = 0;
-    assert_eq!(wakes(&counters), expected);
-
-    // The woken tasks are polled again, as an executor would: still pending, and they fit
-    // again beside the newest one except the first, which is left woken and not yet polled.
-    for i in 1..WAITER_SLOTS {
-        assert!(poll_with(futures[i].as_mut(), &counters[i]).is_pending());
-    }
-    assert_eq!(wakes(&counters), expected, "re-registering within the slots woke someone");
-
-    // The real wakeup reaches every task that registered again, and the newest one.
-    ctx.cancel_with(Cause::Restart);
-    let mut expected = vec![2; n];
-    expected[0] = 1;
-    expected[WAITER_SLOTS] = 1;
-    assert_eq!(wakes(&counters), expected);
-    for (fut, counter) in futures.iter_mut().zip(&counters) {
-        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
-    }
-}
-
-/// With `alloc`: any number of distinct tasks wait on one context and none is woken before the
-/// cancel, which wakes each exactly once.
-#[test]
-#[cfg(feature = "alloc")]
-fn unbounded_waiters_are_not_woken_early() {
-    let ctx = Ctx::new();
-    let n = 4 * WAITER_SLOTS + 1;
-    let counters: Vec<_> = (0..n).map(|_| Counter::new()).collect();
-    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(ctx.cancelled())).collect();
-    for (fut, counter) in futures.iter_mut().zip(&counters) {
-        assert!(poll_with(fut.as_mut(), counter).is_pending());
-    }
-    assert!(counters.iter().all(|c| c.wakes() == 0), "a waiter was woken early");
-    ctx.cancel();
-    assert!(counters.iter().all(|c| c.wakes() == 1), "every waiter is woken once");
-    for (fut, counter) in futures.iter_mut().zip(&counters) {
-        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
     }
 }
 
