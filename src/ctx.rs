@@ -71,6 +71,14 @@ pub enum Cause {
 }
 
 impl Cause {
+    pub(crate) const fn to_bits_pub(self) -> u8 {
+        self.to_bits()
+    }
+
+    pub(crate) const fn from_bits_pub(bits: u8) -> Option<Self> {
+        Self::from_bits(bits)
+    }
+
     const fn to_bits(self) -> u8 {
         match self {
             Self::Shutdown => 1,
@@ -450,6 +458,31 @@ impl<'a> Ctx<'a> {
         core::ptr::from_ref(self).cast::<()>() as usize
     }
 
+    /// Registers `cx`'s waker to be woken by the next cancellation anywhere in this chain, or
+    /// by [`wake`](Self::wake) on it. For waits of the crate's own that keep no state: the
+    /// registration takes a shared entry of the spill table if the root has no room.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        let top = self.top();
+        if !top.try_register_root(cx.waker()) && !spill::register_shared(top.key(), cx.waker(), &top.spilled) {
+            self.cancel_with(Cause::Overflow);
+        }
+    }
+
+    /// Wakes every task waiting anywhere in this chain (they re-check what they wait for).
+    pub(crate) fn wake(&self) {
+        self.top().wake_root();
+    }
+
+    /// Whether `self` and `other` are the same context.
+    pub(crate) fn is(&self, other: &Ctx<'_>) -> bool {
+        core::ptr::from_ref(self).cast::<()>() == core::ptr::from_ref(other).cast::<()>()
+    }
+
+    /// The root of this chain.
+    pub(crate) fn chain_root(&self) -> &Ctx<'_> {
+        self.top()
+    }
+
     /// On a root: wakes every waiter of the chain.
     fn wake_root(&self) {
         match &self.up {
@@ -485,10 +518,7 @@ impl<'a> Ctx<'a> {
         if let Some(cause) = self.cause_below(stop) {
             return Poll::Ready(cause);
         }
-        let top = self.top();
-        if !top.try_register_root(cx.waker()) && !spill::register_shared(top.key(), cx.waker(), &top.spilled) {
-            self.cancel_with(Cause::Overflow);
-        }
+        self.register(cx);
         // A cancel between the first check and the registration is visible now: `cancel_with`
         // stores the flag before it wakes.
         match self.cause_below(stop) {

@@ -2,27 +2,32 @@
 //! [`sequential`](super::sequential).
 //!
 //! Every child runs in a join arm of the combinator's own future, beside one more arm for the
-//! main callback. The contexts of the children live in [`Slot`]s owned by the combinator's
-//! frame, so that any arm can cancel any child directly. The arms talk through the atomics of
-//! [`Group`] and wake each other through one set of waker slots.
+//! main callback. Each child gets a context of its own in a [`Slot`] of the combinator's frame;
+//! that context is a root, not a child of the caller's: the engine passes the caller's
+//! cancellation down itself, one child at a time in dependency order. Each wait of the engine
+//! sleeps at the root of the context it concerns (a child's slot, or the main callback's), and
+//! every change of state wakes exactly the waits it concerns: no shared set of waiters, so
+//! children that poll their callbacks with wakers of their own never crowd each other out.
 //!
 //! # Invariants
 //!
 //! 1. The arms of one combinator are polled by one thread at a time (they are parts of one
-//!    future), so a counter is updated with a plain load and store: no read-modify-write.
-//! 2. `started` only grows, `top` only shrinks, `released` and `aborted` are set at most once.
-//! 3. In `Chain` and `Sequential` mode, child `i` starts only once child `i - 1` is ready, and it
-//!    returns from its callback only once every child above it has returned from `run` (or never
-//!    started): children stop from the top down. A child that abandons its callback may return
-//!    early; `top` then waits for the children above it before passing it.
-//! 4. Every change of state another arm waits for is followed by `changed()`; every arm that
-//!    waits registers in `waiters` before it checks the state again (no lost wakeup).
+//!    future), so the state is updated with plain loads and stores: no read-modify-write.
+//! 2. `started` only grows, `top` only shrinks; `aborted`, `released`, `main_started` and the
+//!    forced cause are set at most once.
+//! 3. In `Chain` and `Sequential` mode, child `i` starts only once every child below it is ready
+//!    and none has returned; it returns from its callback only once every child above it has
+//!    returned from `run` (or never started): children stop from the top down. A forced stop
+//!    (the caller's context cancelled, or in `Chain` a child giving up) cancels the main
+//!    callback's context first and a child's context only once every child above it returned.
+//! 4. Every change of state another arm waits for is followed by a wake of that arm's slot;
+//!    every arm that waits registers there before it checks the state again (no lost wakeup).
 
 use core::future::poll_fn;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use core::task::Poll;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use core::task::{Context, Poll};
 
-use crate::ctx::{Cause, Ctx, Waiters};
+use crate::ctx::{Cause, Ctx};
 use crate::error::Merge;
 use crate::runner::Runner;
 
@@ -30,7 +35,7 @@ use crate::runner::Runner;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(unreachable_pub, reason = "named by the sealed part of `Children`, which users cannot reach")]
 pub enum Mode {
-    /// One after the other; a child's callback context being cancelled cancels everything after it.
+    /// One after the other; a child giving up stops everything after it.
     Chain,
     /// All at once; released all at once.
     Parallel,
@@ -38,56 +43,83 @@ pub enum Mode {
     Sequential,
 }
 
+const ENTERED: u8 = 1;
+const READY: u8 = 2;
+const DONE: u8 = 4;
+
 /// The context of one child, and how far it got.
 pub(crate) struct Slot<'c> {
     ctx: Ctx<'c>,
-    /// Its `run` was called.
-    entered: AtomicBool,
-    /// It called its callback.
-    ready: AtomicBool,
-    /// Its `run` returned.
-    done: AtomicBool,
+    flags: AtomicU8,
 }
 
-impl<'c> Slot<'c> {
-    pub(crate) fn new(parent: &'c Ctx<'c>) -> Self {
-        Self {
-            ctx: parent.child(),
-            entered: AtomicBool::new(false),
-            ready: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-        }
+impl Slot<'_> {
+    pub(crate) const fn new() -> Self {
+        Self { ctx: Ctx::detached(), flags: AtomicU8::new(0) }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+
+    fn set(&self, flag: u8) {
+        self.flags.store(self.flags.load(Ordering::Relaxed) | flag, Ordering::Relaxed);
     }
 }
 
 /// Shared state of the arms of one group run.
 pub(crate) struct Group<'g, 'c> {
     mode: Mode,
-    slots: &'g [Slot<'c>],
-    /// The main callback's context.
-    main: Ctx<'c>,
+    slots: &'g [Slot<'g>],
+    /// The caller's context: its cancellation is the forced stop of the whole group.
+    caller: &'c Ctx<'c>,
+    /// The main callback's context (a root: the engine cancels it).
+    main: Ctx<'g>,
     /// How many children are ready (Parallel), or the index of the next child to start.
     started: AtomicUsize,
     /// Every child at `top` and above has returned or will never start.
     top: AtomicUsize,
+    /// How many arms have finished.
+    finished: AtomicUsize,
     /// The main callback has returned, or it will never run: children may stop.
     released: AtomicBool,
-    /// A child failed to start: nothing further starts.
+    /// Nothing further starts, and the main callback will not run unless it already does.
     aborted: AtomicBool,
-    waiters: Waiters,
+    /// The main callback was called.
+    main_started: AtomicBool,
+    /// A forced stop is under way with this cause (`Cause::to_bits`), 0 if none: every child
+    /// from `floor` up is cancelled, from the top down.
+    forced: AtomicU8,
+    floor: AtomicUsize,
 }
 
-impl<'g, 'c> Group<'g, 'c> {
-    pub(crate) fn new(ctx: &'c Ctx<'c>, mode: Mode, slots: &'g [Slot<'c>]) -> Self {
+fn load(v: &AtomicUsize) -> usize {
+    v.load(Ordering::Relaxed)
+}
+
+fn is(v: &AtomicBool) -> bool {
+    v.load(Ordering::Relaxed)
+}
+
+fn set(v: &AtomicBool) {
+    v.store(true, Ordering::Relaxed);
+}
+
+impl<'g, 'c: 'g> Group<'g, 'c> {
+    pub(crate) fn new(caller: &'c Ctx<'c>, mode: Mode, slots: &'g [Slot<'g>]) -> Self {
         Self {
             mode,
             slots,
-            main: ctx.child(),
+            caller,
+            main: Ctx::detached(),
             started: AtomicUsize::new(0),
             top: AtomicUsize::new(slots.len()),
+            finished: AtomicUsize::new(0),
             released: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
-            waiters: Waiters::new(),
+            main_started: AtomicBool::new(false),
+            forced: AtomicU8::new(0),
+            floor: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -95,50 +127,87 @@ impl<'g, 'c> Group<'g, 'c> {
         self.slots.len()
     }
 
-    fn is(flag: &AtomicBool) -> bool {
-        flag.load(Ordering::Relaxed)
+    fn ordered(&self) -> bool {
+        self.mode != Mode::Parallel
     }
 
-    fn load(counter: &AtomicUsize) -> usize {
-        counter.load(Ordering::Relaxed)
+    fn forced_cause(&self) -> Option<Cause> {
+        Cause::from_bits_pub(self.forced.load(Ordering::Relaxed))
     }
 
-    /// Waits until `cond` holds, re-checking after every change of the group's state.
-    async fn until(&self, cond: impl Fn() -> bool) {
-        poll_fn(|cx| {
-            if cond() {
-                return Poll::Ready(());
-            }
-            self.waiters.register(cx);
-            if cond() { Poll::Ready(()) } else { Poll::Pending }
-        })
-        .await;
+    /// Wakes every arm.
+    fn wake_all(&self) {
+        self.slots.iter().for_each(|slot| slot.ctx.wake());
+        self.main.wake();
     }
 
-    fn changed(&self) {
-        self.waiters.wake();
-    }
-
-    /// A child failed to start: nothing further starts, children still starting are cancelled
-    /// (forced), and the ready ones may stop.
-    fn abort(&self) {
-        self.aborted.store(true, Ordering::Relaxed);
-        self.released.store(true, Ordering::Relaxed);
-        for slot in self.slots.iter().filter(|slot| !Self::is(&slot.ready)) {
-            slot.ctx.cancel_with(Cause::DependencyFailed);
+    /// Starts a forced stop with `cause` of every child from `floor` up (and of the main
+    /// callback): nothing further starts.
+    fn force(&self, cause: Cause, floor: usize) {
+        if self.forced_cause().is_none() {
+            self.forced.store(Cause::to_bits_pub(cause), Ordering::Relaxed);
         }
-        self.changed();
+        if floor < load(&self.floor) {
+            self.floor.store(floor, Ordering::Relaxed);
+        }
+        self.main.cancel_with(cause);
+        if !is(&self.main_started) {
+            self.abort_with(cause);
+        }
+        self.advance_forced();
+        self.main.wake();
     }
 
-    /// Child `index` is failing while it runs (its callback's context was cancelled with `cause`).
-    fn failing(&self, index: usize, cause: Cause) {
-        match self.mode {
-            Mode::Chain => {
-                for slot in &self.slots[index + 1..] {
+    /// Cancels the children that the forced stop reaches now: in order, the highest child that
+    /// started and has not returned once the main callback returned and every child above it
+    /// returned; all of them at once in `Parallel` mode.
+    fn advance_forced(&self) {
+        let Some(cause) = self.forced_cause() else { return };
+        if !is(&self.released) {
+            return;
+        }
+        let floor = load(&self.floor);
+        if self.ordered() {
+            let top = load(&self.top);
+            if top > floor && top > 0 {
+                self.slots[top - 1].ctx.cancel_with(cause);
+            }
+        } else {
+            for slot in self.slots.iter().skip(floor) {
+                if !slot.has(DONE) {
                     slot.ctx.cancel_with(cause);
                 }
-                self.main.cancel_with(cause);
             }
+        }
+    }
+
+    /// Nothing further starts; children still starting are cancelled with `cause` (forced),
+    /// the ready ones may stop; the main callback will not run.
+    fn abort_with(&self, cause: Cause) {
+        if is(&self.aborted) {
+            return;
+        }
+        set(&self.aborted);
+        set(&self.released);
+        for slot in self.slots.iter().filter(|slot| slot.has(ENTERED) && !slot.has(READY)) {
+            slot.ctx.cancel_with(cause);
+        }
+        self.wake_all();
+    }
+
+    /// Child `index` gave up while its dependents run (its callback's context was cancelled
+    /// from below, or it returned while the main callback runs).
+    fn failing(&self, index: usize) {
+        if is(&self.released) && is(&self.main_started) {
+            // Everything is stopping already.
+            return;
+        }
+        if !is(&self.main_started) {
+            self.abort_with(Cause::DependencyFailed);
+            return;
+        }
+        match self.mode {
+            Mode::Chain => self.force(Cause::DependencyFailed, index + 1),
             Mode::Parallel | Mode::Sequential => {
                 self.main.cancel_with(Cause::DependencyFailed);
             }
@@ -148,101 +217,167 @@ impl<'g, 'c> Group<'g, 'c> {
     /// The callback handed to child `index`: marks it ready, then parks until it may stop.
     async fn child_callback(&self, index: usize, ctx: &Ctx<'_>) {
         let slot = &self.slots[index];
-        slot.ready.store(true, Ordering::Relaxed);
-        let started = match self.mode {
-            Mode::Parallel => Self::load(&self.started) + 1,
-            Mode::Chain | Mode::Sequential => index + 1,
-        };
-        self.started.store(started, Ordering::Relaxed);
-        if started == self.len() || self.mode != Mode::Parallel {
-            self.changed();
+        slot.set(READY);
+        if self.ordered() {
+            self.started.store(index + 1, Ordering::Relaxed);
+            match self.slots.get(index + 1) {
+                Some(next) => next.ctx.wake(),
+                None => self.main.wake(),
+            }
+        } else {
+            let started = load(&self.started) + 1;
+            self.started.store(started, Ordering::Relaxed);
+            if started == self.len() {
+                self.main.wake();
+            }
         }
         let mut forwarded = false;
         poll_fn(|cx| {
-            let may_stop = Self::is(&self.released)
-                && match self.mode {
-                    Mode::Parallel => true,
-                    Mode::Chain | Mode::Sequential => Self::load(&self.top) <= index + 1,
-                };
+            let may_stop = is(&self.released) && (!self.ordered() || load(&self.top) <= index + 1);
             if may_stop {
                 return Poll::Ready(());
             }
-            if !forwarded {
-                // The slot's context is cancelled only by the group itself or with the group's
-                // own ancestors, and then nothing needs forwarding: watch the levels below it.
-                if let Poll::Ready(cause) = ctx.poll_cancelled_below(cx, Some(&slot.ctx)) {
-                    forwarded = true;
-                    self.failing(index, cause);
-                }
+            if !forwarded && ctx.cause_below(Some(&slot.ctx)).is_some() {
+                // The child cancelled its own callback's context: it gives up.
+                forwarded = true;
+                self.failing(index);
             }
-            self.waiters.register(cx);
+            slot.ctx.register(cx);
+            if !ctx.chain_root().is(&slot.ctx) {
+                // A context of the child's own making, outside the slot's chain.
+                ctx.register(cx);
+            }
             Poll::Pending
         })
         .await;
     }
 
+    /// Whether child `index` may start: every child below it is ready and none has returned.
+    fn may_start(&self, index: usize) -> bool {
+        self.slots[..index].iter().all(|slot| slot.has(READY) && !slot.has(DONE))
+    }
+
     /// Runs child `index` in its arm: waits for its turn, runs it, and records how it ended.
     pub(crate) async fn arm<E, R: Runner<E>>(&self, index: usize, child: &R) -> Result<(), E> {
-        if self.mode != Mode::Parallel {
-            self.until(|| Self::load(&self.started) >= index || Self::is(&self.aborted)).await;
-            if !Self::is(&self.aborted) && self.main.parent().is_some_and(Ctx::is_cancelled) {
-                // The group is cancelled while it starts: what is not started yet never starts.
-                self.abort();
+        let slot = &self.slots[index];
+        if self.ordered() {
+            poll_fn(|cx| {
+                if load(&self.started) >= index || is(&self.aborted) {
+                    return Poll::Ready(());
+                }
+                slot.ctx.register(cx);
+                if load(&self.started) >= index || is(&self.aborted) { Poll::Ready(()) } else { Poll::Pending }
+            })
+            .await;
+            if !is(&self.aborted) {
+                if let Some(cause) = self.caller.cause() {
+                    // The group is cancelled while it starts: what is not started yet never starts.
+                    self.force(cause, 0);
+                } else if !self.may_start(index) {
+                    // A child below gave up in the poll that made it ready.
+                    self.abort_with(Cause::DependencyFailed);
+                }
             }
         }
-        if Self::is(&self.aborted) {
-            // An earlier child failed to start: this one never starts.
-            self.returned();
+        if is(&self.aborted) {
+            // This child never starts.
+            self.returned(index);
             return Ok(());
         }
-        let slot = &self.slots[index];
-        slot.entered.store(true, Ordering::Relaxed);
+        slot.set(ENTERED);
+        if let Some(cause) = self.forced_cause() {
+            slot.ctx.cancel_with(cause);
+        }
         let result = child
             .run(&slot.ctx, async |c: &Ctx<'_>| {
                 self.child_callback(index, c).await;
                 Ok(())
             })
             .await;
-        if !Self::is(&slot.ready) {
-            self.abort();
-        } else if !Self::is(&self.released) {
-            // The child abandoned its callback and ended while the main callback runs.
-            self.failing(index, Cause::DependencyFailed);
+        slot.set(DONE);
+        if !slot.has(READY) {
+            self.abort_with(Cause::DependencyFailed);
+        } else if !is(&self.released) {
+            // The child abandoned its callback and ended while its dependents run.
+            self.failing(index);
         }
-        slot.done.store(true, Ordering::Relaxed);
-        self.returned();
+        self.returned(index);
         result
     }
 
-    /// An arm is done (its child returned, or it never started one): lower `top` past every
-    /// child that returned or never started, and wake the children below. Children may return
-    /// out of order when one abandons its callback.
-    fn returned(&self) {
-        if self.mode == Mode::Parallel {
-            return;
+    /// Arm `index` is done (its child returned, or it never started one): lower `top` past every
+    /// child that returned or never started, and wake what may go on.
+    fn returned(&self, _index: usize) {
+        self.finished.store(load(&self.finished) + 1, Ordering::Relaxed);
+        if self.ordered() {
+            let mut top = load(&self.top);
+            while top > 0 && (self.slots[top - 1].has(DONE) || !self.slots[top - 1].has(ENTERED)) {
+                top -= 1;
+            }
+            if top != load(&self.top) {
+                self.top.store(top, Ordering::Relaxed);
+                if top > 0 {
+                    self.slots[top - 1].ctx.wake();
+                }
+                self.advance_forced();
+            }
         }
-        let mut top = Self::load(&self.top);
-        while top > 0 && (Self::is(&self.slots[top - 1].done) || !Self::is(&self.slots[top - 1].entered)) {
-            top -= 1;
-        }
-        self.top.store(top, Ordering::Relaxed);
-        self.changed();
+        self.main.wake();
     }
 
-    /// Runs the main callback once every child is ready; `None` if a child failed to start.
+    /// Watches the caller's context: once it is cancelled, starts the forced stop.
+    fn watch_caller(&self, cx: &Context<'_>) {
+        if self.forced_cause().is_none() || load(&self.floor) > 0 {
+            if let Poll::Ready(cause) = self.caller.poll_cancelled_below(cx, None) {
+                self.force(cause, 0);
+            }
+        }
+    }
+
+    /// The main arm: runs the main callback once every child is ready (`None` if it never
+    /// runs), then carries out the stop of the children, watching the caller's context all
+    /// along.
     pub(crate) async fn main<E, F>(&self, ready: F) -> Option<Result<(), E>>
     where
         F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
-        self.until(|| Self::load(&self.started) >= self.len() || Self::is(&self.aborted)).await;
-        if Self::is(&self.aborted) {
-            return None;
-        }
-        let result = ready(&self.main).await;
-        self.released.store(true, Ordering::Relaxed);
+        poll_fn(|cx| {
+            self.watch_caller(cx);
+            if load(&self.started) >= self.len() || is(&self.aborted) {
+                return Poll::Ready(());
+            }
+            self.main.register(cx);
+            if load(&self.started) >= self.len() || is(&self.aborted) { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+        let result = if is(&self.aborted) || self.forced_cause().is_some() {
+            set(&self.released);
+            None
+        } else {
+            set(&self.main_started);
+            let mut callback = core::pin::pin!(ready(&self.main));
+            let result = poll_fn(|cx| {
+                self.watch_caller(cx);
+                callback.as_mut().poll(cx)
+            })
+            .await;
+            Some(result)
+        };
+        set(&self.released);
         self.main.cancel_with(Cause::Parent);
-        self.changed();
-        Some(result)
+        self.slots.iter().for_each(|slot| slot.ctx.wake());
+        self.advance_forced();
+        // The stop: wait for every child, passing a forced stop down as they return.
+        poll_fn(|cx| {
+            self.watch_caller(cx);
+            if load(&self.finished) >= self.len() {
+                return Poll::Ready(());
+            }
+            self.main.register(cx);
+            if load(&self.finished) >= self.len() { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+        result
     }
 }
 

@@ -98,7 +98,7 @@ macro_rules! tuple_children {
                 F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
             {
                 let this = self;
-                let slots: [Slot<'_>; $len] = core::array::from_fn(|_| Slot::new(ctx));
+                let slots: [Slot<'_>; $len] = [const { Slot::new() }; $len];
                 let group = Group::new(ctx, mode, &slots);
                 let (children, main) = join(join_arms!(group, this; $($i),+), group.main(ready)).await;
                 combine(main, children)
@@ -137,7 +137,7 @@ impl<E, R: Runner<E>, const N: usize> Sealed<E> for [R; N] {
             [] => ready(ctx).await,
             [only] => only.run(ctx, ready).await,
             children => {
-                let slots: [Slot<'_>; N] = core::array::from_fn(|_| Slot::new(ctx));
+                let slots: [Slot<'_>; N] = core::array::from_fn(|_| Slot::new());
                 let group = Group::new(ctx, mode, &slots);
                 let arms = join_array::<_, N>(core::array::from_fn(|i| group.arm(i, &children[i])));
                 let (results, main) = join(arms, group.main(ready)).await;
@@ -167,7 +167,7 @@ impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
             [] => ready(ctx).await,
             [only] => only.run(ctx, ready).await,
             children => {
-                let slots: alloc::vec::Vec<Slot<'_>> = children.iter().map(|_| Slot::new(ctx)).collect();
+                let slots: alloc::vec::Vec<Slot<'_>> = children.iter().map(|_| Slot::new()).collect();
                 let group = Group::new(ctx, mode, &slots);
                 let arms = join_vec(children.iter().enumerate().map(|(i, child)| group.arm(i, child)).collect());
                 let (results, main) = join(arms, group.main(ready)).await;

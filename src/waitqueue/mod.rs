@@ -51,18 +51,6 @@ impl<M: RawMutex> WakerCell<M> {
         })
     }
 
-    /// Stores `waker`, replacing whatever was there (the last poll's waker is the one to wake,
-    /// as for `AtomicWaker`). For cells with one owner.
-    pub(crate) fn register(&self, waker: &Waker) {
-        self.waker.lock(|cell| {
-            let held = cell.take();
-            match held {
-                Some(held) if held.will_wake(waker) => cell.set(Some(held)),
-                _ => cell.set(Some(waker.clone())),
-            }
-        });
-    }
-
     /// Takes the waker out; the caller wakes it after the lock is released.
     pub(crate) fn take(&self) -> Option<Waker> {
         self.waker.lock(Cell::take)
@@ -73,17 +61,6 @@ impl<M: RawMutex> WakerCell<M> {
         if let Some(waker) = self.take() {
             waker.wake();
         }
-    }
-
-    /// Removes the stored waker if it is `waker`'s task's; returns whether it did.
-    pub(crate) fn remove(&self, waker: &Waker) -> bool {
-        self.waker.lock(|cell| match cell.take() {
-            Some(held) if held.will_wake(waker) => true,
-            other => {
-                cell.set(other);
-                false
-            }
-        })
     }
 }
 

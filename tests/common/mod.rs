@@ -113,11 +113,29 @@ impl Runner<Error> for Probe {
             return Err(fail(self.name));
         }
         let inner = ctx.child();
-        if self.behaviour == Behaviour::FailRunning {
-            inner.cancel_with(procession::Cause::DependencyFailed);
-        }
         self.log.push(format!("ready {}", self.name));
-        let result = ready(&inner).await;
+        let mut callback = core::pin::pin!(ready(&inner));
+        let result = match futures::poll!(callback.as_mut()) {
+            core::task::Poll::Ready(result) => result,
+            core::task::Poll::Pending => {
+                if self.behaviour == Behaviour::FailRunning {
+                    // Fails once it runs: after one round of the executor, in which what
+                    // depends on it starts.
+                    let mut yielded = false;
+                    core::future::poll_fn(|cx| {
+                        if yielded {
+                            return core::task::Poll::Ready(());
+                        }
+                        yielded = true;
+                        cx.waker().wake_by_ref();
+                        core::task::Poll::Pending
+                    })
+                    .await;
+                    inner.cancel_with(procession::Cause::DependencyFailed);
+                }
+                callback.await
+            }
+        };
         let cause = ctx.cause().map(|c| format!(" ({c})")).unwrap_or_default();
         self.log.push(format!("stop {}{}", self.name, cause));
         match self.behaviour {
