@@ -169,14 +169,16 @@ impl<E, R: Runner<E>> Sealed<E> for alloc::vec::Vec<R> {
             children => {
                 let slots: alloc::vec::Vec<Slot<'_>> = children.iter().map(|_| Slot::new()).collect();
                 let group = Group::new(ctx, mode, &slots);
-                let arms = join_vec(children.iter().enumerate().map(|(i, child)| group.arm(i, child)).collect());
+                // Each arm gets a waker of its own (beyond a few dozen), so waking one child re-polls
+                // that child alone.
+                let arms =
+                    futures_util::future::join_all(children.iter().enumerate().map(|(i, child)| group.arm(i, child)));
                 let (results, main) = join(arms, group.main(ready)).await;
                 combine(main, results.into_iter().fold(Ok(()), merge_results))
             }
         }
     }
 }
-
 /// Joins boxed futures, polling every unfinished one with the caller's waker on each poll (as
 /// `join_array` does), so that one wake of the task reaches them all. `futures_util`'s
 /// `join_all` gives each future a waker of its own above 30 futures, which makes every wake of
