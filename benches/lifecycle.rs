@@ -429,17 +429,17 @@ impl Wake for Flag {
 }
 
 /// Polls `fut` while its waker was woken since the last poll (at most `budget` polls); returns
-/// the polls made and whether it completed.
-fn poll_while_woken<F: Future + ?Sized>(mut fut: Pin<&mut F>, flag: &Arc<Flag>, budget: usize) -> (usize, bool) {
+/// the polls made and the output, if it completed.
+fn poll_while_woken<F: Future + ?Sized>(mut fut: Pin<&mut F>, flag: &Arc<Flag>, budget: usize) -> (usize, Option<F::Output>) {
     let waker = Waker::from(flag.clone());
     let mut polls = 0;
     while polls < budget && flag.0.swap(false, Ordering::Relaxed) {
         polls += 1;
-        if fut.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
-            return (polls, true);
+        if let Poll::Ready(output) = fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return (polls, Some(output));
         }
     }
-    (polls, false)
+    (polls, None)
 }
 
 /// One tree of children all waiting, child 0 also on a latch that the test releases: how many
@@ -461,24 +461,20 @@ fn per_wake<R: Runner<Failed>>(poke: &Latch, tree: &R) -> PerWake {
         Ok(())
     }));
     let flag = Arc::new(Flag(AtomicBool::new(true)));
-    let (_, done) = poll_while_woken(fut.as_mut(), &flag, 100_000);
-    assert!(!done);
-    // A tree that keeps waking itself (without `alloc`, past the waiter slots) never sleeps:
-    // give it a wake-up anyway and count what one poke costs beside its own polls.
-    let slept = !flag.0.load(Ordering::Relaxed);
+    let (_, output) = poll_while_woken(fut.as_mut(), &flag, 10_000);
+    assert!(output.is_none(), "the tree returned before its callback was released");
+    // A tree that keeps waking itself never sleeps: then the figure below is what one poll of
+    // it costs, the poke included.
+    let slept = !flag.0.swap(false, Ordering::Relaxed);
     CHILD_POLLS.store(0, Ordering::Relaxed);
     poke.release();
-    flag.0.store(true, Ordering::Relaxed);
-    let waker = Waker::from(flag.clone());
-    flag.0.store(false, Ordering::Relaxed);
-    assert!(fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
-    let task_polls = 1;
+    let (task_polls, output) = poll_while_woken(fut.as_mut(), &flag, 1);
+    assert!(output.is_none(), "the tree returned before its callback was released");
     let child_polls = CHILD_POLLS.load(Ordering::Relaxed);
     gate.release();
     flag.0.store(true, Ordering::Relaxed);
-    let (_, done) = poll_while_woken(fut.as_mut(), &flag, 1_000_000);
-    assert!(done);
-    assert_eq!(fut.as_mut().poll(&mut Context::from_waker(&waker)), Poll::Ready(Ok(())));
+    let (_, output) = poll_while_woken(fut.as_mut(), &flag, 1_000_000);
+    assert_eq!(output, Some(Ok(())), "the tree returns once its callback is released");
     PerWake { child_polls, task_polls, slept }
 }
 
