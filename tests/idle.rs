@@ -293,7 +293,6 @@ fn four_tasks_on_one_static_ctx_sleep_and_wake_once() {
 
 /// Twelve tasks on one `static` context sleep while idle and are woken once by the cancel.
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn twelve_tasks_on_one_static_ctx_sleep_and_wake_once() {
     static CTX: Ctx<'static> = Ctx::new();
     tasks_on_static::<12>(&CTX);
@@ -313,45 +312,38 @@ fn parallel_of_4_sleeps_when_idle() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn parallel_of_5_sleeps_when_idle() {
     idle_tree("parallel([r; 5])", &parallel([child(); 5]), max_polls(5), max_polls(5));
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn chain_of_8_sleeps_when_idle() {
     let r = child();
     idle_tree("chain((r, ..) x8)", &chain((r, r, r, r, r, r, r, r)), max_polls(8), max_polls(8));
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn sequential_of_6_sleeps_when_idle() {
     idle_tree("sequential([r; 6])", &sequential([child(); 6]), max_polls(6), max_polls(6));
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn parallel_of_32_sleeps_when_idle() {
     idle_tree("parallel([r; 32])", &parallel([child(); 32]), max_polls(32), max_polls(32));
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn chain_of_32_sleeps_when_idle() {
     idle_tree("chain([r; 32])", &chain([child(); 32]), max_polls(32), max_polls(32));
 }
 
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn sequential_of_32_sleeps_when_idle() {
     idle_tree("sequential([r; 32])", &sequential([child(); 32]), max_polls(32), max_polls(32));
 }
 
 /// A tree of trees: `parallel` of four `chain`s of eight, 32 leaves in all.
 #[test]
-#[cfg_attr(not(feature = "alloc"), ignore = "fails until the core rewrite (issue 12) lands")]
 fn parallel_of_chains_of_32_sleeps_when_idle() {
     let branch = chain([child(); 8]);
     idle_tree("parallel([chain([r; 8]); 4])", &parallel([branch; 4]), max_polls(32), max_polls(32));
