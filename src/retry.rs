@@ -232,10 +232,18 @@ impl Executor for UntilPermanent {
         O: Operation<T, E>,
     {
         loop {
-            match op.attempt(ctx).await {
-                Err(Error::Transient(e)) if ctx.is_cancelled() => return Err(Error::Transient(e)),
-                Err(Error::Transient(_)) => embassy_futures::yield_now().await,
+            let e = match op.attempt(ctx).await {
+                Err(Error::Transient(e)) => e,
                 other => return other,
+            };
+            if ctx.is_cancelled() {
+                return Err(Error::Transient(e));
+            }
+            embassy_futures::yield_now().await;
+            // Checked again after the yield: the other futures of the task ran meanwhile, and
+            // one of them may have cancelled the context.
+            if ctx.is_cancelled() {
+                return Err(Error::Transient(e));
             }
         }
     }

@@ -621,6 +621,52 @@ fn an_instantly_failing_process_cannot_starve_the_executor() {
     );
 }
 
+/// A runner that fails at once, without yielding, and counts its runs.
+#[derive(Debug)]
+struct FailsAtOnce<'a> {
+    runs: &'a AtomicU32,
+    ready_first: bool,
+}
+
+impl Runner<Error> for FailsAtOnce<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.ready_first {
+            // Ready, then fails at once: the callback is dropped unfinished.
+            let inner = ctx.child();
+            let mut callback = core::pin::pin!(ready(&inner));
+            let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+            let _ = callback.as_mut().poll(&mut cx);
+        }
+        Err(fail("instant"))
+    }
+}
+
+/// A process that failed at every incarnation under `UntilPermanent`, whose callback returns
+/// while the executor yields between two attempts: the last failure is the run's result, not
+/// `Ok`, and no incarnation starts after the callback returned.
+#[test]
+fn callback_returning_between_attempts_reports_the_failure() {
+    let runs = AtomicU32::new(0);
+    let sup = Supervisor::new(FailsAtOnce { runs: &runs, ready_first: false }, UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            // The attempts complete within the executor's polls: this runs between two.
+            while runs.load(Ordering::SeqCst) < 3 {
+                yield_now().await;
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("instant")));
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "no incarnation after the callback returned");
+}
+
 /// A run whose future is dropped (a hard stop) releases the supervisor: the next run works.
 #[test]
 fn a_dropped_run_releases_the_supervisor() {
