@@ -654,7 +654,8 @@ impl Runner<Error> for FailsAtOnce<'_> {
 #[test]
 fn callback_returning_between_attempts_reports_the_failure() {
     let runs = AtomicU32::new(0);
-    let sup = Supervisor::new(FailsAtOnce { runs: &runs, ready_first: false }, UntilPermanent).callback_beside_process();
+    let sup =
+        Supervisor::new(FailsAtOnce { runs: &runs, ready_first: false }, UntilPermanent).callback_beside_process();
     let root = Ctx::new();
     let result = block_on_within(
         1000,
@@ -1119,4 +1120,67 @@ impl Drop for Defer<'_> {
     fn drop(&mut self) {
         self.0.set(true);
     }
+}
+
+/// The callback's context says why it ends: a process that gave up is a dependency failure;
+/// a stop request from another task is a shutdown; a process that returned `Ok` ends it as
+/// its parent.
+#[test]
+fn the_callback_context_carries_why_the_process_ended() {
+    use procession::Cause;
+    let cause_seen = |sup_result: &dyn Fn(&Cell<Option<Cause>>) -> Result<(), Error>| {
+        let seen = Cell::new(None);
+        let _ = sup_result(&seen);
+        seen.get()
+    };
+    // Fails for good after it was ready.
+    let gives_up = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Err::<(), Error>(fail("crash"))
+    });
+    let sup = Supervisor::new(&gives_up, Once);
+    let cause = cause_seen(&|seen| {
+        block_on_within(
+            100,
+            sup.run(&Ctx::new(), async |ctx| {
+                seen.set(Some(ctx.cancelled().await));
+                Ok(())
+            }),
+        )
+    });
+    assert_eq!(cause, Some(Cause::DependencyFailed));
+    // Asked to stop from another future while it runs.
+    let log = Log::new();
+    let sup = Supervisor::new(gated("p", &log, None), UntilPermanent);
+    let cause = cause_seen(&|seen| {
+        let root = Ctx::new();
+        let run = sup.run(&root, async |ctx| {
+            seen.set(Some(ctx.cancelled().await));
+            Ok(())
+        });
+        let other = async {
+            sup.control().ready().await;
+            assert!(sup.request_stop());
+        };
+        block_on_within(100, futures::future::join(run, other)).0
+    });
+    assert_eq!(cause, Some(Cause::Shutdown));
+    // Returns `Ok` by itself.
+    let finishes = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(&finishes, UntilPermanent);
+    let cause = cause_seen(&|seen| {
+        block_on_within(
+            100,
+            sup.run(&Ctx::new(), async |ctx| {
+                seen.set(Some(ctx.cancelled().await));
+                Ok(())
+            }),
+        )
+    });
+    assert_eq!(cause, Some(Cause::Parent));
 }

@@ -105,7 +105,6 @@ impl Executor for UntilPermanent {
     }
 }
 
-
 /// An executor that runs the operation again after the delays of a [`Backoff`], measured on a
 /// [`Clock`].
 ///

@@ -1,7 +1,7 @@
 //! Which failures are permanent: [`Classify`] and [`AllTransient`].
 
 /// Tells whether a failure of the supervised process is permanent: the executor does not restart
-/// after it ([`Supervisor::permanent_if`]). Implemented by [`AllTransient`] and by every
+/// after it ([`Supervisor::permanent_if`](super::Supervisor::permanent_if)). Implemented by [`AllTransient`] and by every
 /// `Fn(&E) -> bool`.
 pub trait Classify<E> {
     /// Whether `error` must not be retried.

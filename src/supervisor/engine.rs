@@ -16,7 +16,7 @@ use crate::retry::{self, Executor};
 use crate::runner::Runner;
 
 /// The deadline of a supervisor without [`callback_deadline`](Supervisor::callback_deadline):
-/// [`never`](crate::never), so the wait for the callback is unbounded.
+/// [`never`](crate::never()), so the wait for the callback is unbounded.
 pub type NoDeadline = fn() -> Never;
 
 /// Why an attempt of the supervisor's operation failed.
@@ -148,14 +148,7 @@ where
 /// assert_eq!(result, Ok(()));
 /// assert_eq!(clock.now().elapsed(), Duration::from_millis(200 + 400));
 /// ```
-pub struct Supervisor<
-    B,
-    X,
-    H = Hook,
-    M: RawMutex = CriticalSectionRawMutex,
-    K = AllTransient,
-    D = NoDeadline,
-> {
+pub struct Supervisor<B, X, H = Hook, M: RawMutex = CriticalSectionRawMutex, K = AllTransient, D = NoDeadline> {
     build: B,
     executor: X,
     hook: H,
@@ -292,14 +285,20 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
     /// ```
     /// use core::time::Duration;
     /// use procession::retry::Once;
-    /// use procession::supervisor::Supervisor;
+    /// use procession::supervisor::{self, Supervisor};
     /// use procession::time::{Clock, ManualClock};
-    /// use procession::{Ctx, MultiError, Runner, runner::{Lifecycle, from_fn}, supervisor};
+    /// use procession::{Ctx, MultiError, Runner, runner::{Lifecycle, from_fn}};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum Fail { Crash, Supervisor(supervisor::Error) }
+    /// impl From<supervisor::Error> for Fail {
+    ///     fn from(e: supervisor::Error) -> Self { Fail::Supervisor(e) }
+    /// }
     ///
     /// let clock: ManualClock = ManualClock::new();
     /// let crashes = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
     ///     lc.ready();
-    ///     Err(MultiError::<_, 2>::from_error(supervisor::Error::RecursiveOrConcurrentRun))
+    ///     Err(MultiError::<Fail, 2>::from_error(Fail::Crash))
     /// });
     /// let sup = Supervisor::new(crashes, Once).callback_deadline(|| clock.sleep(Duration::from_secs(1)));
     /// let root = Ctx::new();
@@ -311,7 +310,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
     /// };
     /// let (result, ()) = embassy_futures::block_on(embassy_futures::join::join(run, time));
     /// let errors = result.unwrap_err();
-    /// assert_eq!(errors.errors()[0], supervisor::Error::CallbackOverrun);
+    /// assert_eq!(errors.errors(), [Fail::Supervisor(supervisor::Error::CallbackOverrun), Fail::Crash]);
     /// ```
     pub fn callback_deadline<D2, DF>(self, deadline: D2) -> Supervisor<B, X, H, M, K, D2>
     where
@@ -422,7 +421,15 @@ where
                 execute.as_mut().poll(cx)
             })
             .await;
-            callback_ctx.cancel_with(Cause::Parent);
+            callback_ctx.cancel_with(match (&result, process_ctx.cause()) {
+                // Asked to stop (a stop request, a forced stop from outside): the same cause.
+                (_, Some(cause)) => cause,
+                // The process gave up while its dependents ran.
+                (Err(retry::Error::Transient(_) | retry::Error::Permanent(_) | retry::Error::Exhausted(_)), None) => {
+                    Cause::DependencyFailed
+                }
+                (Ok(()) | Err(retry::Error::Internal(_)), None) => Cause::Parent,
+            });
             control.finish();
             result
         };

@@ -66,8 +66,11 @@
 //! 6. A forced stop from outside (the caller's context cancelled) follows the dependency order:
 //!    the callback's context is cancelled at once; the process's (with the same cause) only
 //!    once the callback no longer runs, so the process outlives what depends on it.
-//! 7. When the executor returns, for any reason, the callback's context is cancelled
-//!    ([`Cause::Parent`]) so that the callback returns. A callback that ignores its context
+//! 7. When the executor returns, for any reason, the callback's context is cancelled so that
+//!    the callback returns: with the cause of the stop if one was asked for, with
+//!    [`Cause::DependencyFailed`] if the process failed for good (its failures are permanent,
+//!    its backoff ended, or its restart intensity is exhausted), and with [`Cause::Parent`]
+//!    if it returned `Ok`. A callback that ignores its context
 //!    is waited for without bound, unless [`Supervisor::callback_deadline`] bounds the wait:
 //!    then it is dropped when that deadline passes, and the run reports
 //!    [`Error::CallbackOverrun`].
@@ -103,6 +106,7 @@
 //! [`Runner::run`]: crate::Runner::run
 //! [`Cause::Shutdown`]: crate::Cause::Shutdown
 //! [`Cause::Parent`]: crate::Cause::Parent
+//! [`Cause::DependencyFailed`]: crate::Cause::DependencyFailed
 //! [`Merge`]: crate::Merge
 //! [`retry`]: crate::retry
 //! [`retry::Error::Internal`]: crate::retry::Error::Internal
