@@ -1128,59 +1128,47 @@ impl Drop for Defer<'_> {
 #[test]
 fn the_callback_context_carries_why_the_process_ended() {
     use procession::Cause;
-    let cause_seen = |sup_result: &dyn Fn(&Cell<Option<Cause>>) -> Result<(), Error>| {
-        let seen = Cell::new(None);
-        let _ = sup_result(&seen);
-        seen.get()
-    };
     // Fails for good after it was ready.
     let gives_up = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
         lc.ready();
         yield_now().await;
         Err::<(), Error>(fail("crash"))
     });
-    let sup = Supervisor::new(&gives_up, Once);
-    let cause = cause_seen(&|seen| {
-        block_on_within(
-            100,
-            sup.run(&Ctx::new(), async |ctx| {
-                seen.set(Some(ctx.cancelled().await));
-                Ok(())
-            }),
-        )
-    });
-    assert_eq!(cause, Some(Cause::DependencyFailed));
+    let seen = Cell::new(None);
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        Supervisor::new(&gives_up, Once).run(&root, async |ctx| {
+            seen.set(Some(ctx.cancelled().await));
+            Ok(())
+        }),
+    );
+    assert_eq!((result, seen.take()), (Err(fail("crash")), Some(Cause::DependencyFailed)));
     // Asked to stop from another future while it runs.
     let log = Log::new();
     let sup = Supervisor::new(gated("p", &log, None), UntilPermanent);
-    let cause = cause_seen(&|seen| {
-        let root = Ctx::new();
-        let run = sup.run(&root, async |ctx| {
-            seen.set(Some(ctx.cancelled().await));
-            Ok(())
-        });
-        let other = async {
-            sup.control().ready().await;
-            assert!(sup.request_stop());
-        };
-        block_on_within(100, futures::future::join(run, other)).0
+    let run = sup.run(&root, async |ctx| {
+        seen.set(Some(ctx.cancelled().await));
+        Ok(())
     });
-    assert_eq!(cause, Some(Cause::Shutdown));
+    let other = async {
+        sup.control().ready().await;
+        assert!(sup.request_stop());
+    };
+    let (result, ()) = block_on_within(100, futures::future::join(run, other));
+    assert_eq!((result, seen.take()), (Ok(()), Some(Cause::Shutdown)));
     // Returns `Ok` by itself.
     let finishes = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
         lc.ready();
         yield_now().await;
         Ok::<(), Error>(())
     });
-    let sup = Supervisor::new(&finishes, UntilPermanent);
-    let cause = cause_seen(&|seen| {
-        block_on_within(
-            100,
-            sup.run(&Ctx::new(), async |ctx| {
-                seen.set(Some(ctx.cancelled().await));
-                Ok(())
-            }),
-        )
-    });
-    assert_eq!(cause, Some(Cause::Parent));
+    let result = block_on_within(
+        100,
+        Supervisor::new(&finishes, UntilPermanent).run(&root, async |ctx| {
+            seen.set(Some(ctx.cancelled().await));
+            Ok(())
+        }),
+    );
+    assert_eq!((result, seen.take()), (Ok(()), Some(Cause::Parent)));
 }
