@@ -1172,3 +1172,26 @@ fn the_callback_context_carries_why_the_process_ended() {
     );
     assert_eq!((result, seen.take()), (Ok(()), Some(Cause::Parent)));
 }
+
+/// A forced stop from outside before the process is ready reaches the process at once: the
+/// callback, which waits for readiness, is never called.
+#[test]
+fn a_forced_stop_before_readiness_stops_the_process() {
+    let log = Log::new();
+    let never_ready = from_fn(async |ctx: &Ctx<'_>, _: &Lifecycle<'_>| {
+        log.push("process: starting");
+        let cause = ctx.cancelled().await;
+        log.push(format!("process: cancelled ({cause})"));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(never_ready, UntilPermanent);
+    let root = Ctx::new();
+    let run = sup.run(&root, async |_| unreachable!("never ready"));
+    let other = async {
+        yield_now().await;
+        root.cancel();
+    };
+    let (result, ()) = block_on_within(100, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["process: starting", "process: cancelled (shutdown)"]);
+}

@@ -434,7 +434,14 @@ where
             result
         };
         let callback = async {
-            let result = if self.beside || poll_fn(|cx| control.poll_first_ready(cx)).await {
+            // Without readiness (the executor returned first, or a forced stop from outside
+            // came first) the callback is never called.
+            let open = self.beside
+                || match select(poll_fn(|cx| control.poll_first_ready(cx)), callback_ctx.cancelled()).await {
+                    Either::First(open) => open,
+                    Either::Second(_) => false,
+                };
+            let result = if open {
                 let watchdog = async {
                     callback_ctx.cancelled().await;
                     (self.deadline)().await;

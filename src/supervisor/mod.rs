@@ -58,8 +58,8 @@
 //!    the executor returns.
 //! 4. The callback waits until an incarnation has been ready (not with
 //!    [`callback_beside_process`](Supervisor::callback_beside_process)); if the executor
-//!    returns first, it is never called. Then it runs. When it returns, the supervisor requests
-//!    a stop.
+//!    returns first, or a forced stop from outside comes first, it is never called. Then it
+//!    runs. When it returns, the supervisor requests a stop.
 //! 5. A stop request while an incarnation runs is graceful (its callback returns); while none
 //!    runs (backing off) it cancels the process's context with [`Cause::Shutdown`], which ends
 //!    the executor's sleep and returns the failure that led to it.
