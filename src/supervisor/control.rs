@@ -3,24 +3,23 @@
 //!
 //! # The state machine
 //!
-//! A [`Control`] holds one [`Phase`] behind its raw mutex, plus the incarnation counter and
+//! A [`Control`] holds one `Phase` behind its raw mutex, plus the incarnation counter and
 //! whether an incarnation of the active run has been ready. The run's engine and the
 //! [`Control`] methods move it along these edges, each under one critical section:
 //!
-//! ```text
-//!            begin                 before_attempt             on_ready
-//! Initial ─────────► Launched ───────────────────► Starting ──────────► Running
-//! Stopped ─┘            │  ▲                          │                    │
-//!                       │  └── BackingOff ◄───────────┴────────────────────┘
-//!                       │         │          after_attempt (a failure or a return)
-//!        request_stop   │         │ request_stop
-//!                       ▼         ▼
-//!                 Interrupted { cancel: true } ──take_cancel──► Interrupted { cancel: false }
-//!                                                                  ▲
-//! Starting / Running ──request_stop──► Stopping { ready } ─────────┘ after_attempt
+//! | edge | from | to |
+//! |---|---|---|
+//! | `begin` | `Initial`, `Stopped` | `Launched` |
+//! | `before_attempt` (`true`) | `Launched`, `BackingOff` | `Starting`, counting an incarnation |
+//! | `on_ready` | `Starting`; `Stopping { ready: false }` | `Running`; `Stopping { ready: true }` |
+//! | `after_attempt` | `Starting`, `Running`; `Stopping { .. }` | `BackingOff`; `Interrupted { cancel: false }`, and the engine cancels the process's context |
+//! | `request_stop` (`true`) | `Launched`, `BackingOff`; `Starting`; `Running` | `Interrupted { cancel: true }`; `Stopping { ready: false }`; `Stopping { ready: true }` |
+//! | `poll_take_cancel` (`true`) | `Interrupted { cancel: true }` | `Interrupted { cancel: false }`, and the engine cancels the process's context |
+//! | `finish` | any phase of an active run | `Finished` |
+//! | `end` | any phase of an active run | `Stopped` |
 //!
-//! any phase of an active run ──finish──► Finished;   any ──end──► Stopped
-//! ```
+//! Every other call leaves the phase as it is (and `before_attempt`, `request_stop` and
+//! `poll_take_cancel` then return `false`).
 //!
 //! # Invariants
 //!
@@ -35,7 +34,7 @@
 //!    `Interrupted`. The request is therefore sticky until the run ends.
 //! 5. `Interrupted { cancel: true }` exists only while no incarnation runs; it tells the engine
 //!    to cancel the process's context (ending a backoff sleep), which it does once
-//!    (`take_cancel`). After an interrupted incarnation ends, the engine cancels the context
+//!    (`poll_take_cancel`). After an interrupted incarnation ends, the engine cancels the context
 //!    itself (`after_attempt` returns `true`).
 //! 6. `Finished` is entered once per run, when its executor returns, and left only by `end`.
 //! 7. `ever_ready` is `false` when a run begins and becomes `true` at the first `Starting →
@@ -379,5 +378,60 @@ pub(super) struct Active<'a, M: RawMutex>(pub(super) &'a Control<M>);
 impl<M: RawMutex> Drop for Active<'_, M> {
     fn drop(&mut self) {
         self.0.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+
+    use super::{Control, Phase, State};
+
+    fn phase(c: &Control<NoopRawMutex>) -> Phase {
+        c.with(|s| s.phase)
+    }
+
+    /// Invariants 3 and 4: an incarnation is counted on each start and only there; once a
+    /// stop was requested, no attempt starts again in this run.
+    #[test]
+    fn a_stop_request_sticks_until_the_run_ends() {
+        let c = Control::<NoopRawMutex>::new();
+        assert!(!c.request_stop(), "no run");
+        assert!(c.begin());
+        assert!(!c.begin(), "one run at a time");
+        assert!(c.before_attempt());
+        c.on_ready();
+        assert_eq!((c.state(), c.incarnation()), (State::Running, 1));
+        assert!(!c.after_attempt());
+        assert_eq!(c.state(), State::BackingOff);
+        assert!(c.request_stop());
+        assert!(!c.request_stop(), "already requested");
+        assert_eq!(phase(&c), Phase::Interrupted { cancel: true });
+        assert!(!c.before_attempt());
+        assert!(!c.before_attempt());
+        assert_eq!(c.incarnation(), 1);
+        c.finish();
+        c.end();
+        assert_eq!((c.state(), c.is_active()), (State::Stopped, false));
+        assert!(c.begin(), "the next run begins afresh");
+        assert!(c.before_attempt());
+        assert_eq!(c.incarnation(), 2);
+    }
+
+    /// Invariant 5: a request while an incarnation runs is graceful, and the engine cancels the
+    /// context once the incarnation has ended; invariant 7: readiness after the request does not
+    /// open the callback's gate.
+    #[test]
+    fn a_request_during_an_attempt_cancels_after_it() {
+        let c = Control::<NoopRawMutex>::new();
+        assert!(c.begin());
+        assert!(c.before_attempt());
+        assert!(c.request_stop());
+        assert_eq!((phase(&c), c.state()), (Phase::Stopping { ready: false }, State::Starting));
+        c.on_ready();
+        assert_eq!((phase(&c), c.state()), (Phase::Stopping { ready: true }, State::Running));
+        assert!(!c.with(|s| s.ever_ready));
+        assert!(c.after_attempt(), "the engine cancels now");
+        assert_eq!((phase(&c), c.state()), (Phase::Interrupted { cancel: false }, State::Stopped));
     }
 }
