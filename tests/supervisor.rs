@@ -1195,3 +1195,40 @@ fn a_forced_stop_before_readiness_stops_the_process() {
     assert_eq!(result, Ok(()));
     assert_eq!(log.events(), ["process: starting", "process: cancelled (shutdown)"]);
 }
+
+/// `cancel` from another future is a forced stop in dependency order, as cancelling the run's
+/// context is: the callback first (with `Shutdown`), then the process; it says whether it
+/// changed anything.
+#[test]
+fn cancel_is_a_forced_stop_in_dependency_order() {
+    let log = Log::new();
+    let process = from_fn(async |ctx: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        let how = lc.stop_requested().await;
+        log.push(format!("process: stop {how:?}, cause {:?}", ctx.cause()));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(process, UntilPermanent);
+    assert!(!sup.cancel(), "no run is active");
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        let cause = ctx.cancelled().await;
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        log.push(format!("callback: cancelled ({cause})"));
+        Ok(())
+    });
+    let other = async {
+        sup.control().ready().await;
+        assert!(sup.cancel());
+        assert!(!sup.control().cancel(), "already asked");
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert!(!root.is_cancelled(), "the caller's context is left alone");
+    let events = log.events();
+    assert_eq!(events[0], "callback: cancelled (shutdown)");
+    assert!(events[1].starts_with("process: stop") && events[1].ends_with("cause Some(Shutdown)"), "{events:?}");
+    assert!(!sup.cancel(), "the run has ended");
+}

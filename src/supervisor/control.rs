@@ -16,6 +16,9 @@
 //! | `request_stop` (`true`) | `Launched`, `BackingOff`; `Starting`; `Running` | `Interrupted { cancel: true }`; `Stopping { ready: false }`; `Stopping { ready: true }` |
 //! | `poll_take_cancel` (`true`) | `Interrupted { cancel: true }` | `Interrupted { cancel: false }`, and the engine cancels the process's context |
 //! | `finish` | any phase of an active run | `Finished` |
+//!
+//! Beside the phase, `cancel` goes `No → Asked` ([`Control::cancel`]) `→ Done`
+//! (`poll_take_forced`), and back to `No` at `begin`.
 //! | `end` | any phase of an active run | `Stopped` |
 //!
 //! Every other call leaves the phase as it is (and `before_attempt`, `request_stop` and
@@ -40,7 +43,11 @@
 //! 7. `ever_ready` is `false` when a run begins and becomes `true` at the first `Starting →
 //!    Running` of that run; it opens the gate of a callback that waits for readiness. An
 //!    incarnation that becomes ready after a stop request does not set it.
-//! 8. Every change that a waiter may observe wakes the waiters, after the critical section.
+//! 8. `cancel` is `false` when a run begins; [`Control::cancel`] sets it during an active run
+//!    whose executor has not returned, once; the engine then cancels the callback's context
+//!    (a forced stop, which reaches the process once the callback no longer runs) and clears
+//!    it (`poll_take_forced`).
+//! 9. Every change that a waiter may observe wakes the waiters, after the critical section.
 
 use core::cell::RefCell;
 use core::fmt;
@@ -112,10 +119,23 @@ enum Phase {
     Finished,
 }
 
+/// Where a [`Control::cancel`] of the active run is (invariant 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    /// Not asked in this run.
+    No,
+    /// Asked; the engine has yet to cancel the callback's context.
+    Asked,
+    /// Asked, and the engine has cancelled the callback's context.
+    Done,
+}
+
 struct Shared {
     phase: Phase,
     /// An incarnation of the active run has been ready (invariant 7).
     ever_ready: bool,
+    /// [`Control::cancel`] was called in this run and the engine has yet to see it (invariant 8).
+    cancel: Cancel,
     incarnation: u32,
 }
 
@@ -127,14 +147,14 @@ struct Shared {
 /// | operation | method |
 /// |---|---|
 /// | ask the active run to stop, without waiting | [`request_stop`](Self::request_stop) `-> bool` |
+/// | ask the active run for a forced stop, without waiting | [`cancel`](Self::cancel) `-> bool` |
 /// | read the state | [`state`](Self::state) `->` [`State`] |
 /// | whether a run is active | [`is_active`](Self::is_active) |
 /// | how many incarnations have started | [`incarnation`](Self::incarnation) |
 /// | wait until an incarnation is ready | [`ready`](Self::ready), [`poll_ready`](Self::poll_ready) |
 ///
 /// The control has no end of its own (a supervisor can run again): the end of a run is the
-/// end of its future, [`Supervisor::run`](crate::Runner::run). Its forced stop is the
-/// cancellation of the context the run was given.
+/// end of its future, [`Supervisor::run`](crate::Runner::run).
 ///
 /// Tasks waiting on it (the run itself, [`Control::ready`]) register in the crate's bounded
 /// waiter slots ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) of them, behind a critical
@@ -171,7 +191,12 @@ impl<M: RawMutex> Default for Control<M> {
 impl<M: RawMutex> Control<M> {
     pub(super) const fn new() -> Self {
         Self {
-            shared: Mutex::new(RefCell::new(Shared { phase: Phase::Initial, ever_ready: false, incarnation: 0 })),
+            shared: Mutex::new(RefCell::new(Shared {
+                phase: Phase::Initial,
+                ever_ready: false,
+                cancel: Cancel::No,
+                incarnation: 0,
+            })),
             waiters: Waiters::new(),
         }
     }
@@ -213,6 +238,26 @@ impl<M: RawMutex> Control<M> {
                 | Phase::Interrupted { .. }
                 | Phase::Finished => return false,
             };
+            true
+        })
+    }
+
+    /// Asks the active run for a forced stop, without waiting; returns whether this call did
+    /// (`false` when no run is active, when its executor has already returned, or when it was
+    /// already asked).
+    ///
+    /// The same as cancelling the context given to the run, with
+    /// [`Cause::Shutdown`](crate::Cause::Shutdown), from any task: the callback's context is
+    /// cancelled at once, the process's once the callback no longer runs (bounded by the
+    /// [callback deadline](super::Supervisor::callback_deadline)), and no incarnation starts
+    /// after that. The run then returns once everything has stopped.
+    pub fn cancel(&self) -> bool {
+        self.change(|s| {
+            let active = !matches!(s.phase, Phase::Initial | Phase::Stopped | Phase::Finished);
+            if !active || s.cancel != Cancel::No {
+                return false;
+            }
+            s.cancel = Cancel::Asked;
             true
         })
     }
@@ -268,6 +313,7 @@ impl<M: RawMutex> Control<M> {
             }
             s.phase = Phase::Launched;
             s.ever_ready = false;
+            s.cancel = Cancel::No;
             true
         })
     }
@@ -349,6 +395,20 @@ impl<M: RawMutex> Control<M> {
         })
     }
 
+    /// Whether the engine must cancel the callback's context now (invariant 8); registers the
+    /// waker either way.
+    pub(super) fn poll_take_forced(&self, cx: &Context<'_>) -> bool {
+        self.waiters.register(cx);
+        self.with(|s| {
+            if s.cancel == Cancel::Asked {
+                s.cancel = Cancel::Done;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
     /// Ready once the running incarnation is asked to stop gracefully.
     pub(super) fn poll_stop_requested(&self, cx: &Context<'_>) -> Poll<()> {
         self.waiters.register(cx);
@@ -416,6 +476,26 @@ mod tests {
         assert!(c.begin(), "the next run begins afresh");
         assert!(c.before_attempt());
         assert_eq!(c.incarnation(), 2);
+    }
+
+    /// Invariant 8: `cancel` is asked once per run, seen once by the engine, not after the
+    /// executor returned, and forgotten when the next run begins.
+    #[test]
+    fn cancel_is_asked_once_per_run() {
+        let c = Control::<NoopRawMutex>::new();
+        let cx = core::task::Context::from_waker(core::task::Waker::noop());
+        assert!(!c.cancel(), "no run");
+        assert!(c.begin());
+        assert!(!c.poll_take_forced(&cx));
+        assert!(c.cancel());
+        assert!(!c.cancel());
+        assert!(c.poll_take_forced(&cx));
+        assert!(!c.poll_take_forced(&cx));
+        c.finish();
+        c.end();
+        assert!(c.begin());
+        c.finish();
+        assert!(!c.cancel(), "the executor has returned");
     }
 
     /// Invariant 5: a request while an incarnation runs is graceful, and the engine cancels the

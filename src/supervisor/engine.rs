@@ -338,6 +338,11 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
         self.control.request_stop()
     }
 
+    /// [`Control::cancel`].
+    pub fn cancel(&self) -> bool {
+        self.control.cancel()
+    }
+
     /// [`Control::state`].
     pub fn state(&self) -> State {
         self.control.state()
@@ -402,8 +407,10 @@ where
         let op = Attempt { supervisor: self, process_ctx: &process_ctx };
         let executor = async {
             let mut execute = pin!(self.executor.execute(&process_ctx, op));
+            // A forced stop (the caller's context, or `Control::cancel`) reaches the callback's
+            // context first, the process's once the callback no longer runs.
             let mut forward = pin!(async {
-                let cause = ctx.cancelled().await;
+                let cause = callback_ctx.cancelled().await;
                 released.cancelled().await;
                 cause
             });
@@ -411,6 +418,9 @@ where
             let result = poll_fn(|cx| {
                 if control.poll_take_cancel(cx) {
                     process_ctx.cancel_with(Cause::Shutdown);
+                }
+                if control.poll_take_forced(cx) {
+                    callback_ctx.cancel_with(Cause::Shutdown);
                 }
                 if !forwarded {
                     if let Poll::Ready(cause) = forward.as_mut().poll(cx) {

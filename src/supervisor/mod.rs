@@ -33,7 +33,7 @@
 //! |---|---|
 //! | the future its owner polls to do the work | [`Runner::run`] on the supervisor |
 //! | ask for a stop, without waiting | [`request_stop`](Control::request_stop) `-> bool` |
-//! | forced stop | cancel the context given to the run |
+//! | ask for a forced stop, without waiting | [`cancel`](Control::cancel) `-> bool`, or cancel the context given to the run |
 //! | read the state | [`state`](Control::state): [`State`] `Initial`, `Starting`, `Running`, `BackingOff`, `Stopped` |
 //! | wait until ready | [`ready`](Control::ready), [`poll_ready`](Control::poll_ready) |
 //! | count the incarnations | [`incarnation`](Control::incarnation) |
@@ -63,9 +63,10 @@
 //! 5. A stop request while an incarnation runs is graceful (its callback returns); while none
 //!    runs (backing off) it cancels the process's context with [`Cause::Shutdown`], which ends
 //!    the executor's sleep and returns the failure that led to it.
-//! 6. A forced stop from outside (the caller's context cancelled) follows the dependency order:
-//!    the callback's context is cancelled at once; the process's (with the same cause) only
-//!    once the callback no longer runs, so the process outlives what depends on it.
+//! 6. A forced stop from outside (the caller's context cancelled, or [`Control::cancel`])
+//!    follows the dependency order: the callback's context is cancelled at once; the
+//!    process's (with the same cause) only once the callback no longer runs, so the process
+//!    outlives what depends on it.
 //! 7. When the executor returns, for any reason, the callback's context is cancelled so that
 //!    the callback returns: with the cause of the stop if one was asked for, with
 //!    [`Cause::DependencyFailed`] if the process failed for good (its failures are permanent,
