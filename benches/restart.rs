@@ -11,7 +11,7 @@
 //! - **procession, Retry(zero)**: `Supervisor::new(process, Retry::new(Constant::every(0),
 //!   TokioClock))`, a zero-length tokio sleep between attempts;
 //! - **hand-written loop**: `loop { match process().await { Ok => break, Err => continue } }`,
-//!   the floor: no readiness signal, no hooks, no interrupt;
+//!   the floor: no readiness signal, no hooks, no stop request;
 //! - **task-supervisor**: a `SupervisedTask` that fails until the `RESTARTS`-th run, with a zero
 //!   base restart delay, no jitter and unlimited restarts; each iteration spawns the supervisor
 //!   (a tokio task) and shuts it down, which is part of its per-iteration cost.

@@ -155,6 +155,26 @@ fn until_permanent_yields_between_attempts() {
     assert!((10..=12).contains(&attempts.get()), "one attempt per turn: {}", attempts.get());
 }
 
+/// A cancellation during the yield between two attempts ends `UntilPermanent` with the last
+/// failure: the operation does not run again on a cancelled context.
+#[test]
+fn until_permanent_cancelled_during_the_yield_does_not_run_again() {
+    let root = Ctx::new();
+    let attempts = Cell::new(0);
+    let executor = UntilPermanent.execute(&root, async |_: &Ctx<'_>| -> Result<(), Error<&str>> {
+        attempts.set(attempts.get() + 1);
+        Err(retry::transient("instant failure"))
+    });
+    // Polled after the executor, which is then inside its yield after the first attempt.
+    let other = async {
+        assert_eq!(attempts.get(), 1);
+        root.cancel();
+    };
+    let (result, ()) = common::block_on_within(100, futures::future::join(executor, other));
+    assert_eq!(result, Err(Error::Transient("instant failure")));
+    assert_eq!(attempts.get(), 1, "no attempt after the cancellation");
+}
+
 /// `Once` makes exactly one attempt, whatever the failure.
 #[test]
 fn once_makes_one_attempt() {

@@ -140,7 +140,7 @@ fn supervisor_interrupts_runner_after_callback() {
 fn supervisor_interrupt_runner_from_pre_hook() {
     let sup = Supervisor::new(nop(), UntilPermanent).hook(Hook::new().pre(
         async |_: &Ctx<'_>, sup: &Control, _: &Nop| -> Result<(), Error> {
-            sup.interrupt();
+            sup.request_stop();
             Ok(())
         },
     ));
@@ -167,7 +167,7 @@ impl Executor for InterruptThenRun {
         O: Operation<T, E>,
     {
         assert!(!ctx.is_cancelled());
-        FROM_EXECUTOR.interrupt();
+        FROM_EXECUTOR.request_stop();
         op.attempt(ctx).await
     }
 }
@@ -270,7 +270,7 @@ fn supervisor_interrupts_before_run() {
             Ok(())
         },
     ));
-    sup.interrupt();
+    sup.request_stop();
     let root = Ctx::new();
     let result = block_on_within(
         100,
@@ -301,7 +301,9 @@ fn supervisor_recursive_run_error() {
     assert_eq!(inner.take(), Some(Err(sup_error(supervisor::Error::RecursiveOrConcurrentRun))));
 }
 
-static FAULTY: Supervisor<supervisor::Identity<ReturnsAtOnce>, Faulty> = Supervisor::new(ReturnsAtOnce, Faulty);
+/// The process never becomes ready: the callback runs beside it.
+static FAULTY: std::sync::LazyLock<Supervisor<supervisor::Identity<ReturnsAtOnce>, Faulty>> =
+    std::sync::LazyLock::new(|| Supervisor::new(ReturnsAtOnce, Faulty).callback_beside_process());
 
 /// A runner that returns `Ok` without calling its callback.
 #[derive(Debug)]
@@ -349,7 +351,7 @@ fn supervisor_executor_interrupt_panic() {
     let result: Result<(), Error> = block_on_within(
         1000,
         FAULTY.run(&root, async |ctx| {
-            FAULTY.interrupt();
+            FAULTY.request_stop();
             ctx.cancelled().await;
             Ok(())
         }),
@@ -394,7 +396,7 @@ fn next_incarnation_starts_after_the_previous_teardown() {
     let result = block_on_within(
         1000,
         sup.run(&root, async |_| {
-            while sup.incarnation() < 4 || sup.state() != State::Ready {
+            while sup.incarnation() < 4 || sup.state() != State::Running {
                 yield_now().await;
             }
             log.push("callback");
@@ -429,16 +431,17 @@ fn state_and_incarnation_are_visible() {
         seen.borrow_mut().push((sup.state(), sup.incarnation()));
         Ok(())
     });
-    assert_eq!(sup.state(), State::Stopped);
+    assert_eq!(sup.state(), State::Initial);
     assert_eq!(block_on_within(1000, run), Ok(()));
-    assert_eq!(*seen.borrow(), [(State::Ready, 1), (State::BackingOff, 1), (State::Ready, 2)]);
+    assert_eq!(*seen.borrow(), [(State::Running, 1), (State::BackingOff, 1), (State::Running, 2)]);
     assert_eq!((sup.state(), sup.incarnation()), (State::Stopped, 2));
     assert!(!sup.control().is_active());
 }
 
-/// An interrupt during the backoff cancels the sleep at once; the result is the last failure.
+/// A stop request (formerly `interrupt`) during the backoff cancels the sleep at once; the
+/// result is the last failure.
 #[test]
-fn interrupt_during_backoff() {
+fn request_stop_during_backoff() {
     let clock: ManualClock = ManualClock::new();
     let log = Log::new();
     let starts = AtomicU32::new(0);
@@ -451,7 +454,7 @@ fn interrupt_during_backoff() {
     let other = async {
         clock.wait_sleeping(1).await;
         assert_eq!(sup.state(), State::BackingOff);
-        sup.interrupt();
+        sup.request_stop();
     };
     let (result, ()) = block_on_within(1000, futures::future::join(run, other));
     assert_eq!(result, Err(fail("crash")));
@@ -459,10 +462,10 @@ fn interrupt_during_backoff() {
     assert_eq!(log.events(), ["start 1", "stop 1"]);
 }
 
-/// An interrupt during the start is graceful: the incarnation finishes starting, runs its
-/// hooks, and stops at once.
+/// A stop request during the start is graceful: the incarnation finishes starting, runs its
+/// hooks, and stops at once; the callback, which waits for readiness, is never called.
 #[test]
-fn interrupt_during_start() {
+fn request_stop_during_start() {
     let log = Log::new();
     let go = signal();
     let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
@@ -492,7 +495,7 @@ fn interrupt_during_start() {
     let other = async {
         yield_now().await;
         assert_eq!(sup.state(), State::Starting);
-        sup.interrupt();
+        sup.request_stop();
         yield_now().await;
         go.cancel();
     };
@@ -501,9 +504,9 @@ fn interrupt_during_start() {
     assert_eq!(log.events(), ["starting", "pre", "post", "stop Graceful"]);
 }
 
-/// An interrupt from another thread while the process is ready stops it gracefully.
+/// A stop request from another thread while the process is running stops it gracefully.
 #[test]
-fn interrupt_while_ready_from_another_thread() {
+fn request_stop_while_running_from_another_thread() {
     static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     static SUP: Supervisor<supervisor::Identity<Probe>, UntilPermanent> = Supervisor::new(Probe, UntilPermanent);
 
@@ -523,7 +526,7 @@ fn interrupt_while_ready_from_another_thread() {
 
     let interrupter = std::thread::spawn(|| {
         block_on(SUP.control().ready());
-        SUP.interrupt();
+        SUP.request_stop();
     });
     let root = Ctx::new();
     let result = block_on(SUP.run(&root, async |ctx| {
@@ -556,21 +559,20 @@ fn intensity_exhaustion_is_reported() {
     assert_eq!(sup.incarnation(), 4, "three restarts, then give up");
 }
 
-/// With `callback_after_ready`, a process that never becomes ready is a start failure: the
-/// callback is not called.
+/// By default (formerly the `callback_after_ready` opt-in), a process that never becomes ready
+/// is a start failure: the callback is not called.
 #[test]
-fn callback_after_ready_is_not_called_without_readiness() {
-    let sup = Supervisor::new(from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| Err::<(), Error>(fail("no link"))), Once)
-        .callback_after_ready();
+fn callback_is_not_called_without_readiness() {
+    let sup = Supervisor::new(from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| Err::<(), Error>(fail("no link"))), Once);
     let root = Ctx::new();
     let result = block_on_within(100, sup.run(&root, async |_| unreachable!("never ready")));
     assert_eq!(result, Err(fail("no link")));
 }
 
-/// Upstream's timeline: without `callback_after_ready` the callback starts before the process
+/// With `callback_beside_process` (formerly the default) the callback starts before the process
 /// is ready.
 #[test]
-fn callback_starts_beside_the_process_by_default() {
+fn callback_beside_process_starts_before_readiness() {
     let go = signal();
     let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
         go.cancelled().await;
@@ -578,7 +580,7 @@ fn callback_starts_beside_the_process_by_default() {
         lc.stop_requested().await;
         Ok::<(), Error>(())
     });
-    let sup = Supervisor::new(runner, UntilPermanent);
+    let sup = Supervisor::new(runner, UntilPermanent).callback_beside_process();
     let root = Ctx::new();
     let state_at_callback = Cell::new(None);
     let result = block_on_within(
@@ -602,7 +604,8 @@ fn an_instantly_failing_process_cannot_starve_the_executor() {
         attempts.fetch_add(1, Ordering::SeqCst);
         Err::<(), Error>(fail("instant"))
     });
-    let sup = Supervisor::new(runner, UntilPermanent);
+    // Never ready: the callback runs beside the process.
+    let sup = Supervisor::new(runner, UntilPermanent).callback_beside_process();
     let root = Ctx::new();
     let result = block_on_within(
         1000,
@@ -619,6 +622,53 @@ fn an_instantly_failing_process_cannot_starve_the_executor() {
         "attempts interleave with the callback: {}",
         attempts.load(Ordering::SeqCst)
     );
+}
+
+/// A runner that fails at once, without yielding, and counts its runs.
+#[derive(Debug)]
+struct FailsAtOnce<'a> {
+    runs: &'a AtomicU32,
+    ready_first: bool,
+}
+
+impl Runner<Error> for FailsAtOnce<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.ready_first {
+            // Ready, then fails at once: the callback is dropped unfinished.
+            let inner = ctx.child();
+            let mut callback = core::pin::pin!(ready(&inner));
+            let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+            let _ = callback.as_mut().poll(&mut cx);
+        }
+        Err(fail("instant"))
+    }
+}
+
+/// A process that failed at every incarnation under `UntilPermanent`, whose callback returns
+/// while the executor yields between two attempts: the last failure is the run's result, not
+/// `Ok`, and no incarnation starts after the callback returned.
+#[test]
+fn callback_returning_between_attempts_reports_the_failure() {
+    let runs = AtomicU32::new(0);
+    let sup =
+        Supervisor::new(FailsAtOnce { runs: &runs, ready_first: false }, UntilPermanent).callback_beside_process();
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            // The attempts complete within the executor's polls: this runs between two.
+            while runs.load(Ordering::SeqCst) < 3 {
+                yield_now().await;
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("instant")));
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "no incarnation after the callback returned");
 }
 
 /// A run whose future is dropped (a hard stop) releases the supervisor: the next run works.
@@ -693,7 +743,7 @@ fn hooks_see_the_live_instance() {
             if live.0 < 3 {
                 return Err(fail("not yet"));
             }
-            sup.interrupt();
+            sup.request_stop();
             Ok(())
         },
     ));
@@ -730,7 +780,7 @@ fn build_errors_are_retried() {
     let builder = build_fn(async |_: &Ctx<'_>| -> Result<Nop, Error> {
         if builds.fetch_add(1, Ordering::SeqCst) < 2 { Err(fail("no config yet")) } else { Ok(nop()) }
     });
-    let sup = Supervisor::with_builder(builder, UntilPermanent).callback_after_ready();
+    let sup = Supervisor::with_builder(builder, UntilPermanent);
     let root = Ctx::new();
     assert_eq!(block_on_within(100, sup.run(&root, async |_| Ok(()))), Ok(()));
     assert_eq!((builds.load(Ordering::SeqCst), sup.incarnation()), (3, 3));
@@ -777,7 +827,7 @@ fn a_supervisor_run_is_send() {
             sup.run(&root, async |_| {
                 third.notified().await;
                 sup.control().ready().await;
-                assert_eq!((sup.incarnation(), sup.state()), (3, State::Ready));
+                assert_eq!((sup.incarnation(), sup.state()), (3, State::Running));
                 Ok(())
             })
             .await
@@ -817,7 +867,7 @@ fn another_raw_mutex() {
     use embassy_sync::blocking_mutex::raw::NoopRawMutex;
     let sup = Supervisor::new(nop(), UntilPermanent).mutex::<NoopRawMutex>().hook(Hook::new().pre(
         async |_: &Ctx<'_>, sup: &Control<NoopRawMutex>, _: &Nop| -> Result<(), Error> {
-            sup.interrupt();
+            sup.request_stop();
             Ok(())
         },
     ));
@@ -858,6 +908,327 @@ fn permanent_failures_are_not_restarted() {
 #[test]
 fn state_display() {
     use procession::supervisor::State;
-    let shown = [State::Stopped, State::Starting, State::Ready, State::BackingOff].map(|state| state.to_string());
-    assert_eq!(shown, ["stopped", "starting", "ready", "backing off"]);
+    let shown = [State::Initial, State::Starting, State::Running, State::BackingOff, State::Stopped]
+        .map(|state| state.to_string());
+    assert_eq!(shown, ["initial", "starting", "running", "backing off", "stopped"]);
+}
+
+/// The default timeline with a process that becomes ready and then fails at every incarnation:
+/// the callback, running since the first readiness, returns between two attempts; the last
+/// failure is the run's result.
+#[test]
+fn callback_returning_between_attempts_reports_the_failure_after_readiness() {
+    let runs = AtomicU32::new(0);
+    let sup = Supervisor::new(FailsAtOnce { runs: &runs, ready_first: true }, UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |_| {
+            while runs.load(Ordering::SeqCst) < 3 {
+                yield_now().await;
+            }
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("instant")));
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "no incarnation after the callback returned");
+}
+
+/// `request_stop` says whether it changed anything: not before a run, once during it, not
+/// twice, not after it.
+#[test]
+fn request_stop_returns_whether_it_changed_anything() {
+    let sup = Supervisor::new(nop(), UntilPermanent);
+    assert!(!sup.request_stop(), "no run is active");
+    let root = Ctx::new();
+    let answers = Cell::new((false, true));
+    let result: Result<(), Error> = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            answers.set((sup.request_stop(), sup.control().request_stop()));
+            ctx.cancelled().await;
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(answers.get(), (true, false));
+    assert!(!sup.request_stop(), "the run has ended");
+    assert_eq!(sup.state(), State::Stopped);
+}
+
+/// A runner that logs `NAME: starting`, waits for `go` (if any), logs `NAME: ready`, and
+/// `NAME: stop` when it stops.
+fn gated<'a>(name: &'static str, log: &'a Log, go: Option<&'a Ctx<'static>>) -> impl Runner<Error> + 'a {
+    from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        log.push(format!("{name}: starting"));
+        if let Some(go) = go {
+            go.cancelled().await;
+        }
+        log.push(format!("{name}: ready"));
+        lc.ready();
+        lc.stop_requested().await;
+        log.push(format!("{name}: stop"));
+        Ok::<(), Error>(())
+    })
+}
+
+/// Runs `chain((supervisor, next))` while another future opens the supervised process's gate
+/// after a few turns; returns the log.
+fn run_chain_with_a_slow_supervised_process(beside: bool) -> Vec<String> {
+    let log = Log::new();
+    let go = signal();
+    let sup = Supervisor::new(gated("supervised", &log, Some(&go)), UntilPermanent);
+    let sup = if beside { sup.callback_beside_process() } else { sup };
+    let tree = procession::chain((sup, gated("next", &log, None)));
+    let root = Ctx::new();
+    let run = tree.run(&root, async |_| {
+        log.push("main");
+        Ok(())
+    });
+    let other = async {
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        log.push("go");
+        go.cancel();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    log.events()
+}
+
+/// By default a supervisor inside a `chain` gates the next child until the supervised process
+/// is ready; beside the process, it does not.
+#[test]
+fn a_supervisor_in_a_chain_gates_the_next_child_until_ready() {
+    assert_eq!(
+        run_chain_with_a_slow_supervised_process(false),
+        [
+            "supervised: starting",
+            "go",
+            "supervised: ready",
+            "next: starting",
+            "next: ready",
+            "main",
+            "next: stop",
+            "supervised: stop"
+        ]
+    );
+    let beside = run_chain_with_a_slow_supervised_process(true);
+    assert_eq!(beside[..2], ["supervised: starting", "next: starting"], "{beside:?}");
+}
+
+/// A forced stop from outside follows the dependency order: the callback's context is
+/// cancelled first, the process's only once the callback has returned, with the same cause.
+#[test]
+fn a_forced_stop_reaches_the_process_after_the_callback() {
+    let log = Log::new();
+    let process = from_fn(async |ctx: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        let how = lc.stop_requested().await;
+        log.push(format!("process: stop {how:?}, cause {:?}", ctx.cause()));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(process, UntilPermanent);
+    let root = Ctx::new();
+    let result = block_on_within(
+        1000,
+        sup.run(&root, async |ctx| {
+            root.cancel_with(procession::Cause::Deadline);
+            let cause = ctx.cancelled().await;
+            for _ in 0..5 {
+                yield_now().await;
+            }
+            log.push(format!("callback: cancelled ({cause}), returns"));
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Ok(()));
+    let events = log.events();
+    assert_eq!(events[0], "callback: cancelled (deadline), returns");
+    assert!(events[1].starts_with("process: stop") && events[1].ends_with("cause Some(Deadline)"), "{events:?}");
+}
+
+/// A callback that ignores its context, after the process failed for good: dropped when the
+/// callback deadline passes (on a manual clock, measured from the cancellation), and the run
+/// reports the overrun, then the failure.
+#[test]
+fn callback_deadline_bounds_a_callback_that_ignores_its_context() {
+    use procession::time::Clock;
+    let clock: ManualClock = ManualClock::new();
+    let process = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        Err::<(), Error>(fail("crash"))
+    });
+    let sup = Supervisor::new(process, Once).callback_deadline(|| clock.sleep(Duration::from_secs(2)));
+    let root = Ctx::new();
+    let dropped = Cell::new(false);
+    let run = sup.run(&root, async |_| {
+        // Noted when the callback's future is dropped unfinished.
+        let _guard = Defer(&dropped);
+        core::future::pending::<()>().await;
+        Ok(())
+    });
+    let time = async {
+        clock.wait_sleeping(1).await;
+        assert_eq!(clock.now().elapsed(), Duration::ZERO, "the deadline starts at the cancellation");
+        assert!(!dropped.get());
+        clock.next();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, time));
+    assert_eq!(result, Err(fails(&[Fail::Sup(supervisor::Error::CallbackOverrun), Fail::At("crash")])));
+    assert!(dropped.get());
+    assert_eq!(clock.now().elapsed(), Duration::from_secs(2));
+}
+
+/// A forced stop from outside while the callback ignores its context: the process keeps running
+/// until the callback deadline (a manual gate here) passes, then the callback is dropped and
+/// the process stopped; without the deadline's end the run does not return.
+#[test]
+fn callback_deadline_bounds_a_forced_stop() {
+    let log = Log::new();
+    let deadline = signal();
+    let sup = Supervisor::new(gated("process", &log, None), UntilPermanent).callback_deadline(|| async {
+        deadline.cancelled().await;
+    });
+    let root = Ctx::new();
+    let run = sup.run(&root, async |_| {
+        log.push("callback: ignores its context");
+        core::future::pending::<Result<(), Error>>().await
+    });
+    let other = async {
+        root.cancel();
+        for _ in 0..20 {
+            yield_now().await;
+        }
+        log.push("deadline");
+        assert_eq!(sup.state(), State::Running, "the process outlives its dependent");
+        deadline.cancel();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Err(sup_error(supervisor::Error::CallbackOverrun)));
+    assert_eq!(
+        log.events(),
+        ["process: starting", "process: ready", "callback: ignores its context", "deadline", "process: stop"]
+    );
+}
+
+/// Sets its flag when dropped.
+struct Defer<'a>(&'a Cell<bool>);
+
+impl Drop for Defer<'_> {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// The callback's context says why it ends: a process that gave up is a dependency failure;
+/// a stop request from another task is a shutdown; a process that returned `Ok` ends it as
+/// its parent.
+#[test]
+fn the_callback_context_carries_why_the_process_ended() {
+    use procession::Cause;
+    // Fails for good after it was ready.
+    let gives_up = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Err::<(), Error>(fail("crash"))
+    });
+    let seen = Cell::new(None);
+    let root = Ctx::new();
+    let result = block_on_within(
+        100,
+        Supervisor::new(&gives_up, Once).run(&root, async |ctx| {
+            seen.set(Some(ctx.cancelled().await));
+            Ok(())
+        }),
+    );
+    assert_eq!((result, seen.take()), (Err(fail("crash")), Some(Cause::DependencyFailed)));
+    // Asked to stop from another future while it runs.
+    let log = Log::new();
+    let sup = Supervisor::new(gated("p", &log, None), UntilPermanent);
+    let run = sup.run(&root, async |ctx| {
+        seen.set(Some(ctx.cancelled().await));
+        Ok(())
+    });
+    let other = async {
+        sup.control().ready().await;
+        assert!(sup.request_stop());
+    };
+    let (result, ()) = block_on_within(100, futures::future::join(run, other));
+    assert_eq!((result, seen.take()), (Ok(()), Some(Cause::Shutdown)));
+    // Returns `Ok` by itself.
+    let finishes = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Ok::<(), Error>(())
+    });
+    let result = block_on_within(
+        100,
+        Supervisor::new(&finishes, UntilPermanent).run(&root, async |ctx| {
+            seen.set(Some(ctx.cancelled().await));
+            Ok(())
+        }),
+    );
+    assert_eq!((result, seen.take()), (Ok(()), Some(Cause::Parent)));
+}
+
+/// A forced stop from outside before the process is ready reaches the process at once: the
+/// callback, which waits for readiness, is never called.
+#[test]
+fn a_forced_stop_before_readiness_stops_the_process() {
+    let log = Log::new();
+    let never_ready = from_fn(async |ctx: &Ctx<'_>, _: &Lifecycle<'_>| {
+        log.push("process: starting");
+        let cause = ctx.cancelled().await;
+        log.push(format!("process: cancelled ({cause})"));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(never_ready, UntilPermanent);
+    let root = Ctx::new();
+    let run = sup.run(&root, async |_| unreachable!("never ready"));
+    let other = async {
+        yield_now().await;
+        root.cancel();
+    };
+    let (result, ()) = block_on_within(100, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["process: starting", "process: cancelled (shutdown)"]);
+}
+
+/// `cancel` from another future is a forced stop in dependency order, as cancelling the run's
+/// context is: the callback first (with `Shutdown`), then the process; it says whether it
+/// changed anything.
+#[test]
+fn cancel_is_a_forced_stop_in_dependency_order() {
+    let log = Log::new();
+    let process = from_fn(async |ctx: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        let how = lc.stop_requested().await;
+        log.push(format!("process: stop {how:?}, cause {:?}", ctx.cause()));
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(process, UntilPermanent);
+    assert!(!sup.cancel(), "no run is active");
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        let cause = ctx.cancelled().await;
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        log.push(format!("callback: cancelled ({cause})"));
+        Ok(())
+    });
+    let other = async {
+        sup.control().ready().await;
+        assert!(sup.cancel());
+        assert!(!sup.control().cancel(), "already asked");
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert!(!root.is_cancelled(), "the caller's context is left alone");
+    let events = log.events();
+    assert_eq!(events[0], "callback: cancelled (shutdown)");
+    assert!(events[1].starts_with("process: stop") && events[1].ends_with("cause Some(Shutdown)"), "{events:?}");
+    assert!(!sup.cancel(), "the run has ended");
 }

@@ -18,7 +18,7 @@ fn supervisor_restarts_with_backoff_until_ready() {
             "worker: attempt 2: link down",
             "time: incarnation 2 failed, state BackingOff; 400 ms of backoff pass",
             "worker: attempt 3: connected",
-            "app: worker ready (incarnation 3, state Ready), syncing",
+            "app: worker ready (incarnation 3, state Running), syncing",
             "app: done",
             "worker: disconnecting",
             "main: supervisor returned ok",

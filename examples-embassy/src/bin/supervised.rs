@@ -137,7 +137,8 @@ async fn main(spawner: Spawner) {
 
     // Backoff 20 ms, 40 ms, ... at most 5 restarts.
     let retry = Retry::new(Exp2::new(Duration::from_millis(10)).limit(5), EmbassyClock);
-    let modem = Supervisor::new(modem, retry).callback_after_ready();
+    // The application callback runs once the modem is up (ready).
+    let modem = Supervisor::new(modem, retry);
     let root = Ctx::new();
     let result = modem
         .run(&root, async |ctx: &Ctx<'_>| {

@@ -3,9 +3,8 @@
 //!
 //! The [`Supervisor`] runs the worker under a [`Retry`] executor whose delays double
 //! ([`Exp2`]: 200 ms, then 400 ms; at most 5 restarts). Each attempt is one incarnation of the
-//! worker. With [`callback_after_ready`](Supervisor::callback_after_ready) the app callback
-//! runs once an incarnation is ready; when it returns, the supervisor stops the worker
-//! gracefully and returns.
+//! worker. The app callback runs once an incarnation is ready (as every runner's callback
+//! does); when it returns, the supervisor stops the worker gracefully and returns.
 //!
 //! The backoff sleeps on a [`ManualClock`], which the `time` future moves to the end of each
 //! sleep as soon as the supervisor backs off: the example takes no real time and prints the
@@ -68,7 +67,7 @@ fn main() {
 
     let clock: ManualClock = ManualClock::new();
     let backoff = Exp2::new(Duration::from_millis(100)).limit(5);
-    let sup = Supervisor::new(worker, Retry::new(backoff, &clock)).callback_after_ready();
+    let sup = Supervisor::new(worker, Retry::new(backoff, &clock));
     let root = Ctx::new();
     let run = pin!(sup.run(&root, async |_ctx: &Ctx<'_>| {
         println!("app: worker ready (incarnation {}, state {:?}), syncing", sup.incarnation(), sup.state());
