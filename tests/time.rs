@@ -212,7 +212,7 @@ fn wait_sleeping_synchronises_with_the_code_under_test() {
 /// More sleepers than tracked slots: none is lost, `next` still sees their deadlines.
 #[test]
 fn sleepers_beyond_the_table_are_not_lost() {
-    let clock: ManualClock<2> = ManualClock::new();
+    let clock: ManualClock<2> = ManualClock::with_capacity();
     let done = Mutex::new(Vec::new());
     let sleeper = |s: u64| {
         let clock = &clock;
@@ -251,7 +251,7 @@ impl Wake for CountWaker {
 /// which wakes `wait_sleeping`.
 #[test]
 fn sleepers_beyond_the_table_are_counted_once_and_seen_by_next() {
-    let clock: ManualClock<1> = ManualClock::new();
+    let clock: ManualClock<1> = ManualClock::with_capacity();
     let noop = Waker::noop();
     let mut a = pin!(clock.sleep_until(at(30))); // in the table
     let mut b = pin!(clock.sleep_until(at(10))); // beyond it
@@ -301,7 +301,7 @@ fn sleepers_beyond_the_table_are_counted_once_and_seen_by_next() {
 /// table) and 30 s (beyond it), `next` goes to 10 s, then to 30 s.
 #[test]
 fn next_sees_a_sleeper_beyond_the_table_that_was_not_woken() {
-    let clock: ManualClock<1> = ManualClock::new();
+    let clock: ManualClock<1> = ManualClock::with_capacity();
     let noop = Waker::noop();
     let mut early = pin!(clock.sleep_until(at(10)));
     let mut late = pin!(clock.sleep_until(at(30)));
@@ -386,4 +386,77 @@ fn std_clock_sleeps_on_the_os_clock() {
     block_on(clock.sleep_until(Instant::ZERO));
     let mut never = pin!(clock.sleep_until(Instant::MAX));
     assert!(poll_once(never.as_mut(), Waker::noop()).is_pending());
+}
+
+/// Finding 6: a sleep until `Instant::MAX` ("past the end of time") never completes, neither by
+/// `next` nor by `advance(Duration::MAX)`; `next` does not jump to it.
+#[test]
+fn a_sleep_past_the_end_of_time_never_completes() {
+    let clock: ManualClock = ManualClock::new();
+    let waker = Waker::noop();
+    let mut forever = pin!(clock.sleep(Duration::MAX));
+    assert_eq!(forever.deadline(), Instant::MAX);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    assert_eq!(clock.sleeping(), 1, "it waits like any other sleep");
+    assert_eq!(clock.next(), None, "nothing that can pass is pending");
+    assert_eq!(clock.now(), Instant::ZERO);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    let mut soon = pin!(clock.sleep(secs(1)));
+    assert!(poll_once(soon.as_mut(), waker).is_pending());
+    assert_eq!(clock.advance(Duration::MAX), Instant::MAX);
+    assert!(poll_once(soon.as_mut(), waker).is_ready(), "a finite deadline has passed");
+    assert!(poll_once(forever.as_mut(), waker).is_pending(), "the end of time never comes");
+    assert_eq!(clock.next(), None);
+    let mut new_forever = pin!(clock.sleep_until(Instant::MAX));
+    assert!(poll_once(new_forever.as_mut(), waker).is_pending(), "not even at Instant::MAX");
+}
+
+/// Finding 6, beyond the table: a sleeper at `Instant::MAX` that did not fit is not woken by
+/// time reaching the end, and `next` ignores it.
+#[test]
+fn a_sleep_past_the_end_of_time_beyond_the_table_never_completes() {
+    let clock: ManualClock<1> = ManualClock::with_capacity();
+    let waker = Waker::noop();
+    let mut tabled = pin!(clock.sleep(secs(3)));
+    let mut forever = pin!(clock.sleep(Duration::MAX));
+    assert!(poll_once(tabled.as_mut(), waker).is_pending());
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    assert_eq!(clock.sleeping(), 2);
+    assert_eq!(clock.next(), Some(at(3)));
+    assert!(poll_once(tabled.as_mut(), waker).is_ready());
+    assert_eq!(clock.next(), None);
+    clock.set(Instant::MAX);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+}
+
+/// Finding 7: a sleeper that was due, but saw time set back before it ran, waits again; that
+/// wakes a `wait_sleeping` that was waiting meanwhile (no lost wake-up).
+#[test]
+fn wait_sleeping_sees_a_sleeper_that_waits_again_after_time_went_back() {
+    let clock: ManualClock = ManualClock::new();
+    let waker = Waker::noop();
+    let mut sleep = pin!(clock.sleep(secs(5)));
+    assert!(poll_once(sleep.as_mut(), waker).is_pending());
+    clock.set(at(10)); // due: taken out of the table and woken ...
+    clock.set(at(0)); // ... but time goes back before it runs
+    assert_eq!(clock.sleeping(), 0);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let observer = log_waker(1, &log);
+    let mut waiting = pin!(clock.wait_sleeping(1));
+    assert!(poll_once(waiting.as_mut(), &observer).is_pending());
+    assert!(poll_once(sleep.as_mut(), waker).is_pending(), "not due any more: waits again");
+    assert_eq!(clock.sleeping(), 1);
+    assert_eq!(*log.lock().unwrap(), [1], "the waiting test is woken");
+    assert!(poll_once(waiting.as_mut(), &observer).is_ready());
+}
+
+/// `ManualClock::new()` needs no type annotation; other capacities come from `with_capacity`.
+#[test]
+fn manual_clock_new_needs_no_annotation() {
+    let clock = ManualClock::new();
+    assert_eq!(clock.now(), Instant::ZERO);
+    let small = ManualClock::<2>::with_capacity();
+    assert_eq!(small.sleeping(), 0);
+    let default: ManualClock<3> = ManualClock::default();
+    assert_eq!(default.now(), Instant::ZERO);
 }

@@ -81,8 +81,9 @@ struct Inner<const N: usize> {
 }
 
 impl<const N: usize> Default for ManualClock<N> {
+    /// The same as [`ManualClock::with_capacity`].
     fn default() -> Self {
-        Self::new()
+        Self::with_capacity()
     }
 }
 
@@ -92,9 +93,32 @@ impl<const N: usize> fmt::Debug for ManualClock<N> {
     }
 }
 
-impl<const N: usize> ManualClock<N> {
-    /// A clock at [`Instant::ZERO`] with nobody sleeping.
+impl ManualClock {
+    /// A clock at [`Instant::ZERO`] with nobody sleeping, tracking 16 sleepers in deadline
+    /// order. For another number, write `ManualClock::<N>::with_capacity()`.
+    ///
+    /// ```
+    /// use procession::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// # let _ = clock;
+    /// ```
     pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const N: usize> ManualClock<N> {
+    /// A clock at [`Instant::ZERO`] with nobody sleeping, tracking `N` sleepers in deadline
+    /// order (see the [type docs](ManualClock) for those beyond `N`).
+    ///
+    /// ```
+    /// use procession::time::ManualClock;
+    ///
+    /// let clock = ManualClock::<4>::with_capacity();
+    /// # let _ = clock;
+    /// ```
+    pub const fn with_capacity() -> Self {
         Self {
             inner: Mutex::new(RefCell::new(Inner {
                 now: Instant::ZERO,
@@ -115,8 +139,9 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| i.borrow().now)
     }
 
-    /// Moves time forward by `duration` (saturating) and wakes the sleepers that are due.
-    /// Returns the new time.
+    /// Moves time forward by `duration` (saturating at [`Instant::MAX`]) and wakes the sleepers
+    /// that are due. Returns the new time. Sleeps until [`Instant::MAX`] stay pending even
+    /// there: they never end.
     pub fn advance(&self, duration: Duration) -> Instant {
         let now = self.inner.lock(|i| i.borrow().now).saturating_add(duration);
         self.set(now)
@@ -132,7 +157,7 @@ impl<const N: usize> ManualClock<N> {
             i.now = now;
             // The sleepers beyond the table are woken only when one of them may be due; they
             // register again (deadline and count) when they are polled.
-            wake_overflow = i.overflow_min.is_some_and(|earliest| earliest <= now);
+            wake_overflow = i.overflow_min.is_some_and(|earliest| is_due(earliest, now));
             if wake_overflow {
                 i.overflow_min = None;
                 i.overflow_len = 0;
@@ -140,7 +165,7 @@ impl<const N: usize> ManualClock<N> {
             }
             let mut k = 0;
             while k < i.table.len() {
-                if i.table[k].deadline <= now {
+                if is_due(i.table[k].deadline, now) {
                     let slot = i.table.swap_remove(k);
                     // Cannot fail: `due` has the table's capacity and only takes what leaves it.
                     let _ = due.push(slot);
@@ -160,12 +185,15 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// Jumps to the earliest deadline of a pending sleeper (not moving time if one is already
-    /// due) and wakes the sleepers due then. Returns the new time, or `None` if nobody sleeps.
+    /// due) and wakes the sleepers due then. Returns the new time, or `None` if nobody sleeps
+    /// until a time that can come (sleeps until [`Instant::MAX`] never end, so `next` does not
+    /// jump to them).
     pub fn next(&self) -> Option<Instant> {
         let (now, earliest) = self.inner.lock(|i| {
             let i = i.borrow();
-            let table = i.table.iter().map(|s| s.deadline).min();
-            let earliest = match (table, i.overflow_min) {
+            let table = i.table.iter().map(|s| s.deadline).filter(|&d| d != Instant::MAX).min();
+            let overflow = i.overflow_min.filter(|&d| d != Instant::MAX);
+            let earliest = match (table, overflow) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -231,11 +259,12 @@ impl<const N: usize> ManualClock<N> {
             Pending,
             Overflow,
         }
-        let mut registered = false;
-        let mut counted_now = false;
+        // `sleeping` grew: a sleeper entered the table (new, or again after time was set back
+        // before it ran), or one beyond the table counted itself again.
+        let mut grew = false;
         let step = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
-            if i.now >= deadline {
+            if is_due(deadline, i.now) {
                 i.leave(seq.take(), counted.take());
                 return Step::Ready;
             }
@@ -245,7 +274,6 @@ impl<const N: usize> ManualClock<N> {
                     let s = i.next_seq;
                     i.next_seq += 1;
                     i.registrations += 1;
-                    registered = true;
                     *seq = Some(s);
                     s
                 }
@@ -257,13 +285,16 @@ impl<const N: usize> ManualClock<N> {
                 return Step::Pending;
             }
             match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
-                Ok(()) => Step::Pending,
+                Ok(()) => {
+                    grew = true;
+                    Step::Pending
+                }
                 Err(_) => {
                     if *counted != Some(i.overflow_epoch) {
                         i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
                         i.overflow_len += 1;
                         *counted = Some(i.overflow_epoch);
-                        counted_now = true;
+                        grew = true;
                     }
                     Step::Overflow
                 }
@@ -272,8 +303,7 @@ impl<const N: usize> ManualClock<N> {
         if matches!(step, Step::Overflow) {
             self.overflow.register(cx);
         }
-        // A new sleeper, or one beyond the table that counted itself again: `sleeping` grew.
-        if registered || counted_now {
+        if grew {
             self.observers.wake();
         }
         match step {
@@ -282,7 +312,7 @@ impl<const N: usize> ManualClock<N> {
             // Time may have changed between the lock and the registration.
             Step::Overflow => self.inner.lock(|i| {
                 let mut i = i.borrow_mut();
-                if i.now >= deadline {
+                if is_due(deadline, i.now) {
                     i.leave(seq.take(), counted.take());
                     Poll::Ready(())
                 } else {
@@ -295,6 +325,11 @@ impl<const N: usize> ManualClock<N> {
     fn forget(&self, seq: Option<u64>, counted: Option<u64>) {
         self.inner.lock(|i| i.borrow_mut().leave(seq, counted));
     }
+}
+
+/// Whether a sleep until `deadline` is due at `now`. A sleep until [`Instant::MAX`] never is.
+fn is_due(deadline: Instant, now: Instant) -> bool {
+    deadline != Instant::MAX && deadline <= now
 }
 
 impl<const N: usize> Inner<N> {
