@@ -460,3 +460,161 @@ fn manual_clock_new_needs_no_annotation() {
     let default: ManualClock<3> = ManualClock::default();
     assert_eq!(default.now(), Instant::ZERO);
 }
+
+/// A record of who woke when, shared by the sleepers of the `auto_advance` tests.
+type Woke = Mutex<Vec<(&'static str, u64)>>;
+
+fn record(woke: &Woke, clock: &ManualClock, name: &'static str) {
+    woke.lock().unwrap().push((name, clock.now().elapsed().as_secs()));
+}
+
+/// Three sleepers with different deadlines and one that sleeps twice: `auto_advance` joined
+/// beside them on `futures::executor::block_on` wakes each at its own deadline, in order, and
+/// completes once nobody sleeps.
+#[test]
+fn auto_advance_wakes_several_sleepers_at_their_deadlines_on_block_on() {
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let sleeper = |name, s| {
+        let (clock, woke) = (&clock, &woke);
+        async move {
+            clock.sleep(secs(s)).await;
+            record(woke, clock, name);
+        }
+    };
+    let twice = async {
+        clock.sleep(secs(2)).await;
+        record(&woke, &clock, "twice/1");
+        clock.sleep(secs(2)).await;
+        record(&woke, &clock, "twice/2");
+    };
+    let code = futures::future::join4(sleeper("c", 5), sleeper("a", 1), sleeper("b", 3), twice);
+    block_on(futures::future::join(code, clock.auto_advance()));
+    assert_eq!(*woke.lock().unwrap(), [("a", 1), ("twice/1", 2), ("b", 3), ("twice/2", 4), ("c", 5)]);
+    assert_eq!(clock.now(), at(5), "no further than the last deadline");
+    assert_eq!(clock.sleeping(), 0);
+}
+
+/// The same on `embassy_futures::block_on`, with `until`.
+#[test]
+fn auto_advance_until_drives_several_sleepers_on_embassy_block_on() {
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let sleeper = |name, s| {
+        let (clock, woke) = (&clock, &woke);
+        async move {
+            clock.sleep(secs(s)).await;
+            record(woke, clock, name);
+            s
+        }
+    };
+    let code = embassy_futures::join::join3(sleeper("b", 20), sleeper("c", 30), sleeper("a", 10));
+    let out = embassy_futures::block_on(clock.auto_advance().until(code));
+    assert_eq!(out, (20, 30, 10));
+    assert_eq!(*woke.lock().unwrap(), [("a", 10), ("b", 20), ("c", 30)]);
+}
+
+/// Spawned tasks on a `LocalPool`, with the driver spawned beside them: the pool runs until
+/// everything ended.
+#[test]
+fn auto_advance_drives_spawned_tasks_on_a_local_pool() {
+    use futures::task::LocalSpawnExt;
+    static CLOCK: ManualClock = ManualClock::new();
+    let woke = Arc::new(Woke::default());
+    let mut pool = futures::executor::LocalPool::new();
+    let spawner = pool.spawner();
+    for (name, s) in [("c", 7), ("a", 2), ("b", 4)] {
+        let woke = woke.clone();
+        spawner
+            .spawn_local(async move {
+                for _ in 0..2 {
+                    CLOCK.sleep(secs(s)).await;
+                    record(&woke, &CLOCK, name);
+                }
+            })
+            .unwrap();
+    }
+    spawner.spawn_local(CLOCK.auto_advance()).unwrap();
+    pool.run();
+    assert_eq!(
+        *woke.lock().unwrap(),
+        [("a", 2), ("b", 4), ("a", 4), ("c", 7), ("b", 8), ("c", 14)],
+        "ties in the order the sleeps started: b at 0, a at 2"
+    );
+}
+
+/// A sleeper hands its wake-up through three tasks that do not touch the clock before the
+/// last one sleeps again: the driver waits for the hand-offs before it moves time past them.
+#[test]
+fn auto_advance_waits_for_hand_offs_between_tasks() {
+    use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as M;
+    use embassy_sync::signal::Signal;
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let hops: [Signal<M, ()>; 3] = [Signal::new(), Signal::new(), Signal::new()];
+    let first = async {
+        clock.sleep(secs(1)).await;
+        record(&woke, &clock, "first");
+        hops[0].signal(());
+    };
+    let relay = |k: usize| {
+        let hops = &hops;
+        async move {
+            hops[k].wait().await;
+            hops[k + 1].signal(());
+        }
+    };
+    let last = async {
+        hops[2].wait().await;
+        record(&woke, &clock, "last");
+        clock.sleep(secs(1)).await;
+        record(&woke, &clock, "last again");
+    };
+    let other = async {
+        clock.sleep(secs(5)).await;
+        record(&woke, &clock, "other");
+    };
+    // The relays are polled in the order that makes each hand-off take one more poll.
+    let code = futures::future::join5(last, relay(1), relay(0), first, other);
+    block_on(clock.auto_advance().until(code));
+    assert_eq!(*woke.lock().unwrap(), [("first", 1), ("last", 1), ("last again", 2), ("other", 5)]);
+}
+
+/// `until` ends with the code under test, also beside a ticker that sleeps for ever.
+#[test]
+fn auto_advance_until_ends_with_the_code_beside_a_ticker() {
+    let clock = ManualClock::new();
+    let ticks = Mutex::new(0);
+    let ticker = async {
+        loop {
+            clock.sleep(secs(1)).await;
+            *ticks.lock().unwrap() += 1;
+        }
+    };
+    let code = async {
+        clock.sleep(secs(5)).await;
+        clock.now()
+    };
+    let (code, ticker) = (pin!(code), pin!(ticker));
+    let result = block_on(clock.auto_advance().until(futures::future::select(code, ticker)));
+    match result {
+        futures::future::Either::Left((now, _)) => assert_eq!(now, at(5)),
+        futures::future::Either::Right(_) => unreachable!("the ticker never ends"),
+    }
+    assert!(*ticks.lock().unwrap() >= 4, "the ticker ticked meanwhile");
+}
+
+/// Sleeps until the end of time are not a deadline to advance to: the driver completes.
+#[test]
+fn auto_advance_completes_when_only_endless_sleeps_remain() {
+    let clock = ManualClock::new();
+    let forever = async {
+        clock.sleep(secs(3)).await;
+        clock.sleep(Duration::MAX).await;
+    };
+    let forever = pin!(forever);
+    let result = block_on(futures::future::select(forever, clock.auto_advance()));
+    assert!(matches!(result, futures::future::Either::Right(_)));
+    assert_eq!(clock.now(), at(3));
+    assert_eq!(clock.sleeping(), 1);
+}

@@ -78,6 +78,9 @@ struct Inner<const N: usize> {
     /// Goes up each time the sleepers in `overflow` are woken; a sleeper is counted in
     /// `overflow_len` for the epoch it remembers.
     overflow_epoch: u64,
+    /// Goes up at every change a sleeper or the time makes: a sleeper starts or resumes
+    /// waiting, completes or is dropped, or the time is set. [`AutoAdvance`] watches it.
+    activity: u64,
 }
 
 impl<const N: usize> Default for ManualClock<N> {
@@ -128,6 +131,7 @@ impl<const N: usize> ManualClock<N> {
                 overflow_min: None,
                 overflow_len: 0,
                 overflow_epoch: 0,
+                activity: 0,
             })),
             overflow: Waiters::new(),
             observers: Waiters::new(),
@@ -155,6 +159,7 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             i.now = now;
+            i.activity += 1;
             // The sleepers beyond the table are woken only when one of them may be due; they
             // register again (deadline and count) when they are polled.
             wake_overflow = i.overflow_min.is_some_and(|earliest| is_due(earliest, now));
@@ -286,6 +291,7 @@ impl<const N: usize> ManualClock<N> {
             }
             match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
                 Ok(()) => {
+                    i.activity += 1;
                     grew = true;
                     Step::Pending
                 }
@@ -294,6 +300,7 @@ impl<const N: usize> ManualClock<N> {
                         i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
                         i.overflow_len += 1;
                         *counted = Some(i.overflow_epoch);
+                        i.activity += 1;
                         grew = true;
                     }
                     Step::Overflow
@@ -322,6 +329,80 @@ impl<const N: usize> ManualClock<N> {
         }
     }
 
+    /// A future that moves time to the next deadline each time the code under test is idle,
+    /// as tokio's paused clock does; it completes once the code is idle and nobody sleeps
+    /// until a time that can come. Join it beside the code under test on one executor, or
+    /// let it drive a future with [`AutoAdvance::until`].
+    ///
+    /// # What "idle" means
+    ///
+    /// The clock cannot see the executor, so it watches itself: every change a sleeper makes
+    /// (a sleep starts or resumes waiting, completes or is dropped) and every change of time
+    /// is *activity*. The driver wakes itself and yields; when it is polled [`settle`]
+    /// times in a row (16 by default) without any activity in between, the code is idle:
+    /// it calls [`next`](Self::next), which wakes the sleepers due at the earliest
+    /// deadline. A sleeper that was woken runs, sleeps again (activity), and the count
+    /// starts over.
+    ///
+    /// This is exact for a single-threaded executor that runs every woken future before it
+    /// polls a future again that woke itself: `embassy_futures::block_on` and
+    /// `futures::executor::block_on` over a `join` (each poll of a `join` polls every
+    /// part), and `futures::executor::LocalPool` (its queue is first in, first out), as
+    /// long as every task reaches a sleep or its end within `settle` polls of the driver.
+    /// Each hand-off between tasks that does not touch the clock (a channel, a signal)
+    /// takes up to one such poll.
+    ///
+    /// # Limits
+    ///
+    /// - A task that works through more than `settle` hand-offs without touching the clock
+    ///   looks idle: raise [`settle`].
+    /// - Work on another thread or real I/O is not seen at all: the driver may advance while
+    ///   it is under way. Use it for code that only waits on this clock and on other tasks
+    ///   of the same executor.
+    /// - While it drives, the driver wakes itself at every poll (it spins the executor,
+    ///   which is what a test wants, never what firmware wants). Once nobody sleeps it
+    ///   completes, and [`until`](AutoAdvance::until) waits without waking itself until
+    ///   the code is woken by something else.
+    /// - Joined beside code that sleeps for ever in a loop (a ticker), it never completes:
+    ///   use [`until`](AutoAdvance::until), which ends with the code under test.
+    ///
+    /// # Examples
+    ///
+    /// Three sleepers with different deadlines, no `wait_sleeping` and no `next` by hand:
+    ///
+    /// ```
+    /// use core::cell::RefCell;
+    /// use core::time::Duration;
+    /// use embassy_futures::join::join3;
+    /// use procession::time::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let woke = RefCell::new(Vec::new());
+    /// let sleeper = |name: &'static str, secs: u64| {
+    ///     let (clock, woke) = (&clock, &woke);
+    ///     async move {
+    ///         clock.sleep(Duration::from_secs(secs)).await;
+    ///         woke.borrow_mut().push((name, clock.now().elapsed().as_secs()));
+    ///     }
+    /// };
+    /// let test = join3(sleeper("c", 3), sleeper("a", 1), sleeper("b", 2));
+    /// embassy_futures::block_on(clock.auto_advance().until(test));
+    /// assert_eq!(*woke.borrow(), [("a", 1), ("b", 2), ("c", 3)]);
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does nothing: time stays where it is.
+    ///
+    /// [`settle`]: AutoAdvance::settle
+    pub fn auto_advance(&self) -> AutoAdvance<'_, N> {
+        AutoAdvance { clock: self, settle: 16, seen: None, quiet: 0 }
+    }
+
+    fn activity(&self) -> u64 {
+        self.inner.lock(|i| i.borrow().activity)
+    }
+
     fn forget(&self, seq: Option<u64>, counted: Option<u64>) {
         self.inner.lock(|i| i.borrow_mut().leave(seq, counted));
     }
@@ -336,6 +417,7 @@ impl<const N: usize> Inner<N> {
     /// Removes a sleeper that completed or was dropped: its table slot, or its count among
     /// the sleepers beyond the table.
     fn leave(&mut self, seq: Option<u64>, counted: Option<u64>) {
+        self.activity += 1;
         if let Some(s) = seq {
             self.table.retain(|slot| slot.seq != s);
         }
@@ -420,5 +502,87 @@ impl<const N: usize> Future for Observe<'_, N> {
         }
         self.clock.observers.register(cx);
         if self.clock.registrations() > self.seen { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+/// The future of [`ManualClock::auto_advance`]: moves time to the next deadline whenever the
+/// code under test is idle, and completes once it is idle with nobody sleeping until a time
+/// that can come. See [`ManualClock::auto_advance`] for what "idle" means.
+#[must_use = "futures do nothing unless polled"]
+pub struct AutoAdvance<'a, const N: usize> {
+    clock: &'a ManualClock<N>,
+    settle: u32,
+    /// The clock's activity count at the last poll.
+    seen: Option<u64>,
+    /// Polls in a row that saw no activity.
+    quiet: u32,
+}
+
+impl<'a, const N: usize> AutoAdvance<'a, N> {
+    /// How many polls in a row without activity make the code under test idle (16 by
+    /// default). `0` advances at every poll, which is right only when every task sleeps
+    /// again at once after it woke.
+    pub fn settle(mut self, polls: u32) -> Self {
+        self.settle = polls;
+        self
+    }
+
+    /// Polls `fut` and drives time while it is idle, until `fut` completes; returns its
+    /// output. When nobody sleeps, it stops driving and waits until `fut` is woken by
+    /// something else, then drives again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops `fut`; time stays where it is.
+    pub async fn until<F: Future>(mut self, fut: F) -> F::Output {
+        let mut fut = core::pin::pin!(fut);
+        core::future::poll_fn(move |cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            if self.step(cx).is_ready() {
+                // Nothing to advance to: wait for `fut`'s own wake-up, then start counting
+                // again.
+                self.seen = None;
+                self.quiet = 0;
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// One poll of the driver: `Ready` once idle with nothing left to advance to; otherwise
+    /// `Pending` with the task woken again.
+    fn step(&mut self, cx: &Context<'_>) -> Poll<()> {
+        let activity = self.clock.activity();
+        if self.seen == Some(activity) {
+            self.quiet = self.quiet.saturating_add(1);
+        } else {
+            self.seen = Some(activity);
+            self.quiet = 0;
+        }
+        if self.quiet >= self.settle {
+            if self.clock.next().is_none() {
+                return Poll::Ready(());
+            }
+            self.seen = Some(self.clock.activity());
+            self.quiet = 0;
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<const N: usize> fmt::Debug for AutoAdvance<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AutoAdvance").field("settle", &self.settle).field("quiet", &self.quiet).finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Future for AutoAdvance<'_, N> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().step(cx)
     }
 }

@@ -45,7 +45,7 @@ use core::future::Future;
 use core::time::Duration;
 
 mod manual;
-pub use manual::{ManualClock, Observe, Sleep};
+pub use manual::{AutoAdvance, ManualClock, Observe, Sleep};
 
 #[cfg(feature = "embassy-time")]
 mod embassy;
