@@ -13,8 +13,7 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use super::{Clock, Instant};
 use crate::ctx::Waiters;
 
-/// A clock that moves only when told: the test clock (upstream's `fakeclock` and `observeclock`
-/// in one).
+/// A clock that moves only when told: the test clock.
 ///
 /// Time starts at [`Instant::ZERO`] and changes with [`advance`](Self::advance),
 /// [`set`](Self::set) (also backwards) and [`next`](Self::next) (jump to the earliest pending
@@ -22,24 +21,30 @@ use crate::ctx::Waiters;
 /// order in which they started waiting; `advance(Duration::ZERO)` wakes what is due without
 /// moving time.
 ///
+/// A sleep until [`Instant::MAX`] never completes, not even when the time is set there.
+///
 /// A test waits for the code under test to start sleeping with [`observe`](Self::observe)
-/// (upstream's `Observe`: completes at the next new sleeper) or
-/// [`wait_sleeping`](Self::wait_sleeping), then moves time. Nothing sleeps on real time.
+/// (completes at the next new sleeper) or [`wait_sleeping`](Self::wait_sleeping), then moves
+/// time; with several sleepers, [`auto_advance`](Self::auto_advance) moves time to each
+/// deadline in turn once the code under test is idle. Nothing sleeps on real time.
 ///
 /// `N` is the number of sleepers tracked in deadline order (16 by default). Sleepers beyond `N`
 /// are not lost: they are all woken when the time reaches the earliest of their deadlines and
 /// check their own, and [`next`](Self::next) sees their earliest deadline. Only their wake
 /// order among themselves is not kept, and once they were woken, `next` and
-/// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled. Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx),
-/// so the clock can be a `static` and be moved from another task or thread.
+/// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled.
+/// Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx), so the clock
+/// can be a `static` and be moved from another task or thread.
 ///
 /// # Examples
+///
+/// One sleeper, time moved by hand:
 ///
 /// ```
 /// use core::time::Duration;
 /// use procession::time::{Clock, Instant, ManualClock};
 ///
-/// let clock: ManualClock = ManualClock::new();
+/// let clock = ManualClock::new();
 /// let task = async {
 ///     clock.sleep(Duration::from_secs(3)).await;
 ///     clock.now()
@@ -222,7 +227,7 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// A future that completes when the next sleep starts waiting on this clock (counted from
-    /// this call, not from the first poll): upstream's `observeclock.Observe`.
+    /// this call, not from the first poll).
     ///
     /// Call it *before* the code under test can start sleeping, or that sleep is not the
     /// "next" one; [`wait_sleeping`](Self::wait_sleeping) has no such race.
@@ -237,6 +242,10 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// Completes once at least `n` sleeps are waiting on this clock.
+    ///
+    /// With one sleeper, `wait_sleeping(1)` then [`next`](Self::next) moves time exactly to
+    /// its deadline. With several it races: time moves as soon as the first sleeps, maybe past
+    /// a deadline another one was about to ask for; use [`auto_advance`](Self::auto_advance).
     ///
     /// # Cancel safety
     ///
