@@ -1,5 +1,5 @@
 #![no_std]
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("lib.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
@@ -7,9 +7,6 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
-
-#[cfg(all(feature = "defmt", feature = "log"))]
-compile_error!("You may not enable both `defmt` and `log` features.");
 
 pub mod combinator;
 pub mod ctx;

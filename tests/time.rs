@@ -212,7 +212,7 @@ fn wait_sleeping_synchronises_with_the_code_under_test() {
 /// More sleepers than tracked slots: none is lost, `next` still sees their deadlines.
 #[test]
 fn sleepers_beyond_the_table_are_not_lost() {
-    let clock: ManualClock<2> = ManualClock::new();
+    let clock: ManualClock<2> = ManualClock::with_capacity();
     let done = Mutex::new(Vec::new());
     let sleeper = |s: u64| {
         let clock = &clock;
@@ -251,7 +251,7 @@ impl Wake for CountWaker {
 /// which wakes `wait_sleeping`.
 #[test]
 fn sleepers_beyond_the_table_are_counted_once_and_seen_by_next() {
-    let clock: ManualClock<1> = ManualClock::new();
+    let clock: ManualClock<1> = ManualClock::with_capacity();
     let noop = Waker::noop();
     let mut a = pin!(clock.sleep_until(at(30))); // in the table
     let mut b = pin!(clock.sleep_until(at(10))); // beyond it
@@ -301,7 +301,7 @@ fn sleepers_beyond_the_table_are_counted_once_and_seen_by_next() {
 /// table) and 30 s (beyond it), `next` goes to 10 s, then to 30 s.
 #[test]
 fn next_sees_a_sleeper_beyond_the_table_that_was_not_woken() {
-    let clock: ManualClock<1> = ManualClock::new();
+    let clock: ManualClock<1> = ManualClock::with_capacity();
     let noop = Waker::noop();
     let mut early = pin!(clock.sleep_until(at(10)));
     let mut late = pin!(clock.sleep_until(at(30)));
@@ -386,4 +386,235 @@ fn std_clock_sleeps_on_the_os_clock() {
     block_on(clock.sleep_until(Instant::ZERO));
     let mut never = pin!(clock.sleep_until(Instant::MAX));
     assert!(poll_once(never.as_mut(), Waker::noop()).is_pending());
+}
+
+/// Finding 6: a sleep until `Instant::MAX` ("past the end of time") never completes, neither by
+/// `next` nor by `advance(Duration::MAX)`; `next` does not jump to it.
+#[test]
+fn a_sleep_past_the_end_of_time_never_completes() {
+    let clock: ManualClock = ManualClock::new();
+    let waker = Waker::noop();
+    let mut forever = pin!(clock.sleep(Duration::MAX));
+    assert_eq!(forever.deadline(), Instant::MAX);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    assert_eq!(clock.sleeping(), 1, "it waits like any other sleep");
+    assert_eq!(clock.next(), None, "nothing that can pass is pending");
+    assert_eq!(clock.now(), Instant::ZERO);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    let mut soon = pin!(clock.sleep(secs(1)));
+    assert!(poll_once(soon.as_mut(), waker).is_pending());
+    assert_eq!(clock.advance(Duration::MAX), Instant::MAX);
+    assert!(poll_once(soon.as_mut(), waker).is_ready(), "a finite deadline has passed");
+    assert!(poll_once(forever.as_mut(), waker).is_pending(), "the end of time never comes");
+    assert_eq!(clock.next(), None);
+    let mut new_forever = pin!(clock.sleep_until(Instant::MAX));
+    assert!(poll_once(new_forever.as_mut(), waker).is_pending(), "not even at Instant::MAX");
+}
+
+/// Finding 6, beyond the table: a sleeper at `Instant::MAX` that did not fit is not woken by
+/// time reaching the end, and `next` ignores it.
+#[test]
+fn a_sleep_past_the_end_of_time_beyond_the_table_never_completes() {
+    let clock: ManualClock<1> = ManualClock::with_capacity();
+    let waker = Waker::noop();
+    let mut tabled = pin!(clock.sleep(secs(3)));
+    let mut forever = pin!(clock.sleep(Duration::MAX));
+    assert!(poll_once(tabled.as_mut(), waker).is_pending());
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+    assert_eq!(clock.sleeping(), 2);
+    assert_eq!(clock.next(), Some(at(3)));
+    assert!(poll_once(tabled.as_mut(), waker).is_ready());
+    assert_eq!(clock.next(), None);
+    clock.set(Instant::MAX);
+    assert!(poll_once(forever.as_mut(), waker).is_pending());
+}
+
+/// Finding 7: a sleeper that was due, but saw time set back before it ran, waits again; that
+/// wakes a `wait_sleeping` that was waiting meanwhile (no lost wake-up).
+#[test]
+fn wait_sleeping_sees_a_sleeper_that_waits_again_after_time_went_back() {
+    let clock: ManualClock = ManualClock::new();
+    let waker = Waker::noop();
+    let mut sleep = pin!(clock.sleep(secs(5)));
+    assert!(poll_once(sleep.as_mut(), waker).is_pending());
+    clock.set(at(10)); // due: taken out of the table and woken ...
+    clock.set(at(0)); // ... but time goes back before it runs
+    assert_eq!(clock.sleeping(), 0);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let observer = log_waker(1, &log);
+    let mut waiting = pin!(clock.wait_sleeping(1));
+    assert!(poll_once(waiting.as_mut(), &observer).is_pending());
+    assert!(poll_once(sleep.as_mut(), waker).is_pending(), "not due any more: waits again");
+    assert_eq!(clock.sleeping(), 1);
+    assert_eq!(*log.lock().unwrap(), [1], "the waiting test is woken");
+    assert!(poll_once(waiting.as_mut(), &observer).is_ready());
+}
+
+/// `ManualClock::new()` needs no type annotation; other capacities come from `with_capacity`.
+#[test]
+fn manual_clock_new_needs_no_annotation() {
+    let clock = ManualClock::new();
+    assert_eq!(clock.now(), Instant::ZERO);
+    let small = ManualClock::<2>::with_capacity();
+    assert_eq!(small.sleeping(), 0);
+    let default: ManualClock<3> = ManualClock::default();
+    assert_eq!(default.now(), Instant::ZERO);
+}
+
+/// A record of who woke when, shared by the sleepers of the `auto_advance` tests.
+type Woke = Mutex<Vec<(&'static str, u64)>>;
+
+fn record(woke: &Woke, clock: &ManualClock, name: &'static str) {
+    woke.lock().unwrap().push((name, clock.now().elapsed().as_secs()));
+}
+
+/// Three sleepers with different deadlines and one that sleeps twice: `auto_advance` joined
+/// beside them on `futures::executor::block_on` wakes each at its own deadline, in order, and
+/// completes once nobody sleeps.
+#[test]
+fn auto_advance_wakes_several_sleepers_at_their_deadlines_on_block_on() {
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let sleeper = |name, s| {
+        let (clock, woke) = (&clock, &woke);
+        async move {
+            clock.sleep(secs(s)).await;
+            record(woke, clock, name);
+        }
+    };
+    let twice = async {
+        clock.sleep(secs(2)).await;
+        record(&woke, &clock, "twice/1");
+        clock.sleep(secs(2)).await;
+        record(&woke, &clock, "twice/2");
+    };
+    let code = futures::future::join4(sleeper("c", 5), sleeper("a", 1), sleeper("b", 3), twice);
+    block_on(futures::future::join(code, clock.auto_advance()));
+    assert_eq!(*woke.lock().unwrap(), [("a", 1), ("twice/1", 2), ("b", 3), ("twice/2", 4), ("c", 5)]);
+    assert_eq!(clock.now(), at(5), "no further than the last deadline");
+    assert_eq!(clock.sleeping(), 0);
+}
+
+/// The same on `embassy_futures::block_on`, with `until`.
+#[test]
+fn auto_advance_until_drives_several_sleepers_on_embassy_block_on() {
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let sleeper = |name, s| {
+        let (clock, woke) = (&clock, &woke);
+        async move {
+            clock.sleep(secs(s)).await;
+            record(woke, clock, name);
+            s
+        }
+    };
+    let code = embassy_futures::join::join3(sleeper("b", 20), sleeper("c", 30), sleeper("a", 10));
+    let out = embassy_futures::block_on(clock.auto_advance().until(code));
+    assert_eq!(out, (20, 30, 10));
+    assert_eq!(*woke.lock().unwrap(), [("a", 10), ("b", 20), ("c", 30)]);
+}
+
+/// Spawned tasks on a `LocalPool`, with the driver spawned beside them: the pool runs until
+/// everything ended.
+#[test]
+fn auto_advance_drives_spawned_tasks_on_a_local_pool() {
+    use futures::task::LocalSpawnExt;
+    static CLOCK: ManualClock = ManualClock::new();
+    let woke = Arc::new(Woke::default());
+    let mut pool = futures::executor::LocalPool::new();
+    let spawner = pool.spawner();
+    for (name, s) in [("c", 7), ("a", 2), ("b", 4)] {
+        let woke = woke.clone();
+        spawner
+            .spawn_local(async move {
+                for _ in 0..2 {
+                    CLOCK.sleep(secs(s)).await;
+                    record(&woke, &CLOCK, name);
+                }
+            })
+            .unwrap();
+    }
+    spawner.spawn_local(CLOCK.auto_advance()).unwrap();
+    pool.run();
+    assert_eq!(
+        *woke.lock().unwrap(),
+        [("a", 2), ("b", 4), ("a", 4), ("c", 7), ("b", 8), ("c", 14)],
+        "ties in the order the sleeps started: b at 0, a at 2"
+    );
+}
+
+/// A sleeper hands its wake-up through three tasks that do not touch the clock before the
+/// last one sleeps again: the driver waits for the hand-offs before it moves time past them.
+#[test]
+fn auto_advance_waits_for_hand_offs_between_tasks() {
+    use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as M;
+    use embassy_sync::signal::Signal;
+    let clock = ManualClock::new();
+    let woke = Woke::default();
+    let hops: [Signal<M, ()>; 3] = [Signal::new(), Signal::new(), Signal::new()];
+    let first = async {
+        clock.sleep(secs(1)).await;
+        record(&woke, &clock, "first");
+        hops[0].signal(());
+    };
+    let relay = |k: usize| {
+        let hops = &hops;
+        async move {
+            hops[k].wait().await;
+            hops[k + 1].signal(());
+        }
+    };
+    let last = async {
+        hops[2].wait().await;
+        record(&woke, &clock, "last");
+        clock.sleep(secs(1)).await;
+        record(&woke, &clock, "last again");
+    };
+    let other = async {
+        clock.sleep(secs(5)).await;
+        record(&woke, &clock, "other");
+    };
+    // The relays are polled in the order that makes each hand-off take one more poll.
+    let code = futures::future::join5(last, relay(1), relay(0), first, other);
+    block_on(clock.auto_advance().until(code));
+    assert_eq!(*woke.lock().unwrap(), [("first", 1), ("last", 1), ("last again", 2), ("other", 5)]);
+}
+
+/// `until` ends with the code under test, also beside a ticker that sleeps for ever.
+#[test]
+fn auto_advance_until_ends_with_the_code_beside_a_ticker() {
+    let clock = ManualClock::new();
+    let ticks = Mutex::new(0);
+    let ticker = async {
+        loop {
+            clock.sleep(secs(1)).await;
+            *ticks.lock().unwrap() += 1;
+        }
+    };
+    let code = async {
+        clock.sleep(secs(5)).await;
+        clock.now()
+    };
+    let (code, ticker) = (pin!(code), pin!(ticker));
+    let result = block_on(clock.auto_advance().until(futures::future::select(code, ticker)));
+    match result {
+        futures::future::Either::Left((now, _)) => assert_eq!(now, at(5)),
+        futures::future::Either::Right(_) => unreachable!("the ticker never ends"),
+    }
+    assert!(*ticks.lock().unwrap() >= 4, "the ticker ticked meanwhile");
+}
+
+/// Sleeps until the end of time are not a deadline to advance to: the driver completes.
+#[test]
+fn auto_advance_completes_when_only_endless_sleeps_remain() {
+    let clock = ManualClock::new();
+    let forever = async {
+        clock.sleep(secs(3)).await;
+        clock.sleep(Duration::MAX).await;
+    };
+    let forever = pin!(forever);
+    let result = block_on(futures::future::select(forever, clock.auto_advance()));
+    assert!(matches!(result, futures::future::Either::Right(_)));
+    assert_eq!(clock.now(), at(3));
+    assert_eq!(clock.sleeping(), 1);
 }

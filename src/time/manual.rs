@@ -13,8 +13,7 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use super::{Clock, Instant};
 use crate::ctx::Waiters;
 
-/// A clock that moves only when told: the test clock (upstream's `fakeclock` and `observeclock`
-/// in one).
+/// A clock that moves only when told: the test clock.
 ///
 /// Time starts at [`Instant::ZERO`] and changes with [`advance`](Self::advance),
 /// [`set`](Self::set) (also backwards) and [`next`](Self::next) (jump to the earliest pending
@@ -22,24 +21,30 @@ use crate::ctx::Waiters;
 /// order in which they started waiting; `advance(Duration::ZERO)` wakes what is due without
 /// moving time.
 ///
+/// A sleep until [`Instant::MAX`] never completes, not even when the time is set there.
+///
 /// A test waits for the code under test to start sleeping with [`observe`](Self::observe)
-/// (upstream's `Observe`: completes at the next new sleeper) or
-/// [`wait_sleeping`](Self::wait_sleeping), then moves time. Nothing sleeps on real time.
+/// (completes at the next new sleeper) or [`wait_sleeping`](Self::wait_sleeping), then moves
+/// time; with several sleepers, [`auto_advance`](Self::auto_advance) moves time to each
+/// deadline in turn once the code under test is idle. Nothing sleeps on real time.
 ///
 /// `N` is the number of sleepers tracked in deadline order (16 by default). Sleepers beyond `N`
 /// are not lost: they are all woken when the time reaches the earliest of their deadlines and
 /// check their own, and [`next`](Self::next) sees their earliest deadline. Only their wake
 /// order among themselves is not kept, and once they were woken, `next` and
-/// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled. Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx),
-/// so the clock can be a `static` and be moved from another task or thread.
+/// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled.
+/// Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx), so the clock
+/// can be a `static` and be moved from another task or thread.
 ///
 /// # Examples
+///
+/// One sleeper, time moved by hand:
 ///
 /// ```
 /// use core::time::Duration;
 /// use procession::time::{Clock, Instant, ManualClock};
 ///
-/// let clock: ManualClock = ManualClock::new();
+/// let clock = ManualClock::new();
 /// let task = async {
 ///     clock.sleep(Duration::from_secs(3)).await;
 ///     clock.now()
@@ -78,11 +83,15 @@ struct Inner<const N: usize> {
     /// Goes up each time the sleepers in `overflow` are woken; a sleeper is counted in
     /// `overflow_len` for the epoch it remembers.
     overflow_epoch: u64,
+    /// Goes up at every change a sleeper or the time makes: a sleeper starts or resumes
+    /// waiting, completes or is dropped, or the time is set. [`AutoAdvance`] watches it.
+    activity: u64,
 }
 
 impl<const N: usize> Default for ManualClock<N> {
+    /// The same as [`ManualClock::with_capacity`].
     fn default() -> Self {
-        Self::new()
+        Self::with_capacity()
     }
 }
 
@@ -92,9 +101,32 @@ impl<const N: usize> fmt::Debug for ManualClock<N> {
     }
 }
 
-impl<const N: usize> ManualClock<N> {
-    /// A clock at [`Instant::ZERO`] with nobody sleeping.
+impl ManualClock {
+    /// A clock at [`Instant::ZERO`] with nobody sleeping, tracking 16 sleepers in deadline
+    /// order. For another number, write `ManualClock::<N>::with_capacity()`.
+    ///
+    /// ```
+    /// use procession::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// # let _ = clock;
+    /// ```
     pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const N: usize> ManualClock<N> {
+    /// A clock at [`Instant::ZERO`] with nobody sleeping, tracking `N` sleepers in deadline
+    /// order (see the [type docs](ManualClock) for those beyond `N`).
+    ///
+    /// ```
+    /// use procession::time::ManualClock;
+    ///
+    /// let clock = ManualClock::<4>::with_capacity();
+    /// # let _ = clock;
+    /// ```
+    pub const fn with_capacity() -> Self {
         Self {
             inner: Mutex::new(RefCell::new(Inner {
                 now: Instant::ZERO,
@@ -104,6 +136,7 @@ impl<const N: usize> ManualClock<N> {
                 overflow_min: None,
                 overflow_len: 0,
                 overflow_epoch: 0,
+                activity: 0,
             })),
             overflow: Waiters::new(),
             observers: Waiters::new(),
@@ -115,8 +148,9 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| i.borrow().now)
     }
 
-    /// Moves time forward by `duration` (saturating) and wakes the sleepers that are due.
-    /// Returns the new time.
+    /// Moves time forward by `duration` (saturating at [`Instant::MAX`]) and wakes the sleepers
+    /// that are due. Returns the new time. Sleeps until [`Instant::MAX`] stay pending even
+    /// there: they never end.
     pub fn advance(&self, duration: Duration) -> Instant {
         let now = self.inner.lock(|i| i.borrow().now).saturating_add(duration);
         self.set(now)
@@ -130,9 +164,10 @@ impl<const N: usize> ManualClock<N> {
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             i.now = now;
+            i.activity += 1;
             // The sleepers beyond the table are woken only when one of them may be due; they
             // register again (deadline and count) when they are polled.
-            wake_overflow = i.overflow_min.is_some_and(|earliest| earliest <= now);
+            wake_overflow = i.overflow_min.is_some_and(|earliest| is_due(earliest, now));
             if wake_overflow {
                 i.overflow_min = None;
                 i.overflow_len = 0;
@@ -140,7 +175,7 @@ impl<const N: usize> ManualClock<N> {
             }
             let mut k = 0;
             while k < i.table.len() {
-                if i.table[k].deadline <= now {
+                if is_due(i.table[k].deadline, now) {
                     let slot = i.table.swap_remove(k);
                     // Cannot fail: `due` has the table's capacity and only takes what leaves it.
                     let _ = due.push(slot);
@@ -160,12 +195,15 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// Jumps to the earliest deadline of a pending sleeper (not moving time if one is already
-    /// due) and wakes the sleepers due then. Returns the new time, or `None` if nobody sleeps.
+    /// due) and wakes the sleepers due then. Returns the new time, or `None` if nobody sleeps
+    /// until a time that can come (sleeps until [`Instant::MAX`] never end, so `next` does not
+    /// jump to them).
     pub fn next(&self) -> Option<Instant> {
         let (now, earliest) = self.inner.lock(|i| {
             let i = i.borrow();
-            let table = i.table.iter().map(|s| s.deadline).min();
-            let earliest = match (table, i.overflow_min) {
+            let table = i.table.iter().map(|s| s.deadline).filter(|&d| d != Instant::MAX).min();
+            let overflow = i.overflow_min.filter(|&d| d != Instant::MAX);
+            let earliest = match (table, overflow) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -189,7 +227,7 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// A future that completes when the next sleep starts waiting on this clock (counted from
-    /// this call, not from the first poll): upstream's `observeclock.Observe`.
+    /// this call, not from the first poll).
     ///
     /// Call it *before* the code under test can start sleeping, or that sleep is not the
     /// "next" one; [`wait_sleeping`](Self::wait_sleeping) has no such race.
@@ -204,6 +242,10 @@ impl<const N: usize> ManualClock<N> {
     }
 
     /// Completes once at least `n` sleeps are waiting on this clock.
+    ///
+    /// With one sleeper, `wait_sleeping(1)` then [`next`](Self::next) moves time exactly to
+    /// its deadline. With several it races: time moves as soon as the first sleeps, maybe past
+    /// a deadline another one was about to ask for; use [`auto_advance`](Self::auto_advance).
     ///
     /// # Cancel safety
     ///
@@ -231,11 +273,12 @@ impl<const N: usize> ManualClock<N> {
             Pending,
             Overflow,
         }
-        let mut registered = false;
-        let mut counted_now = false;
+        // `sleeping` grew: a sleeper entered the table (new, or again after time was set back
+        // before it ran), or one beyond the table counted itself again.
+        let mut grew = false;
         let step = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
-            if i.now >= deadline {
+            if is_due(deadline, i.now) {
                 i.leave(seq.take(), counted.take());
                 return Step::Ready;
             }
@@ -245,7 +288,6 @@ impl<const N: usize> ManualClock<N> {
                     let s = i.next_seq;
                     i.next_seq += 1;
                     i.registrations += 1;
-                    registered = true;
                     *seq = Some(s);
                     s
                 }
@@ -257,13 +299,18 @@ impl<const N: usize> ManualClock<N> {
                 return Step::Pending;
             }
             match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
-                Ok(()) => Step::Pending,
+                Ok(()) => {
+                    i.activity += 1;
+                    grew = true;
+                    Step::Pending
+                }
                 Err(_) => {
                     if *counted != Some(i.overflow_epoch) {
                         i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
                         i.overflow_len += 1;
                         *counted = Some(i.overflow_epoch);
-                        counted_now = true;
+                        i.activity += 1;
+                        grew = true;
                     }
                     Step::Overflow
                 }
@@ -272,8 +319,7 @@ impl<const N: usize> ManualClock<N> {
         if matches!(step, Step::Overflow) {
             self.overflow.register(cx);
         }
-        // A new sleeper, or one beyond the table that counted itself again: `sleeping` grew.
-        if registered || counted_now {
+        if grew {
             self.observers.wake();
         }
         match step {
@@ -282,7 +328,7 @@ impl<const N: usize> ManualClock<N> {
             // Time may have changed between the lock and the registration.
             Step::Overflow => self.inner.lock(|i| {
                 let mut i = i.borrow_mut();
-                if i.now >= deadline {
+                if is_due(deadline, i.now) {
                     i.leave(seq.take(), counted.take());
                     Poll::Ready(())
                 } else {
@@ -292,15 +338,95 @@ impl<const N: usize> ManualClock<N> {
         }
     }
 
+    /// A future that moves time to the next deadline each time the code under test is idle,
+    /// as tokio's paused clock does; it completes once the code is idle and nobody sleeps
+    /// until a time that can come. Join it beside the code under test on one executor, or
+    /// let it drive a future with [`AutoAdvance::until`].
+    ///
+    /// # What "idle" means
+    ///
+    /// The clock cannot see the executor, so it watches itself: every change a sleeper makes
+    /// (a sleep starts or resumes waiting, completes or is dropped) and every change of time
+    /// is *activity*. The driver wakes itself and yields; when it is polled [`settle`]
+    /// times in a row (16 by default) without any activity in between, the code is idle:
+    /// it calls [`next`](Self::next), which wakes the sleepers due at the earliest
+    /// deadline. A sleeper that was woken runs, sleeps again (activity), and the count
+    /// starts over.
+    ///
+    /// This is exact for a single-threaded executor that runs every woken future before it
+    /// polls a future again that woke itself: `embassy_futures::block_on` and
+    /// `futures::executor::block_on` over a `join` (each poll of a `join` polls every
+    /// part), and `futures::executor::LocalPool` (its queue is first in, first out), as
+    /// long as every task reaches a sleep or its end within `settle` polls of the driver.
+    /// Each hand-off between tasks that does not touch the clock (a channel, a signal)
+    /// takes up to one such poll.
+    ///
+    /// # Limits
+    ///
+    /// - A task that works through more than `settle` hand-offs without touching the clock
+    ///   looks idle: raise [`settle`].
+    /// - Work on another thread or real I/O is not seen at all: the driver may advance while
+    ///   it is under way. Use it for code that only waits on this clock and on other tasks
+    ///   of the same executor.
+    /// - While it drives, the driver wakes itself at every poll (it spins the executor,
+    ///   which is what a test wants, never what firmware wants). Once nobody sleeps it
+    ///   completes, and [`until`](AutoAdvance::until) waits without waking itself until
+    ///   the code is woken by something else.
+    /// - Joined beside code that sleeps for ever in a loop (a ticker), it never completes:
+    ///   use [`until`](AutoAdvance::until), which ends with the code under test.
+    ///
+    /// # Examples
+    ///
+    /// Three sleepers with different deadlines, no `wait_sleeping` and no `next` by hand:
+    ///
+    /// ```
+    /// use core::cell::RefCell;
+    /// use core::time::Duration;
+    /// use embassy_futures::join::join3;
+    /// use procession::time::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let woke = RefCell::new(Vec::new());
+    /// let sleeper = |name: &'static str, secs: u64| {
+    ///     let (clock, woke) = (&clock, &woke);
+    ///     async move {
+    ///         clock.sleep(Duration::from_secs(secs)).await;
+    ///         woke.borrow_mut().push((name, clock.now().elapsed().as_secs()));
+    ///     }
+    /// };
+    /// let test = join3(sleeper("c", 3), sleeper("a", 1), sleeper("b", 2));
+    /// embassy_futures::block_on(clock.auto_advance().until(test));
+    /// assert_eq!(*woke.borrow(), [("a", 1), ("b", 2), ("c", 3)]);
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does nothing: time stays where it is.
+    ///
+    /// [`settle`]: AutoAdvance::settle
+    pub fn auto_advance(&self) -> AutoAdvance<'_, N> {
+        AutoAdvance { clock: self, settle: 16, seen: None, quiet: 0 }
+    }
+
+    fn activity(&self) -> u64 {
+        self.inner.lock(|i| i.borrow().activity)
+    }
+
     fn forget(&self, seq: Option<u64>, counted: Option<u64>) {
         self.inner.lock(|i| i.borrow_mut().leave(seq, counted));
     }
+}
+
+/// Whether a sleep until `deadline` is due at `now`. A sleep until [`Instant::MAX`] never is.
+fn is_due(deadline: Instant, now: Instant) -> bool {
+    deadline != Instant::MAX && deadline <= now
 }
 
 impl<const N: usize> Inner<N> {
     /// Removes a sleeper that completed or was dropped: its table slot, or its count among
     /// the sleepers beyond the table.
     fn leave(&mut self, seq: Option<u64>, counted: Option<u64>) {
+        self.activity += 1;
         if let Some(s) = seq {
             self.table.retain(|slot| slot.seq != s);
         }
@@ -385,5 +511,87 @@ impl<const N: usize> Future for Observe<'_, N> {
         }
         self.clock.observers.register(cx);
         if self.clock.registrations() > self.seen { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+/// The future of [`ManualClock::auto_advance`]: moves time to the next deadline whenever the
+/// code under test is idle, and completes once it is idle with nobody sleeping until a time
+/// that can come. See [`ManualClock::auto_advance`] for what "idle" means.
+#[must_use = "futures do nothing unless polled"]
+pub struct AutoAdvance<'a, const N: usize> {
+    clock: &'a ManualClock<N>,
+    settle: u32,
+    /// The clock's activity count at the last poll.
+    seen: Option<u64>,
+    /// Polls in a row that saw no activity.
+    quiet: u32,
+}
+
+impl<'a, const N: usize> AutoAdvance<'a, N> {
+    /// How many polls in a row without activity make the code under test idle (16 by
+    /// default). `0` advances at every poll, which is right only when every task sleeps
+    /// again at once after it woke.
+    pub fn settle(mut self, polls: u32) -> Self {
+        self.settle = polls;
+        self
+    }
+
+    /// Polls `fut` and drives time while it is idle, until `fut` completes; returns its
+    /// output. When nobody sleeps, it stops driving and waits until `fut` is woken by
+    /// something else, then drives again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops `fut`; time stays where it is.
+    pub async fn until<F: Future>(mut self, fut: F) -> F::Output {
+        let mut fut = core::pin::pin!(fut);
+        core::future::poll_fn(move |cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            if self.step(cx).is_ready() {
+                // Nothing to advance to: wait for `fut`'s own wake-up, then start counting
+                // again.
+                self.seen = None;
+                self.quiet = 0;
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// One poll of the driver: `Ready` once idle with nothing left to advance to; otherwise
+    /// `Pending` with the task woken again.
+    fn step(&mut self, cx: &Context<'_>) -> Poll<()> {
+        let activity = self.clock.activity();
+        if self.seen == Some(activity) {
+            self.quiet = self.quiet.saturating_add(1);
+        } else {
+            self.seen = Some(activity);
+            self.quiet = 0;
+        }
+        if self.quiet >= self.settle {
+            if self.clock.next().is_none() {
+                return Poll::Ready(());
+            }
+            self.seen = Some(self.clock.activity());
+            self.quiet = 0;
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<const N: usize> fmt::Debug for AutoAdvance<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AutoAdvance").field("settle", &self.settle).field("quiet", &self.quiet).finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Future for AutoAdvance<'_, N> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().step(cx)
     }
 }

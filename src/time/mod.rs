@@ -12,7 +12,7 @@
 //! use procession::{Ctx, MultiError, Overrun, Runner, RunnerExt, nop, time::{Clock, ManualClock}};
 //!
 //! type Error = MultiError<Overrun, 2>;
-//! let clock: ManualClock = ManualClock::new();
+//! let clock = ManualClock::new();
 //! let bounded = RunnerExt::<Error>::with_stop_deadline(
 //!     nop(),
 //!     || clock.sleep(Duration::from_secs(5)), // the graceful stop gets 5 s ...
@@ -23,21 +23,19 @@
 //! assert_eq!(result, Ok(()));
 //! ```
 //!
-//! # Upstream
+//! A clock has no timer or ticker objects: a sleep is a future, dropping it cancels it, making
+//! a new one resets it, and a loop of sleeps is a ticker (one that ticks once per advance of a
+//! [`ManualClock`], without catching up). A sleep whose deadline has passed completes at its
+//! first poll, like every real timer; one until [`Instant::MAX`] never completes.
+//! [`Instant`] is the time since the clock's own epoch, the same type for every clock, so that
+//! code generic over a clock needs no associated type.
 //!
-//! From pact's `clock` package and its test clocks `fakeclock` and `observeclock` (reference
-//! §6). Deliberate deviations:
+//! # Testing code that sleeps
 //!
-//! - A clock has `now` and a sleep future; there are no `Timer`/`Ticker` objects with channels.
-//!   A sleep is a future: dropping it is `Stop`, making a new one is `Reset`, and a loop of
-//!   sleeps is a ticker (one that never fires twice for one advance, like upstream's).
-//! - [`ManualClock`] completes a sleep whose deadline has already passed at its first poll,
-//!   like every real timer, where upstream's fake clock fires it only on the next advance.
-//! - Sleepers that are due together are woken in deadline order, ties in the order they
-//!   started waiting; upstream's order is Go's map order.
-//! - [`Instant`] is the time since the clock's own epoch (a `Duration`), the same type for
-//!   every clock, so that code generic over a clock needs no associated type; its arithmetic
-//!   saturates instead of panicking.
+//! Tests drive a [`ManualClock`]. With one sleeper, wait until it sleeps
+//! ([`ManualClock::wait_sleeping`]) and move time ([`ManualClock::next`]); with several, let
+//! [`ManualClock::auto_advance`] move time whenever the code under test is idle (the crate
+//! docs have a cookbook example).
 //!
 //! [`retry`]: crate::retry
 
@@ -45,7 +43,7 @@ use core::future::Future;
 use core::time::Duration;
 
 mod manual;
-pub use manual::{ManualClock, Observe, Sleep};
+pub use manual::{AutoAdvance, ManualClock, Observe, Sleep};
 
 #[cfg(feature = "embassy-time")]
 mod embassy;
@@ -127,7 +125,8 @@ impl core::ops::Sub for Instant {
 /// Implemented by [`ManualClock`] (tests), [`EmbassyClock`] (feature `embassy-time`),
 /// [`TokioClock`] (feature `tokio`) and [`StdClock`] (feature `std`), and by references to any
 /// clock. Implement it to bring your own timer: `now` must never go backwards (a manual
-/// clock may, when a test sets it so) and `sleep_until` must complete once `now() >= deadline`.
+/// clock may, when a test sets it so) and `sleep_until` must complete once `now() >= deadline`
+/// (a sleep until [`Instant::MAX`] need never complete).
 ///
 /// The sleep future is any `Future<Output = ()>`, so it serves as a deadline wherever the crate
 /// takes one (see the [module docs](self)).
