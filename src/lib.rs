@@ -30,7 +30,7 @@ pub use ctx::{Cause, Ctx};
 #[doc(inline)]
 pub use deadline::{Never, never};
 #[doc(inline)]
-pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
+pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel, TreeError, fail};
 #[doc(inline)]
 pub use process::Process;
 #[doc(inline)]

@@ -63,27 +63,6 @@ impl<E: core::error::Error + 'static> core::error::Error for TaskError<E> {
     }
 }
 
-/// A list of failures can hold task failures as they are, one entry each.
-impl<E, X, const N: usize> From<TaskError<X>> for crate::error::MultiError<E, N>
-where
-    E: From<TaskError<X>>,
-{
-    fn from(error: TaskError<X>) -> Self {
-        Self::from_error(E::from(error))
-    }
-}
-
-/// A list of failures can hold task failures as they are, one entry each.
-#[cfg(feature = "alloc")]
-impl<E, X> From<TaskError<X>> for crate::error::UnboundedMultiError<E>
-where
-    E: From<TaskError<X>>,
-{
-    fn from(error: TaskError<X>) -> Self {
-        Self::from_error(E::from(error))
-    }
-}
-
 // === Task ===
 
 /// Process for the [`task`] function.
