@@ -9,7 +9,7 @@
 //! [`UnboundedMultiError<E>`](super::UnboundedMultiError) forwards each to its entries: it has
 //! it when `E` has it.
 
-use super::{Failure, Kind, Merge, MultiError, Overrun, Prefix};
+use super::{Failure, Kind, Merge, Message, MultiError, Overrun, Prefix};
 use crate::proc::TaskError;
 use crate::supervisor;
 
@@ -38,6 +38,27 @@ impl<E> From<TaskError<E>> for Failure<E> {
 impl From<&'static str> for Failure<&'static str> {
     fn from(message: &'static str) -> Self {
         Self::own(message)
+    }
+}
+
+/// A plain message is a failure of the user's own type.
+impl From<&'static str> for Failure<Message> {
+    fn from(message: &'static str) -> Self {
+        Self::own(Message(message))
+    }
+}
+
+/// A failure of a plain message ([`fail`](super::fail)`("..")`) in a tree of [`Message`]s.
+impl From<Failure<&'static str>> for Failure<Message> {
+    fn from(failure: Failure<&'static str>) -> Self {
+        failure.map_own(Message)
+    }
+}
+
+/// A task whose process fails with a plain message, in a tree of [`Message`]s.
+impl From<TaskError<&'static str>> for Failure<Message> {
+    fn from(error: TaskError<&'static str>) -> Self {
+        Self::own(Message(error.error)).named(error.name)
     }
 }
 
@@ -80,6 +101,20 @@ impl<const N: usize> From<&'static str> for MultiError<Failure<&'static str>, N>
     }
 }
 
+/// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+impl<const N: usize> From<&'static str> for MultiError<Failure<Message>, N> {
+    fn from(message: &'static str) -> Self {
+        Self::from_error(Failure::own(Message(message)))
+    }
+}
+
+/// A failure of a plain message ([`fail`](super::fail)`("..")`) in a tree of [`Message`]s.
+impl<const N: usize> From<Failure<&'static str>> for MultiError<Failure<Message>, N> {
+    fn from(failure: Failure<&'static str>) -> Self {
+        Self::from_error(failure.into())
+    }
+}
+
 /// A task over a tree: every failure of the tree, named after the task where no node closer
 /// to it named it.
 impl<E, const N: usize> From<TaskError<MultiError<Failure<E>, N>>> for MultiError<Failure<E>, N> {
@@ -95,7 +130,7 @@ impl<E, const N: usize> From<TaskError<MultiError<Failure<E>, N>>> for MultiErro
 
 #[cfg(feature = "alloc")]
 mod unbounded {
-    use super::{Failure, Overrun, Prefix, TaskError, supervisor};
+    use super::{Failure, Message, Overrun, Prefix, TaskError, supervisor};
     use crate::error::UnboundedMultiError;
 
     impl<E: From<Overrun>> From<Overrun> for UnboundedMultiError<E> {
@@ -130,6 +165,20 @@ mod unbounded {
     impl From<&'static str> for UnboundedMultiError<Failure<&'static str>> {
         fn from(message: &'static str) -> Self {
             Self::from_error(Failure::own(message))
+        }
+    }
+
+    /// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+    impl From<&'static str> for UnboundedMultiError<Failure<Message>> {
+        fn from(message: &'static str) -> Self {
+            Self::from_error(Failure::own(Message(message)))
+        }
+    }
+
+    /// A failure of a plain message ([`fail`](crate::fail)`("..")`) in a tree of [`Message`]s.
+    impl From<Failure<&'static str>> for UnboundedMultiError<Failure<Message>> {
+        fn from(failure: Failure<&'static str>) -> Self {
+            Self::from_error(failure.into())
         }
     }
 

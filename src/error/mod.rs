@@ -2,8 +2,8 @@
 //! and the crate's own errors.
 //!
 //! A tree has one error type, chosen by the user. The simplest choice is the ready-made
-//! [`TreeError<E, N>`](TreeError): the user's own error `E` (an enum, or `&'static str`
-//! messages, the default) beside the crate's own failures ([`Overrun`], the supervisor's
+//! [`TreeError<E, N>`](TreeError): the user's own error `E` (an enum, or plain
+//! [`Message`]s, the default) beside the crate's own failures ([`Overrun`], the supervisor's
 //! [`Error`](crate::supervisor::Error)), each [`Failure`] with the name of its node, `N` of
 //! them kept without heap. It implements every conversion the crate needs, so a user writes
 //! no trait impl to use deadlines, supervisors, tasks or groups; [`fail`] makes a failure of
@@ -63,7 +63,7 @@ pub use multi::MultiError;
 pub use overrun::{Overrun, Phase, StopLevel};
 #[cfg(feature = "alloc")]
 pub use tree::UnboundedTreeError;
-pub use tree::{Failure, Kind, TreeError, fail};
+pub use tree::{Failure, Kind, Message, TreeError, fail};
 #[cfg(feature = "alloc")]
 pub use unbounded::UnboundedMultiError;
 

@@ -8,7 +8,7 @@ use crate::supervisor;
 /// The ready-made error type of a process tree: every failure of the tree, bounded, each with
 /// the name of the node that reported it (no heap).
 ///
-/// `E` is the user's own error (an enum, or plain `&'static str` messages, the default); `N`
+/// `E` is the user's own error (an enum, or plain messages: [`Message`], the default); `N`
 /// the number of failures kept (4 by default; more are counted, see
 /// [`MultiError::overflow`]). It is a [`MultiError`] of [`Failure`]s, so it implements every
 /// conversion the crate needs **with no bound on `E`**: [`Merge`](super::Merge) (several
@@ -18,9 +18,9 @@ use crate::supervisor;
 /// node, [`RunnerExt::named`](crate::RunnerExt::named)). A user writes no trait impl to use
 /// deadlines, supervisors, tasks or groups.
 ///
-/// A failure of the user's own type is made with [`fail`] (`return fail(AppError::LinkDown)`),
-/// with [`Failure::own`] and `.into()`, or, for `&'static str` messages, with `?` and `.into()`
-/// on the message itself. To use `?` on results of the user's own error type, the user may add
+/// A failure of the user's own type is made with [`fail`] (`return fail(AppError::LinkDown)`,
+/// `fail("disk full")`), with [`Failure::own`] and `.into()`, or, for plain messages, with `?`
+/// and `.into()` on the `&'static str` itself. To use `?` on results of the user's own error type, the user may add
 /// `impl From<AppError> for TreeError<AppError>` (allowed by the orphan rules; the crate
 /// cannot write it for every `E`).
 ///
@@ -32,7 +32,7 @@ use crate::supervisor;
 ///
 /// ```
 /// use core::future::{pending, ready};
-/// use procession::{Ctx, Runner, RunnerExt, TreeError, chain, fail, leaf, never};
+/// use procession::{Ctx, Runner, RunnerExt, TreeError, chain, fail, leaf};
 ///
 /// let storage = leaf(async |ctx: &Ctx<'_>| -> Result<(), TreeError> {
 ///     ctx.cancelled().await;
@@ -44,7 +44,7 @@ use crate::supervisor;
 ///
 /// let root = Ctx::new();
 /// let error = embassy_futures::block_on(chain((storage, app)).run(&root, async |_| Ok(()))).unwrap_err();
-/// assert_eq!(error.to_string(), "2 errors:\n- app: bad request\n- storage: stop deadline passed, dropped");
+/// assert_eq!(error.to_string(), "2 errors:\n- storage: stop deadline passed, dropped\n- app: bad request");
 /// ```
 ///
 /// The user's own enum, with a supervisor, needs no impl either:
@@ -63,19 +63,20 @@ use crate::supervisor;
 /// let error: TreeError<AppError> = embassy_futures::block_on(sup.run(&root, async |_| Ok(()))).unwrap_err();
 /// assert_eq!(error.errors()[0].own_error(), Some(&AppError::LinkDown));
 /// ```
-pub type TreeError<E = &'static str, const N: usize = 4> = MultiError<Failure<E>, N>;
+pub type TreeError<E = Message, const N: usize = 4> = MultiError<Failure<E>, N>;
 
 /// The ready-made error type of a process tree, keeping every failure on the heap (`alloc`).
 ///
 /// The unbounded form of [`TreeError`]: an [`UnboundedMultiError`](super::UnboundedMultiError)
 /// of [`Failure`]s, with the same conversions, none of which needs a bound on `E`.
 #[cfg(feature = "alloc")]
-pub type UnboundedTreeError<E = &'static str> = super::UnboundedMultiError<Failure<E>>;
+pub type UnboundedTreeError<E = Message> = super::UnboundedMultiError<Failure<E>>;
 
 /// Returns `Err` holding `error`, a failure of the user's own type, in the tree's error type
 /// (a [`TreeError`], an [`UnboundedTreeError`], or a [`Failure`]).
 ///
-/// The short spelling of `Err(Failure::own(error).into())`.
+/// The short spelling of `Err(Failure::own(error).into())`. A `&'static str` goes into a tree
+/// of [`Message`]s.
 ///
 /// # Examples
 ///
@@ -87,9 +88,57 @@ pub type UnboundedTreeError<E = &'static str> = super::UnboundedMultiError<Failu
 /// let root = Ctx::new();
 /// let error = embassy_futures::block_on(config.run(&root)).unwrap_err();
 /// assert_eq!(error.to_string(), "bad config");
+/// assert_eq!(error.errors()[0].own_error(), Some(&"bad config".into()));
 /// ```
 pub fn fail<T, E, L: From<Failure<E>>>(error: E) -> Result<T, L> {
     Err(L::from(Failure::own(error)))
+}
+
+/// A plain message: the user's error of a [`TreeError`] by default.
+///
+/// `fail("disk full")`, `"disk full".into()` and `?` on a `Result<_, &'static str>` make one.
+/// `Display` and `Debug` are the message's own.
+///
+/// It is a type of its own rather than `&'static str` because of a limit of today's compiler:
+/// it cannot prove that the run future of a tree whose error type has a lifetime parameter
+/// (`&'static str`, `MultiError<&'static str, N>`) is `Send`, so such a tree cannot be
+/// `tokio::spawn`ed ("implementation of `Send` is not general enough"). `Message` has no
+/// lifetime parameter, and a `TreeError` of messages can be spawned.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Message(pub &'static str);
+
+impl Message {
+    /// The message.
+    pub const fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl core::error::Error for Message {}
+
+impl From<&'static str> for Message {
+    fn from(message: &'static str) -> Self {
+        Self(message)
+    }
+}
+
+impl PartialEq<&str> for Message {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 /// One failure of a process tree: the user's own error or one of the crate's, with the name
@@ -103,8 +152,8 @@ pub fn fail<T, E, L: From<Failure<E>>>(error: E) -> Result<T, L> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Failure<E> {
-    node: Option<&'static str>,
-    kind: Kind<E>,
+    pub(super) node: Option<&'static str>,
+    pub(super) kind: Kind<E>,
 }
 
 /// What failed, in a [`Failure`].
@@ -169,6 +218,25 @@ impl<E> Failure<E> {
         match self.kind {
             Kind::Overrun(overrun) => Some(overrun),
             _ => None,
+        }
+    }
+
+    /// The same failure with the user's own error converted by `f`; the name and the crate's
+    /// own errors are kept.
+    pub fn map_own<F>(self, f: impl FnOnce(E) -> F) -> Failure<F> {
+        Failure { node: self.node, kind: self.kind.map_own(f) }
+    }
+}
+
+// === impl Kind ===
+
+impl<E> Kind<E> {
+    /// The same kind with the user's own error converted by `f`.
+    pub fn map_own<F>(self, f: impl FnOnce(E) -> F) -> Kind<F> {
+        match self {
+            Self::Own(error) => Kind::Own(f(error)),
+            Self::Overrun(overrun) => Kind::Overrun(overrun),
+            Self::Supervisor(error) => Kind::Supervisor(error),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::ctx::Ctx;
 /// use procession::proc::TaskError;
 ///
 /// let error = TaskError::new("web", Overrun::new(Phase::Stop, StopLevel::Hard));
-/// assert_eq!(error.to_string(), "web: stop deadlines passed: process dropped");
+/// assert_eq!(error.to_string(), "web: stop deadline passed, dropped");
 /// assert!(error.source().is_some());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -106,7 +106,7 @@ where
 /// use procession::{Ctx, Runner, TreeError, chain, leaf, send_runner};
 /// use procession::runner::SendRunner;
 ///
-/// fn storage() -> SendRunner<'static, TreeError> {
+/// fn storage() -> SendRunner<TreeError> {
 ///     send_runner!(leaf(async |ctx: &Ctx<'_>| -> Result<(), TreeError> {
 ///         ctx.cancelled().await;
 ///         Ok(())
@@ -123,31 +123,31 @@ where
 /// assert!(handle.await.unwrap().is_ok());
 /// # }
 /// ```
-pub struct SendRunner<'r, E> {
-    inner: Box<dyn SendDyn<E> + 'r>,
+pub struct SendRunner<E> {
+    inner: Box<dyn SendDyn<E>>,
 }
 
-impl<E> fmt::Debug for SendRunner<'_, E> {
+impl<E> fmt::Debug for SendRunner<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendRunner").finish_non_exhaustive()
     }
 }
 
-impl<'r, E> SendRunner<'r, E> {
+impl<E: 'static> SendRunner<E> {
     /// Boxes `runner` with `witness`, the function that runs it and boxes its future:
     /// `|runner, ctx, link| SendReady::pin(link.run(runner, ctx))`. Written where the
     /// runner's type is known, it is where `Send` is checked; [`send_runner!`]
     /// (crate::send_runner) writes it.
     pub fn new<R, W>(runner: R, witness: W) -> Self
     where
-        R: Send + Sync + 'r,
-        W: for<'a> Fn(&'a R, &'a Ctx<'a>, SendReady<'a>) -> SendBoxFuture<'a, Result<(), E>> + Send + Sync + 'r,
+        R: Send + Sync + 'static,
+        W: for<'a> Fn(&'a R, &'a Ctx<'a>, SendReady<'a>) -> SendBoxFuture<'a, Result<(), E>> + Send + Sync + 'static,
     {
         Self { inner: Box::new(Witnessed { runner, witness }) }
     }
 }
 
-impl<E: Merge> Runner<E> for SendRunner<'_, E> {
+impl<E: Merge> Runner<E> for SendRunner<E> {
     /// Runs the boxed runner beside the callback; see [`SendRunner`].
     ///
     /// # Cancel safety
