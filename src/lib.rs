@@ -19,6 +19,7 @@ pub mod proc;
 pub mod process;
 pub mod retry;
 pub mod runner;
+mod set_macros;
 pub mod shot;
 pub mod supervisor;
 pub mod time;
