@@ -91,7 +91,9 @@ impl<P, E> fmt::Debug for Task<P, E> {
 /// The process runs on the caller's context, unchanged. If it fails with `error`, the task
 /// fails with `E2::from(TaskError { name, error })`: `E2` is `TaskError<E>` itself, or any
 /// error type that can hold one, such as the tree's own enum or a
-/// [`MultiError`](super::MultiError) of such an enum. On success it returns `Ok`. `E2` is
+/// [`MultiError`](super::MultiError) of such an enum, or the ready-made
+/// [`TreeError`](crate::TreeError), which names each failure after the task (also every
+/// failure of a process that returns a `TreeError` itself). On success it returns `Ok`. `E2` is
 /// chosen by where the task is used (the error type of the set it is in, or of the `let` its
 /// result goes to); when nothing fixes it, name it.
 ///

@@ -48,9 +48,9 @@ impl<E, R: Runner<E>> DynRunner<E> for R {
 ///
 /// ```
 /// use procession::{Ctx, Runner, nop, parallel, runner::BoxRunner};
-/// use procession::MultiError;
+/// use procession::TreeError;
 ///
-/// type Error = MultiError<&'static str, 4>;
+/// type Error = TreeError;
 /// let children: Vec<BoxRunner<'_, Error>> = vec![Box::new(nop()), Box::new(parallel([nop(), nop()]))];
 /// let root = Ctx::new();
 /// let result = embassy_futures::block_on(parallel(children).run(&root, async |_| Ok(())));

@@ -100,9 +100,9 @@ impl<G> core::fmt::Debug for FromFn<G> {
 /// # Examples
 ///
 /// ```
-/// use procession::{Ctx, MultiError, Runner, runner::{Lifecycle, Stop, from_fn}};
+/// use procession::{Ctx, Runner, TreeError, runner::{Lifecycle, Stop, from_fn}};
 ///
-/// let sensor = from_fn(async |_ctx: &Ctx<'_>, lc: &Lifecycle<'_>| -> Result<(), MultiError<&str, 2>> {
+/// let sensor = from_fn(async |_ctx: &Ctx<'_>, lc: &Lifecycle<'_>| -> Result<(), TreeError> {
 ///     // power the sensor up ...
 ///     lc.ready();
 ///     match lc.stop_requested().await {

@@ -29,6 +29,41 @@
 //!   whenever the callback's is;
 //! - build the tree inline, or in a macro.
 //!
+//! The same helper both ways (`spawn` stands for `tokio::spawn`, which asks the same
+//! `Send + 'static`):
+//!
+//! ```compile_fail,E0277
+//! use procession::{Ctx, Runner, TreeError, chain, leaf};
+//! # fn spawn<F: core::future::Future + Send + 'static>(_: F) {}
+//!
+//! fn storage() -> impl Runner<TreeError> {
+//!     leaf(async |ctx: &Ctx<'_>| -> Result<(), TreeError> { ctx.cancelled().await; Ok(()) })
+//! }
+//! let tree = chain((storage(), storage()));
+//! // error: the `run` future of `impl Runner<..>` cannot be sent between threads safely
+//! spawn(async move { tree.run(&Ctx::new(), async |_| Ok(())).await });
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "alloc")] {
+//! use procession::{Ctx, Runner, TreeError, chain, leaf, send_runner};
+//! use procession::runner::SendRunner;
+//! # fn spawn<F: core::future::Future + Send + 'static>(_: F) {}
+//!
+//! fn storage() -> SendRunner<TreeError> {
+//!     send_runner!(leaf(async |ctx: &Ctx<'_>| -> Result<(), TreeError> { ctx.cancelled().await; Ok(()) }))
+//! }
+//! let tree = chain((storage(), storage()));
+//! spawn(async move { tree.run(&Ctx::new(), async |_| Ok(())).await });
+//! # }
+//! ```
+//!
+//! Two more limits of today's compiler, which a spawned tree must avoid whichever way it is
+//! built: its async closures own what they use (`async move` with an `Arc`, not a borrow of
+//! a local of the spawned future), and its error type has no lifetime parameter (the default
+//! [`Message`](crate::error::Message) of [`TreeError`](crate::TreeError), not `&'static
+//! str`); otherwise the compiler reports "implementation of `Send` is not general enough".
+//!
 //! What stays impossible on stable Rust: a bound saying that the future of a *generic*
 //! runner, or of a generic async callback, is `Send` (`R: Runner<E>` with a `Send` run
 //! future, `F: AsyncFnOnce(..)` with a `Send` future), so a combinator over generic children
