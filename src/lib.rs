@@ -16,6 +16,7 @@ pub mod proc;
 pub mod process;
 pub mod retry;
 pub mod runner;
+mod set_macros;
 pub mod shot;
 pub mod supervisor;
 pub mod time;
@@ -28,7 +29,7 @@ pub use ctx::{Cause, Ctx};
 #[doc(inline)]
 pub use deadline::{Never, never};
 #[doc(inline)]
-pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel};
+pub use error::{Merge, MultiError, Overrun, Phase, Prefix, StopLevel, TreeError, fail};
 #[doc(inline)]
 pub use process::Process;
 #[doc(inline)]

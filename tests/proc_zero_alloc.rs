@@ -91,3 +91,23 @@ fn cancelled_tree_allocates_nothing() {
     });
     assert_eq!(info.count_total, 0, "allocations while the tree ran: {info:?}");
 }
+
+/// The ready-made tree error, with a named task, a plain message and an overrun, allocates
+/// nothing either: its failures live inline.
+#[test]
+fn tree_error_allocates_nothing() {
+    use core::future::{pending, ready};
+    use procession::proc::stop_deadline;
+    use procession::{TreeError, fail};
+
+    let root = Ctx::new();
+    let stubborn = async |_: &Ctx<'_>| -> Result<(), TreeError> { pending().await };
+    let refused = async |_: &Ctx<'_>| -> Result<(), TreeError> { fail("refused") };
+    let broken = async |_: &Ctx<'_>| -> Result<(), &'static str> { Err("broken") };
+    let tree = concurrent_group((stop_deadline(|| ready(()), stubborn), refused, task("t", broken)));
+    let mut result = None;
+    let info = measure(|| result = poll_by_hand(tree.run(&root), 10));
+    assert_eq!(info.count_total, 0, "allocations while the tree ran: {info:?}");
+    let error = result.expect("the tree returned").unwrap_err();
+    assert_eq!(error.to_string(), "3 errors:\n- stop deadline passed, dropped\n- refused\n- t: broken");
+}

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::{Merge, MultiError, Overrun, Prefix};
+use super::{Merge, MultiError, Prefix};
 
 /// A list of failures on the heap, in the order they were merged, that keeps every one
 /// (`alloc`).
@@ -162,11 +162,5 @@ impl<E: core::error::Error + 'static> core::error::Error for UnboundedMultiError
 impl<E: defmt::Format> defmt::Format for UnboundedMultiError<E> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{=[?]}", self.errors.as_slice());
-    }
-}
-
-impl<E: From<Overrun>> From<Overrun> for UnboundedMultiError<E> {
-    fn from(overrun: Overrun) -> Self {
-        Self::from_error(E::from(overrun))
     }
 }

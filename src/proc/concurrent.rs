@@ -33,13 +33,13 @@ pub struct Concurrent<T> {
 ///
 /// ```
 /// use procession::Ctx;
-/// use procession::proc::{MultiError, Proc, concurrent};
+/// use procession::{TreeError, fail};
+/// use procession::proc::{Proc, concurrent};
 ///
-/// type Error = MultiError<&'static str, 4>;
-/// let fail = |msg| async move |_: &Ctx<'_>| -> Result<(), Error> { Err(MultiError::from_error(msg)) };
+/// let failing = |msg| async move |_: &Ctx<'_>| -> Result<(), TreeError> { fail(msg) };
 ///
 /// let root = Ctx::new();
-/// let both = concurrent([fail("disk full"), fail("link down")]);
+/// let both = concurrent([failing("disk full"), failing("link down")]);
 /// let error = embassy_futures::block_on(both.run(&root)).unwrap_err();
 /// assert_eq!(error.to_string(), "2 errors:\n- disk full\n- link down");
 /// ```
@@ -82,20 +82,21 @@ pub struct ConcurrentGroup<T> {
 ///
 /// ```
 /// use procession::{Cause, Ctx};
-/// use procession::proc::{MultiError, Proc, concurrent_group};
+/// use procession::{TreeError, fail};
+/// use procession::proc::{Proc, concurrent_group};
 ///
-/// type Error = MultiError<&'static str, 2>;
+/// type Error = TreeError;
 /// let server = async |ctx: &Ctx<'_>| -> Result<(), Error> {
 ///     let cause = ctx.cancelled().await;
 ///     assert_eq!(cause, Cause::DependencyFailed);
 ///     Ok(())
 /// };
-/// let config = async |_: &Ctx<'_>| -> Result<(), Error> { Err(MultiError::from_error("bad config")) };
+/// let config = async |_: &Ctx<'_>| -> Result<(), Error> { fail("bad config") };
 ///
 /// let root = Ctx::new();
 /// let group = concurrent_group((server, config));
 /// let error = embassy_futures::block_on(group.run(&root)).unwrap_err();
-/// assert_eq!(error.errors(), &["bad config"]);
+/// assert_eq!(error.to_string(), "bad config");
 /// assert!(!root.is_cancelled());
 /// ```
 ///

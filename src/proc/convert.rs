@@ -37,10 +37,10 @@ pub struct FromRunner<R> {
 /// # Examples
 ///
 /// ```
-/// use procession::{Ctx, MultiError, leaf};
+/// use procession::{Ctx, TreeError, leaf};
 /// use procession::proc::{Proc, from_runner};
 ///
-/// type Error = MultiError<&'static str, 2>;
+/// type Error = TreeError;
 /// let service = leaf(async |ctx: &Ctx<'_>| -> Result<(), Error> { ctx.cancelled().await; Ok(()) });
 /// let process = from_runner(service);
 ///
@@ -103,10 +103,10 @@ pub struct IntoRunner<P> {
 /// # Examples
 ///
 /// ```
-/// use procession::{Ctx, MultiError, Runner};
+/// use procession::{Ctx, Runner, TreeError};
 /// use procession::proc::{concurrent_group, into_runner};
 ///
-/// type Error = MultiError<&'static str, 2>;
+/// type Error = TreeError;
 /// let worker = async |ctx: &Ctx<'_>| -> Result<(), Error> { ctx.cancelled().await; Ok(()) };
 /// let workers = into_runner(concurrent_group([worker, worker]));
 ///

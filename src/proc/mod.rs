@@ -17,7 +17,7 @@
 //! | [`task`], [`TaskError`] | `Task(taskType string, impl Impl) Impl`, `TaskError` |
 //! | [`trace_region`] | `TraceRegion(regionType string, impl Impl) Impl` |
 //! | [`main()`] (`std`, unix) | `Main(impl Impl) error` |
-//! | [`MultiError`], `UnboundedMultiError` (`alloc`) | `type MultiError []error` |
+//! | [`MultiError`], `UnboundedMultiError` (`alloc`); the tree error [`TreeError`](crate::TreeError) | `type MultiError []error` |
 //! | [`from_runner`], [`into_runner`] | (none: conversions to and from this crate's [`Runner`](crate::Runner)) |
 //! | [`stop_deadline`] | (none: upstream waits for a process without limit) |
 //!
@@ -56,10 +56,11 @@
 //!
 //! ```
 //! use procession::Ctx;
-//! use procession::proc::{MultiError, Proc, TaskError, concurrent_group, sequence, task};
+//! use procession::TreeError;
+//! use procession::proc::{Proc, concurrent_group, sequence, task};
 //!
 //! /// Every failure of the program, each with the name of its task.
-//! type Error = MultiError<TaskError<&'static str>, 4>;
+//! type Error = TreeError;
 //!
 //! let migrate = task("migrate", async |_: &Ctx<'_>| -> Result<(), &'static str> { Ok(()) });
 //! let serve = task("serve", async |ctx: &Ctx<'_>| -> Result<(), &'static str> {

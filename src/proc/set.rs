@@ -1,10 +1,11 @@
 //! The sets of processes the combinators accept: tuples, arrays and, with `alloc`, vectors.
 
-use embassy_futures::join::{join, join_array};
+use embassy_futures::join::join_array;
 
 use super::Proc;
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, merge_results};
+use crate::set_macros::{for_tuples, join_merged};
 
 /// A fixed set of processes with one error type `E`, as taken by
 /// [`concurrent`](super::concurrent), [`concurrent_group`](super::concurrent_group) and
@@ -71,16 +72,10 @@ impl<E> Sealed<E> for () {
     }
 }
 
-/// Joins the arms of a tuple's processes, nested pairwise, merging their results in order.
-macro_rules! join_arms {
+/// One arm of a tuple's concurrent set, for [`join_merged`].
+macro_rules! proc_arm {
     ($this:ident, $ctx:ident, $group:ident; $i:tt) => {
         arm(&$this.$i, $ctx, $group)
-    };
-    ($this:ident, $ctx:ident, $group:ident; $i:tt, $($rest:tt),+) => {
-        async {
-            let (first, rest) = join(arm(&$this.$i, $ctx, $group), join_arms!($this, $ctx, $group; $($rest),+)).await;
-            merge_results(first, rest)
-        }
     };
 }
 
@@ -98,7 +93,7 @@ macro_rules! tuple_procs {
                 E: Merge,
             {
                 let this = self;
-                join_arms!(this, ctx, group; $($i),+).await
+                join_merged!(proc_arm(this, ctx, group); $($i),+).await
             }
 
             async fn run_sequence(&self, ctx: &Ctx<'_>) -> Result<(), E> {
@@ -109,18 +104,7 @@ macro_rules! tuple_procs {
     };
 }
 
-tuple_procs!(1; A 0);
-tuple_procs!(2; A 0, B 1);
-tuple_procs!(3; A 0, B 1, C 2);
-tuple_procs!(4; A 0, B 1, C 2, D 3);
-tuple_procs!(5; A 0, B 1, C 2, D 3, G 4);
-tuple_procs!(6; A 0, B 1, C 2, D 3, G 4, H 5);
-tuple_procs!(7; A 0, B 1, C 2, D 3, G 4, H 5, I 6);
-tuple_procs!(8; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7);
-tuple_procs!(9; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8);
-tuple_procs!(10; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9);
-tuple_procs!(11; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10);
-tuple_procs!(12; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10, N 11);
+for_tuples!(tuple_procs);
 
 // === arrays ===
 

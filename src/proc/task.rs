@@ -24,7 +24,7 @@ use crate::ctx::Ctx;
 /// use procession::proc::TaskError;
 ///
 /// let error = TaskError::new("web", Overrun::new(Phase::Stop, StopLevel::Hard));
-/// assert_eq!(error.to_string(), "web: stop deadlines passed: process dropped");
+/// assert_eq!(error.to_string(), "web: stop deadline passed, dropped");
 /// assert!(error.source().is_some());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,27 +63,6 @@ impl<E: core::error::Error + 'static> core::error::Error for TaskError<E> {
     }
 }
 
-/// A list of failures can hold task failures as they are, one entry each.
-impl<E, X, const N: usize> From<TaskError<X>> for crate::error::MultiError<E, N>
-where
-    E: From<TaskError<X>>,
-{
-    fn from(error: TaskError<X>) -> Self {
-        Self::from_error(E::from(error))
-    }
-}
-
-/// A list of failures can hold task failures as they are, one entry each.
-#[cfg(feature = "alloc")]
-impl<E, X> From<TaskError<X>> for crate::error::UnboundedMultiError<E>
-where
-    E: From<TaskError<X>>,
-{
-    fn from(error: TaskError<X>) -> Self {
-        Self::from_error(E::from(error))
-    }
-}
-
 // === Task ===
 
 /// Process for the [`task`] function.
@@ -112,7 +91,9 @@ impl<P, E> fmt::Debug for Task<P, E> {
 /// The process runs on the caller's context, unchanged. If it fails with `error`, the task
 /// fails with `E2::from(TaskError { name, error })`: `E2` is `TaskError<E>` itself, or any
 /// error type that can hold one, such as the tree's own enum or a
-/// [`MultiError`](super::MultiError) of such an enum. On success it returns `Ok`. `E2` is
+/// [`MultiError`](super::MultiError) of such an enum, or the ready-made
+/// [`TreeError`](crate::TreeError), which names each failure after the task (also every
+/// failure of a process that returns a `TreeError` itself). On success it returns `Ok`. `E2` is
 /// chosen by where the task is used (the error type of the set it is in, or of the `let` its
 /// result goes to); when nothing fixes it, name it.
 ///

@@ -1,0 +1,200 @@
+//! Every conversion of the crate's own errors into the error types of a tree, in one place.
+//!
+//! The crate's adapters need, of a tree's error type `E`: [`Merge`] (combinators, deadlines,
+//! supervisors), `From<`[`Overrun`]`>` (deadlines), `From<`[`supervisor::Error`]`>` (the
+//! restart supervisor), `From<`[`TaskError`]`<X>>` ([`task`](crate::proc::task)) and
+//! [`Prefix`] (naming a node). [`TreeError`](super::TreeError) and
+//! [`UnboundedTreeError`](super::UnboundedTreeError) have them all for every `E`, through
+//! their entries, [`Failure`]. A plain [`MultiError<E, N>`](MultiError) or
+//! [`UnboundedMultiError<E>`](super::UnboundedMultiError) forwards each to its entries: it has
+//! it when `E` has it.
+
+use super::{Failure, Kind, Merge, Message, MultiError, Overrun, Prefix};
+use crate::proc::TaskError;
+use crate::supervisor;
+
+// === into a Failure: no bound on the user's error ===
+
+impl<E> From<Overrun> for Failure<E> {
+    fn from(overrun: Overrun) -> Self {
+        Self::new(Kind::Overrun(overrun))
+    }
+}
+
+impl<E> From<supervisor::Error> for Failure<E> {
+    fn from(error: supervisor::Error) -> Self {
+        Self::new(Kind::Supervisor(error))
+    }
+}
+
+/// A task's failure is the process's own error, named after the task.
+impl<E> From<TaskError<E>> for Failure<E> {
+    fn from(error: TaskError<E>) -> Self {
+        Self::own(error.error).named(error.name)
+    }
+}
+
+/// A plain message is a failure of the user's own type.
+impl From<&'static str> for Failure<&'static str> {
+    fn from(message: &'static str) -> Self {
+        Self::own(message)
+    }
+}
+
+/// A plain message is a failure of the user's own type.
+impl From<&'static str> for Failure<Message> {
+    fn from(message: &'static str) -> Self {
+        Self::own(Message(message))
+    }
+}
+
+/// A failure of a plain message ([`fail`](super::fail)`("..")`) in a tree of [`Message`]s.
+impl From<Failure<&'static str>> for Failure<Message> {
+    fn from(failure: Failure<&'static str>) -> Self {
+        failure.map_own(Message)
+    }
+}
+
+/// A task whose process fails with a plain message, in a tree of [`Message`]s.
+impl From<TaskError<&'static str>> for Failure<Message> {
+    fn from(error: TaskError<&'static str>) -> Self {
+        Self::own(Message(error.error)).named(error.name)
+    }
+}
+
+/// Names the failure after the node, unless a node closer to it already named it
+/// ([`Failure::named`]).
+impl<E> Prefix for Failure<E> {
+    fn prefix(self, node: &'static str) -> Self {
+        self.named(node)
+    }
+}
+
+// === into a bounded list ===
+
+impl<E: From<Overrun>, const N: usize> From<Overrun> for MultiError<E, N> {
+    fn from(overrun: Overrun) -> Self {
+        Self::from_error(E::from(overrun))
+    }
+}
+
+/// A list of failures can hold task failures as they are, one entry each.
+impl<E, X, const N: usize> From<TaskError<X>> for MultiError<E, N>
+where
+    E: From<TaskError<X>>,
+{
+    fn from(error: TaskError<X>) -> Self {
+        Self::from_error(E::from(error))
+    }
+}
+
+impl<E, const N: usize> From<Failure<E>> for MultiError<Failure<E>, N> {
+    fn from(failure: Failure<E>) -> Self {
+        Self::from_error(failure)
+    }
+}
+
+/// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+impl<const N: usize> From<&'static str> for MultiError<Failure<&'static str>, N> {
+    fn from(message: &'static str) -> Self {
+        Self::from_error(Failure::own(message))
+    }
+}
+
+/// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+impl<const N: usize> From<&'static str> for MultiError<Failure<Message>, N> {
+    fn from(message: &'static str) -> Self {
+        Self::from_error(Failure::own(Message(message)))
+    }
+}
+
+/// A failure of a plain message ([`fail`](super::fail)`("..")`) in a tree of [`Message`]s.
+impl<const N: usize> From<Failure<&'static str>> for MultiError<Failure<Message>, N> {
+    fn from(failure: Failure<&'static str>) -> Self {
+        Self::from_error(failure.into())
+    }
+}
+
+/// A task over a tree: every failure of the tree, named after the task where no node closer
+/// to it named it.
+impl<E, const N: usize> From<TaskError<MultiError<Failure<E>, N>>> for MultiError<Failure<E>, N> {
+    fn from(error: TaskError<MultiError<Failure<E>, N>>) -> Self {
+        error.error.prefix(error.name)
+    }
+}
+
+// The `From<supervisor::Error>` of `MultiError<E, N>` (for `E: From<supervisor::Error>`) is
+// written beside `supervisor::Error`.
+
+// === into an unbounded list ===
+
+#[cfg(feature = "alloc")]
+mod unbounded {
+    use super::{Failure, Message, Overrun, Prefix, TaskError, supervisor};
+    use crate::error::UnboundedMultiError;
+
+    impl<E: From<Overrun>> From<Overrun> for UnboundedMultiError<E> {
+        fn from(overrun: Overrun) -> Self {
+            Self::from_error(E::from(overrun))
+        }
+    }
+
+    impl<E: From<supervisor::Error>> From<supervisor::Error> for UnboundedMultiError<E> {
+        fn from(error: supervisor::Error) -> Self {
+            Self::from_error(E::from(error))
+        }
+    }
+
+    /// A list of failures can hold task failures as they are, one entry each.
+    impl<E, X> From<TaskError<X>> for UnboundedMultiError<E>
+    where
+        E: From<TaskError<X>>,
+    {
+        fn from(error: TaskError<X>) -> Self {
+            Self::from_error(E::from(error))
+        }
+    }
+
+    impl<E> From<Failure<E>> for UnboundedMultiError<Failure<E>> {
+        fn from(failure: Failure<E>) -> Self {
+            Self::from_error(failure)
+        }
+    }
+
+    /// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+    impl From<&'static str> for UnboundedMultiError<Failure<&'static str>> {
+        fn from(message: &'static str) -> Self {
+            Self::from_error(Failure::own(message))
+        }
+    }
+
+    /// A plain message, so that `?` and `.into()` work on `Result<_, &'static str>`.
+    impl From<&'static str> for UnboundedMultiError<Failure<Message>> {
+        fn from(message: &'static str) -> Self {
+            Self::from_error(Failure::own(Message(message)))
+        }
+    }
+
+    /// A failure of a plain message ([`fail`](crate::fail)`("..")`) in a tree of [`Message`]s.
+    impl From<Failure<&'static str>> for UnboundedMultiError<Failure<Message>> {
+        fn from(failure: Failure<&'static str>) -> Self {
+            Self::from_error(failure.into())
+        }
+    }
+
+    /// A task over a tree: every failure of the tree, named after the task where no node
+    /// closer to it named it.
+    impl<E> From<TaskError<UnboundedMultiError<Failure<E>>>> for UnboundedMultiError<Failure<E>> {
+        fn from(error: TaskError<UnboundedMultiError<Failure<E>>>) -> Self {
+            error.error.prefix(error.name)
+        }
+    }
+}
+
+// === Merge ===
+
+impl Merge for core::convert::Infallible {
+    fn merge(self, _: Self) -> Self {
+        self
+    }
+}
