@@ -20,7 +20,7 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use procession::process::{Error as ProcessError, Process, State};
 use procession::{Cause, Ctx, Overrun, Phase, Runner, StopLevel, leaf_with_stop, start_stop};
 
-type P = Process<CriticalSectionRawMutex, Error, 4>;
+type P = Process<Error, 4, CriticalSectionRawMutex>;
 type PErr = ProcessError<Error>;
 
 // === harness ===
@@ -117,7 +117,7 @@ type Call<'a> = Task<'a, Result<(), PErr>>;
 
 /// Polls a driver of `p` over `runner` and a `start` without deadlines until they settle.
 fn drive_and_start<'a, R: Runner<Error>, const N: usize>(
-    p: &'a Process<CriticalSectionRawMutex, Error, N>,
+    p: &'a Process<Error, N, CriticalSectionRawMutex>,
     root: &'a Ctx<'a>,
     runner: &'a R,
 ) -> (Call<'a>, Call<'a>) {
@@ -921,7 +921,7 @@ fn second_driver_is_busy() {
 fn more_done_waiters_than_slots() {
     let log = Log::new();
     let s = svc(&log);
-    let (p, root) = (Process::<CriticalSectionRawMutex, Error, 2>::new(), Ctx::new());
+    let (p, root) = (Process::<Error, 2, CriticalSectionRawMutex>::new(), Ctx::new());
     let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..9).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
@@ -939,7 +939,7 @@ fn more_done_waiters_than_slots() {
 /// and a second waiter are not woken early.
 #[test]
 fn repolled_waiter_takes_one_slot() {
-    let p = Process::<CriticalSectionRawMutex, Error, 2>::new();
+    let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
     let mut a = Task::new(p.done());
     let mut b = Task::new(p.done());
     for _ in 0..5 {
@@ -956,7 +956,7 @@ fn repolled_waiter_takes_one_slot() {
 fn done_waiters_within_slots_woken_once() {
     let log = Log::new();
     let s = svc(&log);
-    let (p, root) = (Process::<CriticalSectionRawMutex, Error, 8>::new(), Ctx::new());
+    let (p, root) = (Process::<Error, 8, CriticalSectionRawMutex>::new(), Ctx::new());
     let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..4).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
@@ -975,7 +975,7 @@ fn done_waiters_within_slots_woken_once() {
 
 // === static, threads, auto traits ===
 
-static RADIO: Process<CriticalSectionRawMutex, Error, 8> = Process::new();
+static RADIO: Process<Error, 8, CriticalSectionRawMutex> = Process::new();
 
 /// A `static` process: driven on one thread, started, watched and stopped from others.
 #[test]
@@ -1006,7 +1006,7 @@ fn static_process_across_threads() {
 fn noop_mutex_in_one_task() {
     let log = Log::new();
     let s = svc(&log);
-    let p = Process::<NoopRawMutex, Error, 2>::new();
+    let p = Process::<Error, 2, NoopRawMutex>::new();
     let root = Ctx::new();
     let control = async {
         assert_eq!(p.start(never(), never()).await, Ok(()));
@@ -1018,7 +1018,7 @@ fn noop_mutex_in_one_task() {
     assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
 }
 
-static SERVER: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+static SERVER: Process<Error, 4, CriticalSectionRawMutex> = Process::new();
 
 /// On a multi-threaded tokio runtime: the driver is a spawned task, and start, stop and done
 /// are called from other spawned tasks.
@@ -1043,9 +1043,9 @@ async fn driven_and_controlled_from_tokio_tasks() {
 #[test]
 fn auto_traits() {
     use static_assertions::{assert_impl_all, assert_not_impl_any};
-    assert_impl_all!(Process<CriticalSectionRawMutex, Error, 4>: Send, Sync);
-    assert_impl_all!(Process<NoopRawMutex, Error, 4>: Send);
-    assert_not_impl_any!(Process<NoopRawMutex, Error, 4>: Sync);
+    assert_impl_all!(Process<Error, 4, CriticalSectionRawMutex>: Send, Sync);
+    assert_impl_all!(Process<Error, 4, NoopRawMutex>: Send);
+    assert_not_impl_any!(Process<Error, 4, NoopRawMutex>: Sync);
     assert_impl_all!(State: Send, Sync, Copy);
     assert_impl_all!(PErr: Send, Sync, Clone);
     assert_impl_all!(ProcessError<Overrun>: core::error::Error);
