@@ -1,4 +1,4 @@
-//! Tests of `shot`: [`One`], [`Many`], [`Job`], [`Group`], `DynGroup` (with `alloc`) and the
+//! Tests of `shot`: [`One`], [`Many`], [`Job`] (was `G`), [`Group`], `DynGroup` (with `alloc`) and the
 //! [`Run`] guard.
 //!
 //! - Ports of the upstream tests of `github.com/infastin/gorack/shot` (named in each doc
@@ -504,7 +504,7 @@ fn s5_parent_cancelled() {
 /// S6: the end of a run cancels its context (observable on a `One`; a `Many` run's context
 /// cannot be observed after its guard is gone, by type).
 #[test]
-fn s6_stop_cancels_context() {
+fn s6_end_of_run_cancels_context() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
     let run = one.start().unwrap();
@@ -587,11 +587,11 @@ fn s10_many_start_while_running() {
     many_should_be(&many, State::Running);
 }
 
-/// S11 (upstream `Xor.Start` replaces a running instance; v0.4.3 `Many` does it with `stop`
+/// S11 (upstream `Xor.Start` replaces a running instance; v0.4.3 `Many` does it with `Stop`, here `end_run`
 /// then `start`): the stop cancels the first run and waits for its end; the next start runs
 /// with a fresh context.
 #[test]
-fn s11_replace_by_stop_then_start() {
+fn s11_replace_by_end_run_then_start() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let log = Mutex::new(Vec::new());
@@ -616,7 +616,7 @@ fn s11_replace_by_stop_then_start() {
 
 /// S12: a stop whose deadline passes returns `Deadline`; the old run still ends in Stopped.
 #[test]
-fn s12_stop_deadline_then_stopped() {
+fn s12_end_run_deadline_then_stopped() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let run = many.start().unwrap();
@@ -626,10 +626,10 @@ fn s12_stop_deadline_then_stopped() {
     many_should_be(&many, State::Stopped);
 }
 
-/// S13: `Many::stop` from Initial: Stopped and done at once; a later start works with a
+/// S13: `Many::end_run` (upstream `Stop`) from Initial: Stopped and done at once; a later start works with a
 /// fresh context and a new done.
 #[test]
-fn s13_many_stop_from_initial() {
+fn s13_many_end_run_from_initial() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let (c, w) = counter();
@@ -644,9 +644,10 @@ fn s13_many_stop_from_initial() {
     many_should_be(&many, State::Running);
 }
 
-/// S14: `stop`/`halt` on a closed `Many` is `Closed`; `close` on a closed one is `Ok`.
+/// S14: `end_run` on a closed `Many` is `Closed` and `cancel_run` changes nothing (upstream
+/// `Stop`/`Halt`); `close` on a closed one is `Ok`.
 #[test]
-fn s14_stop_on_closed() {
+fn s14_end_run_on_closed() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     assert!(many.cancel());
@@ -669,10 +670,10 @@ fn s15_close_while_running_ends_closed() {
     many_should_be(&many, State::Closed);
 }
 
-/// S16: `go_ctx`: the future gets a live context derived from the parent; `close` cancels it
-/// and waits; once done, `err` is the future's error (`None` after success).
+/// S16: `Job::drive_in` (upstream `GoCtx`): the future gets a live context derived from the
+/// parent; `close` cancels it and waits; once done, `error` is the future's error (`None` after success).
 #[test]
-fn s16_go_ctx() {
+fn s16_drive_in() {
     let parent = Ctx::new();
     let g = Job::<&str, Cs>::new();
     let driver = g.drive_in(&parent, async |ctx: &Ctx<'_>| {
@@ -709,7 +710,7 @@ fn s16_go_ctx() {
 /// The error of a `Job` is stored before its end: a task woken by `done` reads the final
 /// error (upstream `Go(ctx, f(*One))` has a window where it reads `nil`).
 #[test]
-fn g_err_visible_when_done_wakes() {
+fn job_error_visible_when_done_wakes() {
     static G_ERR: Job<&str, Cs> = Job::new();
     static SEEN: Mutex<Vec<Option<&str>>> = Mutex::new(Vec::new());
     struct Peek;
@@ -728,7 +729,7 @@ fn g_err_visible_when_done_wakes() {
 /// S17: `Job::cancel` returns at once; the future's context is cancelled; `done` completes
 /// after the future returned.
 #[test]
-fn s17_g_cancel() {
+fn s17_job_cancel() {
     let g = Job::<(), Cs>::new();
     let (c, w) = counter();
     let mut done = pin!(g.done());
@@ -835,7 +836,7 @@ fn dropped_resource_ends_run() {
 /// A `Job` driver dropped mid-run: Closed and done, no error stored; a closed `Job` does not run
 /// its future, and a `Job` runs at most once.
 #[test]
-fn g_driver_dropped_and_misuse() {
+fn job_driver_dropped_and_misuse() {
     let g = Job::<&str, Cs>::new();
     {
         let mut driver = pin!(g.drive(async |ctx: &Ctx<'_>| {
@@ -863,7 +864,7 @@ fn g_driver_dropped_and_misuse() {
 
 /// A `Job` that is driven twice at once: the second driver gets `Running`.
 #[test]
-fn g_second_driver_running() {
+fn job_second_driver_running() {
     let g = Job::<(), Cs>::new();
     let mut first = pin!(g.drive(async |ctx: &Ctx<'_>| {
         ctx.cancelled().await;
@@ -883,7 +884,7 @@ async fn gate_deadline(gate: &Ctx<'_>) {
 }
 
 /// Deviation (upstream's `select` picks at random): when the end and the deadline are both
-/// there at the same poll, the end wins. `One::close`, `Many::stop` and `Group::close` each
+/// there at the same poll, the end wins. `One::close`, `Many::end_run` and `Group::close` each
 /// wait, then the instance ends and the deadline passes before they are polled again: each
 /// reports success, not `Deadline`.
 #[test]
@@ -926,10 +927,10 @@ fn end_wins_tie_with_deadline() {
     assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(())));
 }
 
-/// `Group`: jobs run concurrently on the group's context; `wait` completes when all have
+/// `Group`: jobs run concurrently on the group's context; `done` completes when all have
 /// returned; `close` cancels, waits, and ends the driver; then `go` is refused.
 #[test]
-fn group_go_wait_close() {
+fn group_go_done_close() {
     let root = Ctx::new();
     let group = Group::<u32, 3, Cs>::new(&root);
     let log = Mutex::new(Vec::new());
@@ -969,9 +970,9 @@ fn group_go_wait_close() {
 }
 
 /// `Group::cancel` cancels the jobs' context without closing: jobs may still be handed over,
-/// and `wait` completes once they returned; the driver keeps running until `close`.
+/// and `done` completes once they returned; the driver keeps running until `close`.
 #[test]
-fn group_cancel_then_wait() {
+fn group_cancel_then_done() {
     let root = Ctx::new();
     let group = Group::<u32, 2, Cs>::new(&root);
     group.go(1).unwrap();
@@ -988,7 +989,7 @@ fn group_cancel_then_wait() {
     assert_eq!((ran, closed), (Ok(()), Ok(())));
 }
 
-/// A `Group` driver dropped mid-run drops its jobs and closes the group: `wait` and `close`
+/// A `Group` driver dropped mid-run drops its jobs and closes the group: `done` and `close`
 /// complete, `go` is refused; a second driver at the same time gets `Running`.
 #[test]
 fn group_driver_dropped_and_misuse() {
@@ -1079,7 +1080,7 @@ async fn until_cancelled(ctx: &Ctx<'_>) {
 
 /// `DynGroup`: more jobs than any fixed capacity (and than the context's inline waiter slots),
 /// of different types (async closures, an `async fn`, a plain closure returning a future), all
-/// run at once inside the driver; `wait` ends with the last one; the driver ends at `close`.
+/// run at once inside the driver; `done` ends with the last one; the driver ends at `close`.
 #[cfg(feature = "alloc")]
 #[test]
 fn dyn_group_runs_any_jobs_concurrently() {
@@ -1158,7 +1159,7 @@ fn dyn_group_go_after_close_hands_job_back() {
 }
 
 /// `DynGroup::cancel` reaches every job's context (each job gets the group's context); the
-/// group stays open: `wait` ends once they returned, jobs handed over later see a cancelled
+/// group stays open: `done` ends once they returned, jobs handed over later see a cancelled
 /// context, and the driver keeps running until `close`.
 #[cfg(feature = "alloc")]
 #[test]
@@ -1206,11 +1207,11 @@ fn dyn_group_cancel_reaches_every_job() {
     assert_eq!(seen, expected);
 }
 
-/// `DynGroup::wait` ends exactly when the last job ends, not before, and wakes its waiter
+/// `DynGroup::done` ends exactly when the last job ends, not before, and wakes its waiter
 /// once.
 #[cfg(feature = "alloc")]
 #[test]
-fn dyn_group_wait_ends_when_last_job_ends() {
+fn dyn_group_done_ends_when_last_job_ends() {
     let gates: [Ctx<'static>; 3] = [Ctx::new(), Ctx::new(), Ctx::new()];
     let root = Ctx::new();
     let group = DynGroup::<Cs>::new(&root);
@@ -1242,7 +1243,7 @@ fn dyn_group_wait_ends_when_last_job_ends() {
 }
 
 /// `DynGroup::close` with a job that ignores its context: `Deadline`, and the group stays
-/// closed and cancelled with the job still running; once it returns the driver ends, `wait`
+/// closed and cancelled with the job still running; once it returns the driver ends, `done`
 /// and a second `close` complete.
 #[cfg(feature = "alloc")]
 #[test]
@@ -1278,7 +1279,7 @@ fn dyn_group_close_deadline_with_stubborn_job() {
 }
 
 /// A `DynGroup` driver dropped mid-run drops its running and queued jobs and closes the group:
-/// waiters are woken, `wait` and `close` complete, `go` is refused.
+/// waiters are woken, `done` and `close` complete, `go` is refused.
 #[cfg(feature = "alloc")]
 #[test]
 fn dyn_group_dropped_driver_closes_and_wakes() {
@@ -1493,8 +1494,8 @@ fn stress_one() {
 }
 
 /// Stress: on one `static` `Many`, starters (some holding their run until cancelled, some
-/// ending at once) race a stopper, a halter and a `done` observer for many rounds, then a
-/// close. At most one instance runs at a time, every `stop` and `done` ends, `done` agrees with
+/// ending at once) race a run ender, a `cancel_run` caller and a `done` observer for many rounds, then a
+/// close. At most one instance runs at a time, every `end_run` and `done` ends, `done` agrees with
 /// the state, and the end state is Closed. Every loop is bounded by a count (no spinning on a
 /// flag), so that the miri run stays short.
 #[test]
@@ -1606,4 +1607,243 @@ fn many_context_is_bound_to_its_run() {
     assert!(poll(waiting.as_mut(), &w).is_ready());
     let _third = many.start().unwrap();
     assert!(second.is_cancelled());
+}
+
+// === defaults, the one vocabulary, servers on every core ===
+
+static_assertions::assert_impl_all!(One<'static>: Send, Sync);
+static_assertions::assert_impl_all!(Many<'static>: Send, Sync);
+static_assertions::assert_impl_all!(Job<u32>: Send, Sync);
+static_assertions::assert_impl_all!(Group<'static, u32>: Send, Sync);
+#[cfg(feature = "alloc")]
+static_assertions::assert_impl_all!(DynGroup<'static>: Send, Sync);
+#[cfg(feature = "alloc")]
+static_assertions::assert_impl_all!(procession::shot::OwnedRun<'static>: Send, Sync);
+
+/// The mutex defaults to `CriticalSectionRawMutex` and a group's capacity to 4: no handle
+/// needs an annotation beyond its lifetime and what it holds.
+#[test]
+fn defaults_need_no_annotation() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    static ONE: One<'static> = One::new(&ROOT);
+    static JOB: Job<&str> = Job::new();
+    static GROUP: Group<'static, u32> = Group::detached();
+    let many: Many<'_> = Many::detached();
+    assert_eq!((ONE.state(), JOB.state(), many.state()), (State::Initial, State::Initial, State::Initial));
+    for n in 0..4 {
+        GROUP.go(n).unwrap();
+    }
+    assert_eq!(GROUP.go(4), Err(GoError::Full(4)), "the default capacity is 4");
+}
+
+/// `poll_done` on every handle: `Pending` (with the waker registered) until the end, `Ready`
+/// after it, agreeing with `is_done`.
+#[test]
+fn poll_done_on_every_handle() {
+    let (c, w) = counter();
+    let mut cx = Context::from_waker(&w);
+
+    let one: One<'_> = One::detached();
+    let run = one.start().unwrap();
+    assert!(one.poll_done(&mut cx).is_pending() && !one.is_done());
+    drop(run);
+    assert_eq!(wakes(&c), 1, "the end woke the waker poll_done registered");
+    assert!(one.poll_done(&mut cx).is_ready() && one.is_done());
+
+    let many: Many<'_> = Many::detached();
+    let run = many.start().unwrap();
+    assert!(many.poll_done(&mut cx).is_pending());
+    drop(run);
+    assert_eq!(wakes(&c), 2);
+    assert!(many.poll_done(&mut cx).is_ready() && many.is_done());
+    let _run = many.start().unwrap();
+    assert!(many.poll_done(&mut cx).is_pending(), "level-triggered: pending again after a restart");
+
+    let job: Job<()> = Job::new();
+    assert!(job.poll_done(&mut cx).is_pending());
+    assert!(job.cancel());
+    assert!(!job.cancel(), "a second cancel changes nothing");
+    assert!(job.poll_done(&mut cx).is_ready() && job.is_done());
+
+    let group: Group<'_, u32, 2> = Group::detached();
+    assert!(group.poll_done(&mut cx).is_ready() && group.is_done(), "idle");
+    group.go(1).unwrap();
+    assert!(group.poll_done(&mut cx).is_pending() && !group.is_done());
+    let woken = wakes(&c);
+    // One poll of a driver runs the job to its end; the group is not closed, so it runs on.
+    assert!(!ready_now(group.drive(async |_, _| {})));
+    assert!(wakes(&c) > woken, "the job's end woke the waker poll_done registered");
+    assert!(group.poll_done(&mut cx).is_ready());
+
+    #[cfg(feature = "alloc")]
+    {
+        let group: DynGroup<'_> = DynGroup::detached();
+        group.go(|_| Box::pin(ready(()))).unwrap();
+        assert!(group.poll_done(&mut cx).is_pending() && !group.is_done());
+        let mut driver = pin!(group.drive());
+        let woken = wakes(&c);
+        assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+        assert!(wakes(&c) > woken);
+        assert!(group.poll_done(&mut cx).is_ready() && group.is_done());
+    }
+}
+
+/// A `Many` in an `Arc` on tokio's multi-threaded runtime: handlers on worker threads start the
+/// single job with an owned guard (`'static`, no `static` anywhere) and move it into the task
+/// that does the work; a second start while it runs is refused; `end_run` from another task
+/// ends it, and it starts again. Synchronised with channels only.
+#[cfg(feature = "alloc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_run_from_spawned_handlers() {
+    use procession::shot::OwnedRun;
+    use tokio::sync::oneshot;
+
+    let backup: Arc<Many<'static>> = Arc::new(Many::detached());
+    for round in 0..3 {
+        let (started_tx, started_rx) = oneshot::channel();
+        let handler = tokio::spawn({
+            let backup = backup.clone();
+            async move {
+                let run: OwnedRun<'static> = backup.start_owned()?;
+                // The guard moves on into the worker; the handler returns at once.
+                let worker = tokio::spawn(async move {
+                    started_tx.send(()).unwrap();
+                    run.context().cancelled().await
+                });
+                Ok::<_, Error>(worker)
+            }
+        });
+        let worker = handler.await.unwrap().unwrap();
+        started_rx.await.unwrap();
+        assert_eq!(backup.state(), State::Running, "round {round}");
+        let refused = tokio::spawn({
+            let backup = backup.clone();
+            async move { backup.start_owned().map(drop) }
+        });
+        assert_eq!(refused.await.unwrap(), Err(Error::Running));
+        let ender = tokio::spawn({
+            let backup = backup.clone();
+            async move { backup.end_run(procession::never()).await }
+        });
+        assert_eq!(ender.await.unwrap(), Ok(State::Running));
+        assert_eq!(worker.await.unwrap(), Cause::Shutdown);
+        assert_eq!(backup.state(), State::Stopped);
+    }
+    assert!(backup.cancel());
+    assert_eq!(backup.clone().start_owned().err(), Some(Error::Closed));
+}
+
+/// An owned guard of a `One`: dropping it (here: the worker task ends) ends the `One` for
+/// good; `finish` is the same; the guard cannot end a later run (a `One` has none).
+#[cfg(feature = "alloc")]
+#[test]
+fn owned_run_of_one_ends_it() {
+    let one: Arc<One<'static>> = Arc::new(One::detached());
+    let run = one.clone().start_owned().unwrap();
+    assert_eq!(one.clone().start_owned().err(), Some(Error::Running));
+    assert!(!run.context().is_cancelled());
+    one_should_be(&one, State::Running);
+    let worker = thread::spawn(move || run.finish());
+    worker.join().unwrap();
+    one_should_be(&one, State::Closed);
+    assert_eq!(Arc::strong_count(&one), 1, "the guard gave its clone back");
+}
+
+/// The `DynGroup` driver is `Send`: a group in an `Arc` is driven by a `tokio::spawn`ed task on
+/// the multi-threaded runtime, handlers on worker threads hand it jobs, and `close` ends it.
+#[cfg(feature = "alloc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dyn_group_driver_spawned_on_multi_thread_runtime() {
+    use tokio::sync::mpsc;
+
+    let group: Arc<DynGroup<'static>> = Arc::new(DynGroup::detached());
+    let driver = tokio::spawn({
+        let group = group.clone();
+        async move { group.drive().await }
+    });
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let served = Arc::new(AtomicUsize::new(0));
+    let handlers: Vec<_> = (0..8_usize)
+        .map(|n| {
+            let (group, started_tx, served) = (group.clone(), started_tx.clone(), served.clone());
+            tokio::spawn(async move {
+                group
+                    .go(move |ctx| {
+                        Box::pin(async move {
+                            started_tx.send(n).unwrap();
+                            ctx.cancelled().await;
+                            served.fetch_add(1, Ordering::SeqCst);
+                        })
+                    })
+                    .map_err(drop)
+            })
+        })
+        .collect();
+    for handler in handlers {
+        handler.await.unwrap().unwrap();
+    }
+    let mut started: Vec<usize> = Vec::new();
+    for _ in 0..8 {
+        started.push(started_rx.recv().await.unwrap());
+    }
+    started.sort_unstable();
+    assert_eq!(started, (0..8).collect::<Vec<_>>(), "every job runs inside the spawned driver");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+    assert_eq!(group.close(procession::never()).await, Ok(()));
+    assert_eq!(served.load(Ordering::SeqCst), 8);
+    assert_eq!(driver.await.unwrap(), Ok(()));
+}
+
+/// A `Job` and a `Group` in an `Arc` are driven by `tokio::spawn`ed tasks too: their drivers
+/// are `Send` when the job's future is (checked where they are spawned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_and_group_drivers_spawned_on_multi_thread_runtime() {
+    let job: Arc<Job<&'static str>> = Arc::new(Job::new());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let driver = tokio::spawn({
+        let job = job.clone();
+        async move {
+            job.drive(async move |ctx: &Ctx<'_>| {
+                started_tx.send(()).unwrap();
+                ctx.cancelled().await;
+                Err("interrupted")
+            })
+            .await
+        }
+    });
+    started_rx.await.unwrap();
+    let closer = tokio::spawn({
+        let job = job.clone();
+        async move { job.close(procession::never()).await }
+    });
+    assert_eq!(closer.await.unwrap(), Ok(State::Running));
+    assert_eq!(driver.await.unwrap(), Ok(()));
+    assert_eq!(job.take_error(), Some("interrupted"));
+    assert_eq!(job.error(), None, "taken");
+    assert!(job.is_done());
+
+    // The job function captures nothing (a capture would be borrowed by every call's future,
+    // which the compiler cannot prove `Send` for every lifetime); what a job needs comes with
+    // its item.
+    let group: Arc<Group<'static, (u32, Arc<AtomicUsize>)>> = Arc::new(Group::detached());
+    let sum = Arc::new(AtomicUsize::new(0));
+    let driver = tokio::spawn({
+        let group = group.clone();
+        async move {
+            group
+                .drive(async |ctx: &Ctx<'_>, (n, sum): (u32, Arc<AtomicUsize>)| {
+                    tokio::task::yield_now().await;
+                    assert!(!ctx.is_cancelled());
+                    sum.fetch_add(n as usize, Ordering::SeqCst);
+                })
+                .await
+        }
+    });
+    for n in 1..=3 {
+        group.go((n, sum.clone())).map_err(drop).unwrap();
+    }
+    group.done().await;
+    assert_eq!(sum.load(Ordering::SeqCst), 6);
+    assert_eq!(group.close(procession::never()).await, Ok(()));
+    assert_eq!(driver.await.unwrap(), Ok(()));
 }

@@ -30,8 +30,15 @@ use crate::ctx::Ctx;
 ///
 /// `N` (by default 4) is the capacity; `M` the blocking mutex of the bookkeeping (by default
 /// [`CriticalSectionRawMutex`], which makes the group `Send` and `Sync` when `T` is `Send`).
-/// The driver's future is `Send` when the job function's future is, which the compiler
-/// checks where the driver is spawned (a generic bound cannot say it for an `AsyncFn`).
+/// The driver's future is `Send` when the job's future is, which the compiler checks where
+/// the driver is spawned (a generic bound cannot say it for an `AsyncFn`). On stable Rust that
+/// check succeeds only for a job function that captures nothing: a capture is borrowed by the
+/// future of every call, and the compiler cannot prove that borrow `Send` for every lifetime
+/// ("implementation of `Send` is not general enough"). Pass what a job needs in its item
+/// (`T = (Request, Arc<State>)`), or use `DynGroup`, whose jobs are boxed `Send` futures.
+///
+/// The job function receives the context as a `&Ctx<'_>` of any lifetime (an `async fn
+/// serve(ctx: &Ctx<'_>, item: T)` fits).
 ///
 /// Dropping the `drive` future drops every running job where it is (the hard stop), drops the
 /// queued items and closes the group, so `done` and `close` complete instead of waiting for
@@ -168,7 +175,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// items and closes the group: `done` and `close` complete.
     pub async fn drive<J>(&self, job: J) -> Result<(), Error>
     where
-        J: AsyncFn(&Ctx<'a>, T),
+        J: AsyncFn(&Ctx<'_>, T),
     {
         let _end = self.jobs.claim()?;
         join_array(core::array::from_fn::<_, N, _>(|_| self.worker(&job))).await;
@@ -179,7 +186,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// nothing is queued.
     async fn worker<J>(&self, job: &J)
     where
-        J: AsyncFn(&Ctx<'a>, T),
+        J: AsyncFn(&Ctx<'_>, T),
     {
         while let Some(item) = poll_fn(|cx| self.poll_take(cx)).await {
             job(self.jobs.context(), item).await;
