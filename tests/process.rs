@@ -1060,6 +1060,105 @@ fn auto_traits() {
     send(&p.done());
 }
 
+/// The mutex defaults to `CriticalSectionRawMutex` and the waker slots to 4: a `static`
+/// process names only its error type, and `stop(never, never)` takes `procession::never`.
+#[test]
+fn defaults_need_no_annotation() {
+    static DEFAULT: Process<Error> = Process::new();
+    fn same(_: &Process<Error, 4, CriticalSectionRawMutex>) {}
+    same(&DEFAULT);
+    static_assertions::assert_impl_all!(Process<Error>: Send, Sync);
+    let log = Log::new();
+    let s = svc(&log);
+    let root = Ctx::new();
+    let control = async {
+        DEFAULT.start(procession::never, procession::never).await?;
+        DEFAULT.stop(procession::never, procession::never).await
+    };
+    let (driven, stopped) = block_on_within(100, embassy_futures::join::join(DEFAULT.drive(&root, &s), control));
+    assert_eq!((driven, stopped), (Ok(()), Ok(())));
+}
+
+/// `request_stop` asks for the graceful stop and returns at once: the callback returns, the
+/// process stops, `done` completes. It reports whether it changed anything.
+#[test]
+fn request_stop_is_graceful_without_waiting() {
+    let log = Log::new();
+    let s = svc(&log);
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(start.take(), Ok(()));
+    let mut done: Task<'_, ()> = Task::new(p.done());
+    done.step();
+    assert!(!p.is_done());
+    assert!(p.request_stop(), "asks for the stop");
+    assert!(!p.request_stop(), "asked already");
+    assert_eq!(p.state(), State::Running, "stopping, not stopped: state and done agree");
+    settle(&mut [&mut driver, &mut done]);
+    assert!(done.is_done());
+    assert!(p.is_done());
+    assert_eq!(p.state(), State::Stopped);
+    assert!(!p.request_stop(), "nothing to stop");
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]), "graceful: no cancel");
+    assert_eq!(driver.take(), Ok(()));
+
+    let p = P::new();
+    assert!(p.request_stop(), "Initial: stopped at once");
+    assert_eq!(p.state(), State::Stopped);
+    assert!(p.is_done());
+}
+
+/// `cancel` is the forced stop without waiting: the run's context is cancelled with
+/// `Shutdown`; during start it keeps the process from becoming `Running`; from `Initial` it
+/// stops the process at once. It reports whether it changed anything.
+#[test]
+fn cancel_is_forced_without_waiting() {
+    let log = Log::new();
+    let s = Svc { slow_stop: true, ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(start.take(), Ok(()));
+    assert!(p.cancel());
+    assert!(!p.cancel(), "cancelled already");
+    assert!(!p.request_stop(), "a forced stop includes the graceful one");
+    settle(&mut [&mut driver]);
+    assert_eq!(driver.take(), Ok(()));
+    assert_eq!(p.state(), State::Stopped);
+    assert_eq!(
+        log.events(),
+        strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"])
+    );
+
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(p.state(), State::Starting);
+    assert!(p.cancel());
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(start.take(), Err(PErr::StoppedBeforeReady));
+    assert_eq!(p.state(), State::Stopped);
+
+    let p = P::new();
+    assert!(p.cancel(), "Initial: stopped at once");
+    assert!(!p.cancel());
+    assert_eq!(p.state(), State::Stopped);
+}
+
+/// `done` is a named future (`process::Done`), and `is_done` agrees with it.
+#[test]
+fn done_is_a_named_future() {
+    let p = P::new();
+    let done: procession::process::Done<'_, Error> = p.done();
+    let mut done = Task::new(done);
+    done.step();
+    assert!(!done.is_done() && !p.is_done());
+    assert!(p.request_stop());
+    assert_eq!(done.wakes(), 1);
+    done.step();
+    assert!(done.is_done() && p.is_done());
+}
+
 /// Display of states and errors: lowercase, no trailing period.
 #[test]
 fn display() {
