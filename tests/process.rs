@@ -1124,10 +1124,7 @@ fn cancel_is_forced_without_waiting() {
     settle(&mut [&mut driver]);
     assert_eq!(driver.take(), Ok(()));
     assert_eq!(p.state(), State::Stopped);
-    assert_eq!(
-        log.events(),
-        strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"])
-    );
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"]));
 
     let log = Log::new();
     let s = Svc { ready: Gate::default(), ..svc(&log) };
