@@ -37,7 +37,7 @@ use crate::ctx::Ctx;
 ///
 /// `M` is the blocking mutex of the state (by default [`CriticalSectionRawMutex`], which makes
 /// the `Many` `Send` and `Sync`). With `alloc`, a `Many` in an `Arc` hands out an owned guard,
-/// [`start_owned`](Self::start_owned), for a run started from a spawned task.
+/// `start_owned`, for a run started from a spawned task.
 ///
 /// # Examples
 ///

@@ -34,7 +34,7 @@
 //! | operation | [`One`] | [`Many`] | [`Job`] | [`Group`], `DynGroup` |
 //! |---|---|---|---|---|
 //! | start | `start() -> Result<`[`Run`]`, Error>` | `start() -> Result<Run, Error>` | – | `go(job) -> Result<(), GoError<_>>` |
-//! | start, owned guard (`alloc`) | `start_owned(Arc<Self>) -> Result<`[`OwnedRun`]`, Error>` | the same | – | – |
+//! | start, owned guard (`alloc`) | `start_owned(Arc<Self>) -> Result<``OwnedRun``, Error>` | the same | – | – |
 //! | the driver its owner polls | – | – | `drive(f)`, `drive_in(parent, f)` `-> Result<(), Error>` | `drive(..) -> Result<(), Error>` |
 //! | end this run, wait (one deadline) | – | `end_run(deadline) -> Result<State, Error>` | – | – |
 //! | end this run, do not wait | – | `cancel_run() -> bool` | – | – |
@@ -76,7 +76,7 @@
 //!   when the group is full or closed. With `alloc`, `DynGroup` takes any job (a closure
 //!   returning a boxed `Send` future) with no capacity limit, and its driver is `Send`.
 //! - **From a spawned handler.** With `alloc`, a `One` or `Many` in an `Arc` gives an owned
-//!   guard ([`OwnedRun`], `'static` for a detached handle) that moves into a `tokio::spawn`ed
+//!   guard (`OwnedRun`, `'static` for a detached handle) that moves into a `tokio::spawn`ed
 //!   task; a `Job` or group in an `Arc` is driven by a spawned task that owns a clone.
 //! - To replace a running instance of a `Many`, `end_run` it and `start` again.
 

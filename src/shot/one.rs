@@ -31,7 +31,7 @@ use crate::ctx::Ctx;
 /// `M` is the blocking mutex of the state (by default [`CriticalSectionRawMutex`], which makes
 /// the `One` `Send` and `Sync`). Use a [`Many`](super::Many) to run an instance again after it
 /// ended. With `alloc`, a `One` in an `Arc` hands out an owned guard,
-/// [`start_owned`](Self::start_owned).
+/// `start_owned`.
 ///
 /// Dropping a `One` does nothing to a running instance (it cannot: the guard borrows it).
 ///

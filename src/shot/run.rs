@@ -357,7 +357,7 @@ impl<M: RawMutex> fmt::Debug for RunCancelled<'_, '_, M> {
 /// holds the guard (the hard stop) ends the run too, so handles never wait for a run whose task
 /// is gone.
 ///
-/// It borrows its handle; with `alloc`, [`OwnedRun`] is the guard of a handle in an `Arc`,
+/// It borrows its handle; with `alloc`, `OwnedRun` is the guard of a handle in an `Arc`,
 /// which can be moved into a spawned task.
 #[must_use = "dropping the guard ends the run at once"]
 pub struct Run<'s, 'a, M: RawMutex> {
