@@ -36,6 +36,10 @@
 //! | read the state | [`state()`](Process::state) | [`State`] |
 //! | read the runner's error | [`error()`](Process::error) | `Option<E>` (a clone) |
 //!
+//! There is no `take_error`: the runner's error is handed to every caller of `start` and
+//! `stop` (each gets a clone), and taking it would let one caller hide it from another. There
+//! is no `context()` either: the run's context lives in the driver and is handed to the runner.
+//!
 //! The deadlines of `start` and `stop` are closures, one per level, each made when the
 //! escalation reaches it; [`never`](crate::never) is the one that never passes:
 //! `process.stop(never, never)`.
@@ -91,7 +95,7 @@ use crate::runner::Runner;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum State {
-    /// Created, not started. [`Process::start`] moves it to `Starting`; [`Process::stop`] to
+    /// Made, not started. [`Process::start`] moves it to `Starting`; [`Process::stop`] to
     /// `Stopped`, which prevents any start.
     Initial,
     /// [`Process::start`] was called; the runner is not ready yet (or no driver runs it yet).

@@ -3,7 +3,7 @@
 //!
 //! # Invariants
 //!
-//! 1. The state, the stop/close requests and the count of finished runs (`ends`) change
+//! 1. The state, the end-of-run/close requests and the count of finished runs (`ends`) change
 //!    together, under one lock: "done" is not a second flag but `ends` moving on, so a task can
 //!    never see the state Stopped or Closed while done is still pending, or the reverse.
 //! 2. `ends` moves on exactly when the state leaves Initial or Running for Stopped or Closed.
