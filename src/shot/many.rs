@@ -82,7 +82,7 @@ impl<'a, M: RawMutex> Many<'a, M> {
         Self { core: Core::new(parent.child(), true) }
     }
 
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     pub(super) fn core(&self) -> &Core<'a, M> {
         &self.core
     }
@@ -103,12 +103,12 @@ impl<'a, M: RawMutex> Many<'a, M> {
 
     /// As [`start`](Self::start), for a `Many` in an [`Arc`](alloc::sync::Arc): the guard owns
     /// a clone of the `Arc` instead of borrowing, so it can be moved into a spawned task (with
-    /// `alloc`). See [`OwnedRun`](super::OwnedRun) for an example.
+    /// `alloc`, on targets with pointer-sized atomics, as `Arc` needs). See [`OwnedRun`](super::OwnedRun) for an example.
     ///
     /// # Errors
     ///
     /// As [`start`](Self::start).
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     pub fn start_owned(self: alloc::sync::Arc<Self>) -> Result<super::OwnedRun<'a, M>, Error> {
         super::OwnedRun::many(self)
     }

@@ -88,7 +88,7 @@ mod job;
 mod jobs;
 mod many;
 mod one;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod owned;
 mod run;
 mod state;
@@ -100,7 +100,7 @@ pub use group::{Group, GroupDone};
 pub use job::Job;
 pub use many::Many;
 pub use one::One;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub use owned::OwnedRun;
 pub use run::{Done, Run, RunCancelled, RunContext};
 pub use state::State;

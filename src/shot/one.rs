@@ -78,7 +78,7 @@ impl<'a, M: RawMutex> One<'a, M> {
         Self { core: Core::new(parent.child(), false) }
     }
 
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     pub(super) fn core(&self) -> &Core<'a, M> {
         &self.core
     }
@@ -99,12 +99,12 @@ impl<'a, M: RawMutex> One<'a, M> {
 
     /// As [`start`](Self::start), for a `One` in an [`Arc`](alloc::sync::Arc): the guard owns
     /// a clone of the `Arc` instead of borrowing, so it can be moved into a spawned task (with
-    /// `alloc`).
+    /// `alloc`, on targets with pointer-sized atomics, as `Arc` needs).
     ///
     /// # Errors
     ///
     /// As [`start`](Self::start).
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     pub fn start_owned(self: alloc::sync::Arc<Self>) -> Result<super::OwnedRun<'a, M>, Error> {
         super::OwnedRun::one(self)
     }
