@@ -417,14 +417,15 @@ fn s2_one_close_from_initial() {
     assert_eq!(one.start().err(), Some(Error::Closed));
 }
 
-/// `One::cancel` (upstream `Cancel`): requests the close without waiting and returns the
-/// previous state; from Initial the `One` is Closed at once.
+/// `One::cancel` (upstream `Cancel`): requests the close without waiting and returns whether it
+/// changed anything; from Initial the `One` is Closed at once.
 #[test]
 fn one_cancel() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
     let run = one.start().unwrap();
     assert!(one.cancel(), "a close request while running");
+    assert!(!one.cancel(), "a close is requested already");
     assert_eq!(run.context().cause(), Some(Cause::Shutdown));
     one_should_be(&one, State::Running);
     drop(run);
@@ -665,6 +666,7 @@ fn s15_close_while_running_ends_closed() {
     let run = many.start().unwrap();
     assert!(many.cancel_run(), "cancels the run");
     assert!(many.cancel(), "a close to come");
+    assert!(!many.cancel(), "the close is requested already");
     assert!(!many.cancel_run(), "the run is cancelled already");
     drop(run);
     many_should_be(&many, State::Closed);
