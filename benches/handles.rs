@@ -7,7 +7,7 @@
 //!
 //! - **`Many`**: the resource starts a run of a `static` `Many`, signals "started" (an
 //!   embassy-sync `Signal`), waits for the run's context to be cancelled and drops the guard;
-//!   the controller waits for "started" and calls `stop(pending())`, which returns once the run
+//!   the controller waits for "started" and calls `end_run(pending())`, which returns once the run
 //!   has ended. Three task hops: started, cancel, end.
 //! - **`One`**: a `One` runs once, so each round trip uses a fresh `Arc<One>` (one allocation),
 //!   handed to the resource through a `Signal`; the controller waits for "started" and calls
@@ -55,7 +55,7 @@ async fn many_resource() {
 
 async fn many_round_trip() {
     MANY_STARTED.wait().await;
-    MANY.stop(pending()).await.expect("not closed");
+    MANY.end_run(pending()).await.expect("not closed");
 }
 
 /// The resource side of the `One` case: take the next `One`, run it until closed.

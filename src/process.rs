@@ -1,8 +1,7 @@
 //! [`Process`]: a handle that starts and stops one run of a [`Runner`] from other tasks.
 //!
-//! Upstream: `process.Process` of pact-im/go-pkg (`NewProcess`, `Start`, `Stop`, `Done`, `Err`,
-//! `State`, `ErrProcessInvalidState`), with its state machine `Initial → Starting → Running →
-//! Stopped` and exactly its transitions:
+//! Its state machine is `Initial → Starting → Running → Stopped`, with exactly these
+//! transitions:
 //!
 //! | from \ to | `Starting` | `Running` | `Stopped` |
 //! |---|---|---|---|
@@ -11,47 +10,69 @@
 //! | `Running`  | – | – | [`stop`](Process::stop), the runner ended |
 //! | `Stopped`  | – | – | – (terminal) |
 //!
-//! Without a spawner, the background goroutine of upstream becomes a **driver future**,
-//! [`Process::drive`], that the owner polls (an embassy task, a tokio task, a `join` arm). The
-//! handle itself is plain interior state behind a blocking mutex `M` (`const fn new`, so a
-//! `static` works); [`start`](Process::start), [`stop`](Process::stop),
-//! [`done`](Process::done), [`state`](Process::state) and [`error`](Process::error) are called
-//! from any task and talk to the driver through that state. Waiting tasks register in `N`
-//! bounded waker slots (as embassy-sync's `MultiWakerRegistration`): when more distinct tasks wait
-//! than there are slots, registering one more wakes every waiter early (they register again
-//! when polled), so a wakeup is never lost; they spin instead of sleeping while they outnumber
-//! the slots.
+//! Nothing is spawned: the run happens inside a **driver future**, [`Process::drive`], that
+//! the owner polls (an embassy task, a tokio task, a `join` arm). The handle itself is plain
+//! interior state behind a blocking mutex `M` (`const fn new`, so a `static` works); the other
+//! operations are called from any task and talk to the driver through that state. Waiting
+//! tasks register in `N` bounded waker slots (as embassy-sync's `MultiWakerRegistration`): when
+//! more distinct tasks wait than there are slots, registering one more wakes every waiter
+//! early (they register again when polled), so a wakeup is never lost; they spin instead of
+//! sleeping while they outnumber the slots.
 //!
-//! # Deviations from upstream
+//! # Operations
+//!
+//! The same operation has the same name on every handle of the crate (and on the
+//! [`shot`](crate::shot) handles).
+//!
+//! | operation | method | returns |
+//! |---|---|---|
+//! | the driver its owner polls | [`drive(ctx, runner)`](Process::drive) | `async`, `Result<(), Error<E>>`; a second driver is [`Error::Busy`] |
+//! | start and wait until ready | [`start(deadline, forced)`](Process::start) | `async`, `Result<(), Error<E>>` |
+//! | bounded stop, escalating | [`stop(graceful, forced)`](Process::stop) | `async`, `Result<(), Error<E>>`; [`Error::Overrun`] names the level reached |
+//! | ask for a graceful stop, do not wait | [`request_stop()`](Process::request_stop) | `bool`: whether this call changed anything |
+//! | cancel (forced), do not wait | [`cancel()`](Process::cancel) | `bool`: whether this call changed anything |
+//! | wait for the end | [`done()`](Process::done) | the future [`Done`] |
+//! | poll / check the end | [`poll_done(cx)`](Process::poll_done), [`is_done()`](Process::is_done) | `Poll<()>`, `bool` |
+//! | read the state | [`state()`](Process::state) | [`State`] |
+//! | read the runner's error | [`error()`](Process::error) | `Option<E>` (a clone) |
+//!
+//! There is no `take_error`: the runner's error is handed to every caller of `start` and
+//! `stop` (each gets a clone), and taking it would let one caller hide it from another. There
+//! is no `context()` either: the run's context lives in the driver and is handed to the runner.
+//!
+//! The deadlines of `start` and `stop` are closures, one per level, each made when the
+//! escalation reaches it; [`never`](crate::never) is the one that never passes:
+//! `process.stop(never, never)`.
+//!
+//! # Behaviour worth knowing
 //!
 //! - **State and done agree.** The state becomes `Stopped` exactly when the run has ended and
 //!   [`done`](Process::done) completes, never before: a stop in progress keeps `Starting` or
-//!   `Running` until the runner returns. (Upstream sets `Stopped` when `Stop` is called, while
-//!   the runner still runs.)
-//! - **Exiting before ready is its own error**, [`Error::ExitedBeforeReady`]; upstream returns
-//!   the non-nil `"run: %!w(<nil>)"`. A stop that interrupted the start is
-//!   [`Error::StoppedBeforeReady`].
-//! - **No racing outcomes.** Where Go's `select` picks at random, the order is fixed: readiness
-//!   (for `start`) and the end of the run (for `stop`) win a tie with a deadline. A stop
-//!   requested before the runner is ready keeps it from becoming `Running`, so `start` never
-//!   returns `Ok` for a process that a concurrent stop interrupted (upstream can).
+//!   `Running` until the runner returns.
+//! - **Exiting before ready is its own error**, [`Error::ExitedBeforeReady`]. A stop that
+//!   interrupted the start is [`Error::StoppedBeforeReady`].
+//! - **No racing outcomes.** The order is fixed: readiness (for `start`) and the end of the
+//!   run (for `stop`) win a tie with a deadline. A stop requested before the runner is ready
+//!   keeps it from becoming `Running`, so `start` never returns `Ok` for a process that a
+//!   concurrent stop interrupted.
 //! - **A stop during start cannot hang** on a runner that hands its callback a context that is
 //!   not derived from the run's: the callback watches the stop request itself, not only its
 //!   context.
 //! - **Deadlines are futures and escalate to the hard stop.** `start` and `stop` take two
 //!   deadlines, as [`RunnerExt::with_start_deadline`] and [`RunnerExt::with_stop_deadline`]
 //!   do: when the first passes the run's context is cancelled with [`Cause::Deadline`]
-//!   (forced); when the second passes the driver drops the runner's future (hard). Upstream
-//!   waits for ever after cancelling. Either call reports an overrun as
-//!   [`Error::Overrun`] with its phase and level.
+//!   (forced); when the second passes the driver drops the runner's future (hard). Either call
+//!   reports an overrun as [`Error::Overrun`] with its phase and level.
 //! - **The runner's error is cloned to every caller** that reports it (`start`, `stop`,
-//!   [`error`](Process::error)), like Go's `Err()` that can be read many times; this needs
-//!   `E: Clone` (wrap a non-`Clone` error in an `Arc`).
+//!   [`error`](Process::error)), so it can be read many times; this needs `E: Clone` (wrap a
+//!   non-`Clone` error in an `Arc`).
 //! - **A dropped driver is reported**: a driver dropped during the run leaves the process
-//!   `Stopped` with [`Error::DriverGone`] and wakes every waiter. There is no Go equivalent (a
-//!   goroutine cannot be dropped).
+//!   `Stopped` with [`Error::DriverGone`] and wakes every waiter.
 //! - The process does not own its runner or its parent context: both are given to
 //!   [`drive`](Process::drive), so that a `static` process needs neither in its type.
+//! - **On tokio's multi-threaded runtime** the driver can be `tokio::spawn`ed when the runner's
+//!   future is `Send` (the compiler checks it where the driver is spawned); a process in a
+//!   `static` or an `Arc` is started and stopped from handlers on any worker thread.
 //!
 //! [`RunnerExt::with_start_deadline`]: crate::RunnerExt::with_start_deadline
 //! [`RunnerExt::with_stop_deadline`]: crate::RunnerExt::with_stop_deadline
@@ -59,11 +80,12 @@
 use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
+use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
@@ -73,7 +95,7 @@ use crate::runner::Runner;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum State {
-    /// Created, not started. [`Process::start`] moves it to `Starting`; [`Process::stop`] to
+    /// Made, not started. [`Process::start`] moves it to `Starting`; [`Process::stop`] to
     /// `Stopped`, which prevents any start.
     Initial,
     /// [`Process::start`] was called; the runner is not ready yet (or no driver runs it yet).
@@ -100,14 +122,14 @@ impl fmt::Display for State {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<E> {
-    /// The runner returned this error (upstream: `"run: " + err`). Also readable with
+    /// The runner returned this error. Also readable with
     /// [`Process::error`].
     Run(E),
-    /// The call is not allowed in this state (upstream `ErrProcessInvalidState`): `start`
+    /// The call is not allowed in this state: `start`
     /// when the process is not `Initial`, `stop` when it is already `Stopped`. A process is
     /// single-use; make a new one to run again.
     InvalidState(State),
-    /// The runner returned `Ok` without becoming ready (upstream: `"run: %!w(<nil>)"`).
+    /// The runner returned `Ok` without becoming ready.
     /// Remedy: a runner that cannot start should return an error saying why.
     ExitedBeforeReady,
     /// [`Process::stop`] was called before the runner became ready: the start was cancelled.
@@ -270,6 +292,30 @@ enum Side {
 }
 
 impl<E, const N: usize> Shared<E, N> {
+    /// The request of `stop` and `request_stop`: `Initial` stops at once, `Starting` is
+    /// cancelled (a forced stop), `Running` stopped gracefully. Returns whether it changed
+    /// anything.
+    fn request_stop(&mut self) -> bool {
+        match self.state {
+            State::Stopped => false,
+            State::Initial => {
+                self.state = State::Stopped;
+                true
+            }
+            State::Starting => {
+                let changed = self.request < Request::Forced || !self.stop_before_ready;
+                self.stop_before_ready = true;
+                self.escalate(Request::Forced, Cause::Shutdown, None);
+                changed
+            }
+            State::Running => {
+                let changed = self.request < Request::Graceful;
+                self.escalate(Request::Graceful, Cause::Shutdown, None);
+                changed
+            }
+        }
+    }
+
     /// Asks the run to stop at `level`. A run that no driver has picked up yet ends at once.
     fn escalate(&mut self, level: Request, cause: Cause, overrun: Option<Overrun>) {
         if self.state == State::Stopped {
@@ -327,21 +373,23 @@ impl<E, const N: usize> Shared<E, N> {
     }
 }
 
-/// A handle that starts and stops one run of a [`Runner`] from other tasks (Go's
-/// `process.Process`).
+/// A handle that starts and stops one run of a [`Runner`] from other tasks.
 ///
 /// The owner polls the driver, [`drive`](Self::drive), which runs the runner once
 /// [`start`](Self::start) is called; any task can then wait for readiness, stop it gracefully
-/// with a deadline, wait for [`done`](Self::done), and read [`state`](Self::state) and
+/// with deadlines, wait for [`done`](Self::done), and read [`state`](Self::state) and
 /// [`error`](Self::error). A process is single-use: once `Stopped` it stays so.
 ///
-/// - `M` is the blocking mutex of the shared state, as in embassy-sync:
-///   `CriticalSectionRawMutex` to share it between tasks of different priorities or threads,
-///   `NoopRawMutex` inside one executor (then it is not `Sync`).
 /// - `E` is the runner's error type.
-/// - `N` is the number of waker slots (at least 1): how many distinct tasks can wait in
-///   `start`, `stop` or `done` at once without being woken early. The driver and the
+/// - `N` (by default 4) is the number of waker slots (at least 1): how many distinct tasks can
+///   wait in `start`, `stop` or `done` at once without being woken early. The driver and the
 ///   runner's callback have a slot each of their own.
+/// - `M` is the blocking mutex of the shared state, as in embassy-sync: by default
+///   [`CriticalSectionRawMutex`], to share it between tasks of different priorities or
+///   threads (the process is then `Send` and `Sync` when `E` is `Send`); `NoopRawMutex` inside
+///   one executor (then it is not `Sync`).
+///
+/// So `static P: Process<MyError> = Process::new();` needs no other annotation.
 ///
 /// Use a `Process` when the run must be started and stopped from somewhere else than where it
 /// runs (a command handler, a supervisor); inside one future, run the runner directly.
@@ -351,14 +399,12 @@ impl<E, const N: usize> Shared<E, N> {
 /// # Examples
 ///
 /// ```
-/// use core::future::pending;
 /// use embassy_futures::join::join;
-/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 /// use procession::process::{Process, State};
-/// use procession::{Ctx, MultiError, leaf};
+/// use procession::{Ctx, MultiError, leaf, never};
 ///
 /// type Error = MultiError<&'static str, 2>;
-/// static RADIO: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+/// static RADIO: Process<Error> = Process::new();
 ///
 /// let radio = leaf(async |ctx: &Ctx<'_>| -> Result<(), Error> {
 ///     ctx.cancelled().await; // serve until told to stop
@@ -366,22 +412,22 @@ impl<E, const N: usize> Shared<E, N> {
 /// });
 /// let root = Ctx::new();
 /// let control = async {
-///     RADIO.start(|| pending(), || pending()).await.unwrap(); // no start deadline
+///     RADIO.start(never, never).await.unwrap(); // no start deadline
 ///     assert_eq!(RADIO.state(), State::Running);
-///     RADIO.stop(|| pending(), || pending()).await.unwrap();
+///     RADIO.stop(never, never).await.unwrap();
 /// };
 /// // The driver runs in its owner's task; here a join arm.
 /// let (driven, ()) = embassy_futures::block_on(join(RADIO.drive(&root, &radio), control));
 /// assert_eq!(driven, Ok(()));
 /// assert_eq!(RADIO.state(), State::Stopped);
 /// ```
-pub struct Process<M: RawMutex, E, const N: usize> {
+pub struct Process<E, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
     shared: Mutex<M, RefCell<Shared<E, N>>>,
 }
 
 // === impl Process ===
 
-impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
+impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// Creates a process in the `Initial` state. `const`, so it can be a `static`.
     ///
     /// `N` must be at least 1; `Process<_, _, 0>` does not compile.
@@ -470,7 +516,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
         self.read(|s| s.state)
     }
 
-    /// The runner's error, once it has returned one (Go's `Err()`); `None` before, and when it
+    /// The runner's error, once it has returned one; `None` before, and when it
     /// returned `Ok` or never ran.
     ///
     /// Any number of callers can read it: each gets a clone.
@@ -487,25 +533,63 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
         self.poll_until(cx, Side::Observer, |s| (s.state == State::Stopped).then_some(()))
     }
 
-    /// Waits until the process is `Stopped` (Go's `Done()`): the run has ended, the process was
-    /// stopped before it started, or its driver was dropped.
+    /// Whether the process is `Stopped`: [`done`](Self::done) would complete at once.
+    pub fn is_done(&self) -> bool {
+        self.state() == State::Stopped
+    }
+
+    /// Waits until the process is `Stopped`: the run has ended, the process was stopped before
+    /// it started, or its driver was dropped.
     ///
     /// Any number of tasks can wait at once; see the type docs for what happens beyond `N`.
     /// To bound the wait, race it with a deadline (`embassy_futures::select::select`).
     ///
     /// # Cancel safety
     ///
-    /// This method is cancel safe: the state is sticky, and a new call observes it.
-    pub async fn done(&self) {
-        poll_fn(|cx| self.poll_done(cx)).await;
+    /// Cancel safe: the state is sticky, and a new call observes it.
+    pub fn done(&self) -> Done<'_, E, N, M> {
+        Done { process: self }
     }
 
-    /// Starts the process and waits until its runner is ready (Go's `Start`).
+    /// Asks for a graceful stop without waiting: as [`stop`](Self::stop) with deadlines that
+    /// never pass, but returns at once. `Initial` becomes `Stopped`; a `Running` process is
+    /// stopped gracefully (its callback returns); a `Starting` one is cancelled, as `stop`
+    /// does. Returns whether this call changed anything (`false` once a stop was asked, or the
+    /// process has stopped). Watch the end with [`done`](Self::done).
+    pub fn request_stop(&self) -> bool {
+        self.update(|s| s.request_stop())
+    }
+
+    /// Cancels the run's context without waiting (a forced stop, with [`Cause::Shutdown`]):
+    /// `Initial` becomes `Stopped`; a `Starting` or `Running` process is cancelled and stops
+    /// when its runner returns (a `Starting` one never becomes `Running`). Returns whether this
+    /// call changed anything (`false` once a forced stop was asked, or the process has
+    /// stopped). There is no hard level here: for that, [`stop`](Self::stop) with a deadline,
+    /// or drop the driver.
+    pub fn cancel(&self) -> bool {
+        self.update(|s| match s.state {
+            State::Stopped => false,
+            State::Initial => {
+                s.state = State::Stopped;
+                true
+            }
+            State::Starting | State::Running => {
+                let changed = s.request < Request::Forced;
+                if s.state == State::Starting {
+                    s.stop_before_ready = true;
+                }
+                s.escalate(Request::Forced, Cause::Shutdown, None);
+                changed
+            }
+        })
+    }
+
+    /// Starts the process and waits until its runner is ready.
     ///
     /// Moves the process from `Initial` to `Starting`; the driver then runs the runner. If it
     /// is not ready when `deadline()` completes, the run's context is cancelled with
     /// [`Cause::Deadline`] (forced); if it has not returned when `forced()` completes, the
-    /// driver drops its future (hard). Pass `|| core::future::pending()` for no deadline.
+    /// driver drops its future (hard). Pass [`never`](crate::never) for no deadline.
     /// The deadlines are closures so that each measures from its own escalation.
     ///
     /// # Errors
@@ -565,14 +649,14 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
         self.read(Shared::start_result)
     }
 
-    /// Stops the process and waits until it is `Stopped` (Go's `Stop`).
+    /// Stops the process and waits until it is `Stopped`.
     ///
     /// - `Initial`: the process becomes `Stopped` at once and can never start; returns `Ok`.
     /// - `Running`: a graceful stop: the callback that the driver gave the runner returns. If
     ///   the runner has not returned when `graceful()` completes, the run's context is
     ///   cancelled with [`Cause::Deadline`] (forced); if it has not returned when `forced()`
     ///   completes, the driver drops its future (hard).
-    /// - `Starting`: like upstream, a forced stop at once: the run's context is cancelled with
+    /// - `Starting`: a forced stop at once: the run's context is cancelled with
     ///   [`Cause::Shutdown`] and the process never becomes `Running`; `graceful` is not used,
     ///   and the driver drops the runner's future if it has not returned when `forced()`
     ///   completes.
@@ -605,19 +689,15 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
         HF: Future<Output = ()>,
     {
         let from = self.update(|s| {
-            match s.state {
-                State::Stopped => return Err(Error::InvalidState(State::Stopped)),
-                State::Initial => s.state = State::Stopped,
-                State::Starting => {
-                    s.stop_before_ready = true;
-                    s.escalate(Request::Forced, Cause::Shutdown, None);
-                }
-                State::Running => s.escalate(Request::Graceful, Cause::Shutdown, None),
+            let from = s.state;
+            if from == State::Stopped {
+                return Err(Error::InvalidState(State::Stopped));
             }
-            Ok(s.state)
+            s.request_stop();
+            Ok(from)
         })?;
         let stopped = |s: &Shared<E, N>| (s.state == State::Stopped).then_some(());
-        let mut pending = from != State::Stopped;
+        let mut pending = from != State::Initial;
         if pending && from == State::Running {
             if let Either::Second(()) = select(self.until(stopped), graceful()).await {
                 let overrun = Overrun::new(Phase::Stop, StopLevel::Forced);
@@ -649,8 +729,7 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     /// A graceful stop returns the runner's callback; a forced one cancels the run's context
     /// (its cause is [`Cause::Shutdown`] for a stop during start, [`Cause::Deadline`] after a
     /// deadline); a hard one drops the runner's future, which is then never polled again.
-    /// Cancelling `ctx` is a forced stop from outside, as in upstream, where the process runs
-    /// under the context given to `NewProcess`.
+    /// Cancelling `ctx` is a forced stop from outside.
     ///
     /// # Errors
     ///
@@ -722,13 +801,13 @@ impl<M: RawMutex, E, const N: usize> Process<M, E, N> {
     }
 }
 
-impl<M: RawMutex, E, const N: usize> Default for Process<M, E, N> {
+impl<E, const N: usize, M: RawMutex> Default for Process<E, N, M> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<M: RawMutex, E, const N: usize> fmt::Debug for Process<M, E, N> {
+impl<E, const N: usize, M: RawMutex> fmt::Debug for Process<E, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.read(|s| {
             f.debug_struct("Process")
@@ -741,11 +820,11 @@ impl<M: RawMutex, E, const N: usize> fmt::Debug for Process<M, E, N> {
 }
 
 /// Reports a driver that is dropped while it runs (armed until the driver ends by itself).
-struct DriverGuard<'p, M: RawMutex, E, const N: usize> {
-    process: &'p Process<M, E, N>,
+struct DriverGuard<'p, E, const N: usize, M: RawMutex> {
+    process: &'p Process<E, N, M>,
 }
 
-impl<M: RawMutex, E, const N: usize> Drop for DriverGuard<'_, M, E, N> {
+impl<E, const N: usize, M: RawMutex> Drop for DriverGuard<'_, E, N, M> {
     fn drop(&mut self) {
         self.process.update(|s| {
             s.attached = false;
@@ -754,5 +833,28 @@ impl<M: RawMutex, E, const N: usize> Drop for DriverGuard<'_, M, E, N> {
                 s.end = End::DriverGone;
             }
         });
+    }
+}
+
+/// Future for the [`Process::done`] method: completes once the process is `Stopped`.
+///
+/// Dropping it loses nothing; it holds no resource but a waker slot until the next change of
+/// state.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Done<'p, E, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
+    process: &'p Process<E, N, M>,
+}
+
+impl<E, const N: usize, M: RawMutex> Future for Done<'_, E, N, M> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.process.poll_done(cx)
+    }
+}
+
+impl<E, const N: usize, M: RawMutex> fmt::Debug for Done<'_, E, N, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Done").field("process", self.process).finish()
     }
 }

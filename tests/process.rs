@@ -20,7 +20,7 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use procession::process::{Error as ProcessError, Process, State};
 use procession::{Cause, Ctx, Overrun, Phase, Runner, StopLevel, leaf_with_stop, start_stop};
 
-type P = Process<CriticalSectionRawMutex, Error, 4>;
+type P = Process<Error, 4, CriticalSectionRawMutex>;
 type PErr = ProcessError<Error>;
 
 // === harness ===
@@ -117,7 +117,7 @@ type Call<'a> = Task<'a, Result<(), PErr>>;
 
 /// Polls a driver of `p` over `runner` and a `start` without deadlines until they settle.
 fn drive_and_start<'a, R: Runner<Error>, const N: usize>(
-    p: &'a Process<CriticalSectionRawMutex, Error, N>,
+    p: &'a Process<Error, N, CriticalSectionRawMutex>,
     root: &'a Ctx<'a>,
     runner: &'a R,
 ) -> (Call<'a>, Call<'a>) {
@@ -921,7 +921,7 @@ fn second_driver_is_busy() {
 fn more_done_waiters_than_slots() {
     let log = Log::new();
     let s = svc(&log);
-    let (p, root) = (Process::<CriticalSectionRawMutex, Error, 2>::new(), Ctx::new());
+    let (p, root) = (Process::<Error, 2, CriticalSectionRawMutex>::new(), Ctx::new());
     let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..9).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
@@ -939,7 +939,7 @@ fn more_done_waiters_than_slots() {
 /// and a second waiter are not woken early.
 #[test]
 fn repolled_waiter_takes_one_slot() {
-    let p = Process::<CriticalSectionRawMutex, Error, 2>::new();
+    let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
     let mut a = Task::new(p.done());
     let mut b = Task::new(p.done());
     for _ in 0..5 {
@@ -956,7 +956,7 @@ fn repolled_waiter_takes_one_slot() {
 fn done_waiters_within_slots_woken_once() {
     let log = Log::new();
     let s = svc(&log);
-    let (p, root) = (Process::<CriticalSectionRawMutex, Error, 8>::new(), Ctx::new());
+    let (p, root) = (Process::<Error, 8, CriticalSectionRawMutex>::new(), Ctx::new());
     let (mut driver, _start) = drive_and_start(&p, &root, &s);
     let mut waiters: Vec<_> = (0..4).map(|_| Task::new(p.done())).collect();
     for w in &mut waiters {
@@ -975,7 +975,7 @@ fn done_waiters_within_slots_woken_once() {
 
 // === static, threads, auto traits ===
 
-static RADIO: Process<CriticalSectionRawMutex, Error, 8> = Process::new();
+static RADIO: Process<Error, 8, CriticalSectionRawMutex> = Process::new();
 
 /// A `static` process: driven on one thread, started, watched and stopped from others.
 #[test]
@@ -1006,7 +1006,7 @@ fn static_process_across_threads() {
 fn noop_mutex_in_one_task() {
     let log = Log::new();
     let s = svc(&log);
-    let p = Process::<NoopRawMutex, Error, 2>::new();
+    let p = Process::<Error, 2, NoopRawMutex>::new();
     let root = Ctx::new();
     let control = async {
         assert_eq!(p.start(never(), never()).await, Ok(()));
@@ -1018,7 +1018,7 @@ fn noop_mutex_in_one_task() {
     assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]));
 }
 
-static SERVER: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+static SERVER: Process<Error, 4, CriticalSectionRawMutex> = Process::new();
 
 /// On a multi-threaded tokio runtime: the driver is a spawned task, and start, stop and done
 /// are called from other spawned tasks.
@@ -1043,9 +1043,9 @@ async fn driven_and_controlled_from_tokio_tasks() {
 #[test]
 fn auto_traits() {
     use static_assertions::{assert_impl_all, assert_not_impl_any};
-    assert_impl_all!(Process<CriticalSectionRawMutex, Error, 4>: Send, Sync);
-    assert_impl_all!(Process<NoopRawMutex, Error, 4>: Send);
-    assert_not_impl_any!(Process<NoopRawMutex, Error, 4>: Sync);
+    assert_impl_all!(Process<Error, 4, CriticalSectionRawMutex>: Send, Sync);
+    assert_impl_all!(Process<Error, 4, NoopRawMutex>: Send);
+    assert_not_impl_any!(Process<Error, 4, NoopRawMutex>: Sync);
     assert_impl_all!(State: Send, Sync, Copy);
     assert_impl_all!(PErr: Send, Sync, Clone);
     assert_impl_all!(ProcessError<Overrun>: core::error::Error);
@@ -1058,6 +1058,102 @@ fn auto_traits() {
     send(&p.start(never(), never()));
     send(&p.stop(never(), never()));
     send(&p.done());
+}
+
+/// The mutex defaults to `CriticalSectionRawMutex` and the waker slots to 4: a `static`
+/// process names only its error type, and `stop(never, never)` takes `procession::never`.
+#[test]
+fn defaults_need_no_annotation() {
+    static DEFAULT: Process<Error> = Process::new();
+    fn same(_: &Process<Error, 4, CriticalSectionRawMutex>) {}
+    same(&DEFAULT);
+    static_assertions::assert_impl_all!(Process<Error>: Send, Sync);
+    let log = Log::new();
+    let s = svc(&log);
+    let root = Ctx::new();
+    let control = async {
+        DEFAULT.start(procession::never, procession::never).await?;
+        DEFAULT.stop(procession::never, procession::never).await
+    };
+    let (driven, stopped) = block_on_within(100, embassy_futures::join::join(DEFAULT.drive(&root, &s), control));
+    assert_eq!((driven, stopped), (Ok(()), Ok(())));
+}
+
+/// `request_stop` asks for the graceful stop and returns at once: the callback returns, the
+/// process stops, `done` completes. It reports whether it changed anything.
+#[test]
+fn request_stop_is_graceful_without_waiting() {
+    let log = Log::new();
+    let s = svc(&log);
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(start.take(), Ok(()));
+    let mut done: Task<'_, ()> = Task::new(p.done());
+    done.step();
+    assert!(!p.is_done());
+    assert!(p.request_stop(), "asks for the stop");
+    assert!(!p.request_stop(), "asked already");
+    assert_eq!(p.state(), State::Running, "stopping, not stopped: state and done agree");
+    settle(&mut [&mut driver, &mut done]);
+    assert!(done.is_done());
+    assert!(p.is_done());
+    assert_eq!(p.state(), State::Stopped);
+    assert!(!p.request_stop(), "nothing to stop");
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "stopped"]), "graceful: no cancel");
+    assert_eq!(driver.take(), Ok(()));
+
+    let p = P::new();
+    assert!(p.request_stop(), "Initial: stopped at once");
+    assert_eq!(p.state(), State::Stopped);
+    assert!(p.is_done());
+}
+
+/// `cancel` is the forced stop without waiting: the run's context is cancelled with
+/// `Shutdown`; during start it keeps the process from becoming `Running`; from `Initial` it
+/// stops the process at once. It reports whether it changed anything.
+#[test]
+fn cancel_is_forced_without_waiting() {
+    let log = Log::new();
+    let s = Svc { slow_stop: true, ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(start.take(), Ok(()));
+    assert!(p.cancel());
+    assert!(!p.cancel(), "cancelled already");
+    assert!(!p.request_stop(), "a forced stop includes the graceful one");
+    settle(&mut [&mut driver]);
+    assert_eq!(driver.take(), Ok(()));
+    assert_eq!(p.state(), State::Stopped);
+    assert_eq!(log.events(), strings(&["start", "ready", "callback returned", "cancelled (shutdown)", "stopped"]));
+
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(p.state(), State::Starting);
+    assert!(p.cancel());
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(start.take(), Err(PErr::StoppedBeforeReady));
+    assert_eq!(p.state(), State::Stopped);
+
+    let p = P::new();
+    assert!(p.cancel(), "Initial: stopped at once");
+    assert!(!p.cancel());
+    assert_eq!(p.state(), State::Stopped);
+}
+
+/// `done` is a named future (`process::Done`), and `is_done` agrees with it.
+#[test]
+fn done_is_a_named_future() {
+    let p = P::new();
+    let done: procession::process::Done<'_, Error> = p.done();
+    let mut done = Task::new(done);
+    done.step();
+    assert!(!done.is_done() && !p.is_done());
+    assert!(p.request_stop());
+    assert_eq!(done.wakes(), 1);
+    done.step();
+    assert!(done.is_done() && p.is_done());
 }
 
 /// Display of states and errors: lowercase, no trailing period.

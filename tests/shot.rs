@@ -1,4 +1,4 @@
-//! Tests of `shot`: [`One`], [`Many`], [`G`], [`Group`], `DynGroup` (with `alloc`) and the
+//! Tests of `shot`: [`One`], [`Many`], [`Job`] (was `G`), [`Group`], `DynGroup` (with `alloc`) and the
 //! [`Run`] guard.
 //!
 //! - Ports of the upstream tests of `github.com/infastin/gorack/shot` (named in each doc
@@ -29,8 +29,8 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
 use futures::executor::block_on;
 use futures::task::{ArcWake, noop_waker, waker};
 #[cfg(feature = "alloc")]
-use procession::shot::DynGroup;
-use procession::shot::{Error, G, GoError, Group, Many, One, Run, State};
+use procession::shot::{DynGroup, JobFuture};
+use procession::shot::{Error, GoError, Group, Job, Many, One, Run, State};
 use procession::{Cause, Ctx};
 
 // === helpers ===
@@ -157,7 +157,7 @@ fn test_one_start_close() {
     let resource = hold_until_cancelled(run);
     let (cause, closed) = block_on(join(resource, one.close(pending())));
     assert_eq!(cause, Cause::Shutdown);
-    assert_eq!(closed, Ok(()));
+    assert_eq!(closed, Ok(State::Running));
     one_should_be(&one, State::Closed);
     assert_eq!(one.start().err(), Some(Error::Closed));
 }
@@ -168,12 +168,12 @@ fn test_one_start_close() {
 fn test_one_start_stop() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
-    one.start().expect("start").stop();
+    one.start().expect("start").finish();
     one_should_be(&one, State::Closed);
     assert_eq!(one.start().err(), Some(Error::Closed));
     one_should_be(&one, State::Closed);
     assert!(ready_now(one.close(pending())));
-    assert_eq!(block_on(one.close(pending())), Ok(()));
+    assert_eq!(block_on(one.close(pending())), Ok(State::Closed));
     one_should_be(&one, State::Closed);
 }
 
@@ -191,7 +191,7 @@ fn test_many_start_close() {
     many_should_be(&many, State::Running);
     assert!(!run.context().is_cancelled());
     let (cause, closed) = block_on(join(hold_until_cancelled(run), many.close(pending())));
-    assert_eq!((cause, closed), (Cause::Shutdown, Ok(())));
+    assert_eq!((cause, closed), (Cause::Shutdown, Ok(State::Running)));
     many_should_be(&many, State::Closed);
     assert_eq!(many.start().err(), Some(Error::Closed));
 }
@@ -224,7 +224,7 @@ fn test_xor_start_stop() {
         assert_eq!(run.context().cause(), None);
     }
     many_should_be(&many, State::Stopped);
-    assert_eq!(block_on(many.close(pending())), Ok(()));
+    assert_eq!(block_on(many.close(pending())), Ok(State::Stopped));
     many_should_be(&many, State::Closed);
     assert_eq!(many.start().err(), Some(Error::Closed));
 }
@@ -238,18 +238,18 @@ fn test_xor_start_stop_upper() {
     let many = Many::<Cs>::new(&root);
     let run = many.start().expect("start");
     many_should_be(&many, State::Running);
-    let (_, stopped) = block_on(join(hold_until_cancelled(run), many.stop(pending())));
-    assert_eq!(stopped, Ok(()));
+    let (_, stopped) = block_on(join(hold_until_cancelled(run), many.end_run(pending())));
+    assert_eq!(stopped, Ok(State::Running));
     many_should_be(&many, State::Stopped);
 
     let run = many.start().expect("restart");
     many_should_be(&many, State::Running);
     let (_, closed) = block_on(join(hold_until_cancelled(run), many.close(pending())));
-    assert_eq!(closed, Ok(()));
+    assert_eq!(closed, Ok(State::Running));
     many_should_be(&many, State::Closed);
     assert_eq!(many.start().err(), Some(Error::Closed));
     many_should_be(&many, State::Closed);
-    assert_eq!(block_on(many.stop(pending())), Err(Error::Closed));
+    assert_eq!(block_on(many.end_run(pending())), Err(Error::Closed));
     many_should_be(&many, State::Closed);
 }
 
@@ -287,7 +287,7 @@ fn test_xor_start_close() {
         assert_eq!(running.load(Ordering::SeqCst), 1, "only 1 instance should be running");
         assert_eq!(refused.load(Ordering::SeqCst), 4);
         many_should_be(&MANY, State::Running);
-        assert_eq!(block_on(MANY.close(pending())), Ok(()));
+        assert_eq!(block_on(MANY.close(pending())), Ok(State::Running));
     });
     many_should_be(&MANY, State::Closed);
     assert_eq!(MANY.start().err(), Some(Error::Closed));
@@ -330,7 +330,7 @@ fn example_one() {
         parent.cancel();
     };
     block_on(join3(resource, timeout, clock.drive(10, 1000)));
-    assert_eq!(block_on(one.close(pending())), Ok(()));
+    assert_eq!(block_on(one.close(pending())), Ok(State::Closed));
     one_should_be(&one, State::Closed);
     assert_eq!(*out.lock().unwrap(), [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144]);
 }
@@ -383,32 +383,32 @@ fn example_many() {
     };
     block_on(join3(main_loop, timeout, clock.drive(10, 1000)));
     many_should_be(&many, State::Closed);
-    assert_eq!(block_on(many.close(pending())), Ok(()));
+    assert_eq!(block_on(many.close(pending())), Ok(State::Closed));
     assert_eq!(*out.lock().unwrap(), [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144]);
     assert_eq!(refused.load(Ordering::SeqCst), 3, "the spare start of each round is refused");
 }
 
 // === derived cases S1–S18 ===
 
-/// S1: new `One`/`Many`/`G`: Created, `done` pending, context live.
+/// S1: new `One`/`Many`/`Job`: Initial, `done` pending, context live.
 #[test]
-fn s1_new_is_created() {
+fn s1_new_is_initial() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
-    one_should_be(&one, State::Created);
+    one_should_be(&one, State::Initial);
     assert!(!one.context().is_cancelled());
     let many = Many::<Cs>::new(&root);
-    many_should_be(&many, State::Created);
+    many_should_be(&many, State::Initial);
     assert!(!many.start().unwrap().context().is_cancelled());
-    let g = G::<Cs, ()>::new();
-    assert_eq!(g.state(), State::Created);
+    let g = Job::<(), Cs>::new();
+    assert_eq!(g.state(), State::Initial);
     assert!(!g.is_done());
 }
 
-/// S2: `One::close` from Created returns at once: Closed, done, context cancelled, start
+/// S2: `One::close` from Initial returns at once: Closed, done, context cancelled, start
 /// refused.
 #[test]
-fn s2_one_close_from_created() {
+fn s2_one_close_from_initial() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
     assert!(ready_now(one.close(pending())));
@@ -417,22 +417,23 @@ fn s2_one_close_from_created() {
     assert_eq!(one.start().err(), Some(Error::Closed));
 }
 
-/// `One::cancel` (upstream `Cancel`): requests the close without waiting and returns the
-/// previous state; from Created the `One` is Closed at once.
+/// `One::cancel` (upstream `Cancel`): requests the close without waiting and returns whether it
+/// changed anything; from Initial the `One` is Closed at once.
 #[test]
 fn one_cancel() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
     let run = one.start().unwrap();
-    assert_eq!(one.cancel(), State::Running);
+    assert!(one.cancel(), "a close request while running");
+    assert!(!one.cancel(), "a close is requested already");
     assert_eq!(run.context().cause(), Some(Cause::Shutdown));
     one_should_be(&one, State::Running);
     drop(run);
     one_should_be(&one, State::Closed);
-    assert_eq!(one.cancel(), State::Closed);
+    assert!(!one.cancel(), "nothing to change once Closed");
 
     let one = One::<Cs>::new(&root);
-    assert_eq!(one.cancel(), State::Created);
+    assert!(one.cancel(), "Initial becomes Closed");
     one_should_be(&one, State::Closed);
     assert_eq!(one.start().err(), Some(Error::Closed));
 }
@@ -474,10 +475,10 @@ fn s4_close_deadline_leaves_state_consistent() {
     assert_eq!(block_on(one.close(ready(()))), Err(Error::Deadline));
     one_should_be(&one, State::Running);
     assert!(run.context().is_cancelled(), "the close request stays");
-    assert_eq!(block_on(one.close2(ready(()))), Err(Error::Deadline));
+    assert_eq!(block_on(one.close(ready(()))), Err(Error::Deadline));
     drop(run);
     one_should_be(&one, State::Closed);
-    assert_eq!(block_on(one.close2(ready(()))), Ok(State::Closed));
+    assert_eq!(block_on(one.close(ready(()))), Ok(State::Closed));
 }
 
 /// S5: a cancelled parent cancels the context but not the state; a later start succeeds with
@@ -489,8 +490,8 @@ fn s5_parent_cancelled() {
     let many = Many::<Cs>::new(&root);
     root.cancel();
     assert!(one.context().is_cancelled());
-    one_should_be(&one, State::Created);
-    many_should_be(&many, State::Created);
+    one_should_be(&one, State::Initial);
+    many_should_be(&many, State::Initial);
     let run = one.start().expect("start after parent cancelled");
     assert!(run.context().is_cancelled());
     drop(run);
@@ -504,16 +505,16 @@ fn s5_parent_cancelled() {
 /// S6: the end of a run cancels its context (observable on a `One`; a `Many` run's context
 /// cannot be observed after its guard is gone, by type).
 #[test]
-fn s6_stop_cancels_context() {
+fn s6_end_of_run_cancels_context() {
     let root = Ctx::new();
     let one = One::<Cs>::new(&root);
     let run = one.start().unwrap();
     assert!(!one.context().is_cancelled());
-    run.stop();
+    run.finish();
     assert_eq!(one.context().cause(), Some(Cause::Parent));
-    let g = G::<Cs, ()>::new();
+    let g = Job::<(), Cs>::new();
     let seen = Mutex::new(None);
-    block_on(g.go(async |ctx: &Ctx<'_>| {
+    block_on(g.drive(async |ctx: &Ctx<'_>| {
         *seen.lock().unwrap() = Some(ctx.is_cancelled());
         Ok(())
     }))
@@ -529,8 +530,8 @@ fn s7_many_restart_fresh_context_and_done() {
     let many = Many::<Cs>::new(&root);
     let run = many.start().unwrap();
     let old_done = many.done();
-    let (_, stopped) = block_on(join(hold_until_cancelled(run), many.stop(pending())));
-    assert_eq!(stopped, Ok(()));
+    let (_, stopped) = block_on(join(hold_until_cancelled(run), many.end_run(pending())));
+    assert_eq!(stopped, Ok(State::Running));
     let run = many.start().unwrap();
     assert!(!run.context().is_cancelled());
     assert!(ready_now(old_done), "the old run's done stays complete");
@@ -548,13 +549,13 @@ fn s8_many_end_state() {
     many_should_be(&many, State::Stopped);
 
     let run = many.start().unwrap();
-    assert_eq!(many.halt(), Ok(State::Running));
+    assert!(many.cancel_run());
     assert!(run.context().is_cancelled());
     drop(run);
     many_should_be(&many, State::Stopped);
 
     let run = many.start().unwrap();
-    assert_eq!(many.cancel(), State::Running);
+    assert!(many.cancel());
     drop(run);
     many_should_be(&many, State::Closed);
 
@@ -572,7 +573,7 @@ fn s9_many_close_from_stopped() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     drop(many.start().unwrap());
-    assert_eq!(block_on(many.close2(pending())), Ok(State::Stopped));
+    assert_eq!(block_on(many.close(pending())), Ok(State::Stopped));
     many_should_be(&many, State::Closed);
 }
 
@@ -587,11 +588,11 @@ fn s10_many_start_while_running() {
     many_should_be(&many, State::Running);
 }
 
-/// S11 (upstream `Xor.Start` replaces a running instance; v0.4.3 `Many` does it with `stop`
+/// S11 (upstream `Xor.Start` replaces a running instance; v0.4.3 `Many` does it with `Stop`, here `end_run`
 /// then `start`): the stop cancels the first run and waits for its end; the next start runs
 /// with a fresh context.
 #[test]
-fn s11_replace_by_stop_then_start() {
+fn s11_replace_by_end_run_then_start() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let log = Mutex::new(Vec::new());
@@ -601,7 +602,7 @@ fn s11_replace_by_stop_then_start() {
         log.lock().unwrap().push(std::format!("first ended ({cause})"));
     };
     let replace = async {
-        many.stop(pending()).await.unwrap();
+        many.end_run(pending()).await.unwrap();
         log.lock().unwrap().push("stopped".into());
         let run = many.start().unwrap();
         assert!(!run.context().is_cancelled());
@@ -616,43 +617,44 @@ fn s11_replace_by_stop_then_start() {
 
 /// S12: a stop whose deadline passes returns `Deadline`; the old run still ends in Stopped.
 #[test]
-fn s12_stop_deadline_then_stopped() {
+fn s12_end_run_deadline_then_stopped() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let run = many.start().unwrap();
-    assert_eq!(block_on(many.stop2(ready(()))), Err(Error::Deadline));
+    assert_eq!(block_on(many.end_run(ready(()))), Err(Error::Deadline));
     many_should_be(&many, State::Running);
     drop(run);
     many_should_be(&many, State::Stopped);
 }
 
-/// S13: `Many::stop` from Created: Stopped and done at once; a later start works with a
+/// S13: `Many::end_run` (upstream `Stop`) from Initial: Stopped and done at once; a later start works with a
 /// fresh context and a new done.
 #[test]
-fn s13_many_stop_from_created() {
+fn s13_many_end_run_from_initial() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let (c, w) = counter();
     let mut done = pin!(many.done());
     assert!(poll(done.as_mut(), &w).is_pending());
-    assert_eq!(block_on(many.stop2(pending())), Ok(State::Created));
+    assert_eq!(block_on(many.end_run(pending())), Ok(State::Initial));
     assert_eq!(wakes(&c), 1);
-    assert!(poll(done.as_mut(), &w).is_ready(), "done of the Created instance completes");
+    assert!(poll(done.as_mut(), &w).is_ready(), "done of the Initial instance completes");
     many_should_be(&many, State::Stopped);
     let run = many.start().unwrap();
     assert!(!run.context().is_cancelled());
     many_should_be(&many, State::Running);
 }
 
-/// S14: `stop`/`halt` on a closed `Many` is `Closed`; `close` on a closed one is `Ok`.
+/// S14: `end_run` on a closed `Many` is `Closed` and `cancel_run` changes nothing (upstream
+/// `Stop`/`Halt`); `close` on a closed one is `Ok`.
 #[test]
-fn s14_stop_on_closed() {
+fn s14_end_run_on_closed() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
-    assert_eq!(many.cancel(), State::Created);
-    assert_eq!(block_on(many.stop(pending())), Err(Error::Closed));
-    assert_eq!(many.halt(), Err(Error::Closed));
-    assert_eq!(block_on(many.close2(pending())), Ok(State::Closed));
+    assert!(many.cancel());
+    assert_eq!(block_on(many.end_run(pending())), Err(Error::Closed));
+    assert!(!many.cancel_run(), "nothing to end once Closed");
+    assert_eq!(block_on(many.close(pending())), Ok(State::Closed));
     many_should_be(&many, State::Closed);
 }
 
@@ -662,39 +664,40 @@ fn s15_close_while_running_ends_closed() {
     let root = Ctx::new();
     let many = Many::<Cs>::new(&root);
     let run = many.start().unwrap();
-    assert_eq!(many.halt(), Ok(State::Running));
-    assert_eq!(many.cancel(), State::Running);
-    assert_eq!(many.halt(), Ok(State::Running));
+    assert!(many.cancel_run(), "cancels the run");
+    assert!(many.cancel(), "a close to come");
+    assert!(!many.cancel(), "the close is requested already");
+    assert!(!many.cancel_run(), "the run is cancelled already");
     drop(run);
     many_should_be(&many, State::Closed);
 }
 
-/// S16: `go_ctx`: the future gets a live context derived from the parent; `close` cancels it
-/// and waits; once done, `err` is the future's error (`None` after success).
+/// S16: `Job::drive_in` (upstream `GoCtx`): the future gets a live context derived from the
+/// parent; `close` cancels it and waits; once done, `error` is the future's error (`None` after success).
 #[test]
-fn s16_go_ctx() {
+fn s16_drive_in() {
     let parent = Ctx::new();
-    let g = G::<Cs, &str>::new();
-    let driver = g.go_ctx(&parent, async |ctx: &Ctx<'_>| {
+    let g = Job::<&str, Cs>::new();
+    let driver = g.drive_in(&parent, async |ctx: &Ctx<'_>| {
         assert!(!ctx.is_cancelled());
         let cause = ctx.cancelled().await;
         assert_eq!(cause, Cause::Shutdown);
         Err("boom")
     });
     let (ran, closed) = block_on(join(driver, g.close(pending())));
-    assert_eq!((ran, closed), (Ok(()), Ok(())));
+    assert_eq!((ran, closed), (Ok(()), Ok(State::Running)));
     assert!(g.is_done());
-    assert_eq!(g.err(), Some("boom"));
+    assert_eq!(g.error(), Some("boom"));
     assert!(!parent.is_cancelled());
 
-    let g = G::<Cs, &str>::new();
-    assert_eq!(block_on(g.go_ctx(&parent, async |_: &Ctx<'_>| Ok(()))), Ok(()));
-    assert_eq!((g.state(), g.err()), (State::Closed, None));
+    let g = Job::<&str, Cs>::new();
+    assert_eq!(block_on(g.drive_in(&parent, async |_: &Ctx<'_>| Ok(()))), Ok(()));
+    assert_eq!((g.state(), g.error()), (State::Closed, None));
 
     // The parent's cancellation reaches the future too.
-    let g = G::<Cs, &str>::new();
+    let g = Job::<&str, Cs>::new();
     let child = parent.child();
-    let driver = g.go_ctx(&child, async |ctx: &Ctx<'_>| {
+    let driver = g.drive_in(&child, async |ctx: &Ctx<'_>| {
         ctx.cancelled().await;
         Err("parent")
     });
@@ -702,44 +705,44 @@ fn s16_go_ctx() {
         child.cancel();
     }));
     assert_eq!(ran, Ok(()));
-    assert_eq!(g.take_err(), Some("parent"));
-    assert_eq!(g.take_err(), None);
+    assert_eq!(g.take_error(), Some("parent"));
+    assert_eq!(g.take_error(), None);
 }
 
-/// The error of a `G` is stored before its end: a task woken by `done` reads the final
+/// The error of a `Job` is stored before its end: a task woken by `done` reads the final
 /// error (upstream `Go(ctx, f(*One))` has a window where it reads `nil`).
 #[test]
-fn g_err_visible_when_done_wakes() {
-    static G_ERR: G<Cs, &str> = G::new();
+fn job_error_visible_when_done_wakes() {
+    static G_ERR: Job<&str, Cs> = Job::new();
     static SEEN: Mutex<Vec<Option<&str>>> = Mutex::new(Vec::new());
     struct Peek;
     impl ArcWake for Peek {
         fn wake_by_ref(_: &Arc<Self>) {
-            SEEN.lock().unwrap().push(G_ERR.err());
+            SEEN.lock().unwrap().push(G_ERR.error());
         }
     }
     let peek = waker(Arc::new(Peek));
     let mut done = pin!(G_ERR.done());
     assert!(poll(done.as_mut(), &peek).is_pending());
-    assert_eq!(block_on(G_ERR.go(async |_: &Ctx<'_>| Err("failed"))), Ok(()));
+    assert_eq!(block_on(G_ERR.drive(async |_: &Ctx<'_>| Err("failed"))), Ok(()));
     assert_eq!(*SEEN.lock().unwrap(), [Some("failed")]);
 }
 
-/// S17: `G::cancel` returns at once; the future's context is cancelled; `done` completes
+/// S17: `Job::cancel` returns at once; the future's context is cancelled; `done` completes
 /// after the future returned.
 #[test]
-fn s17_g_cancel() {
-    let g = G::<Cs, ()>::new();
+fn s17_job_cancel() {
+    let g = Job::<(), Cs>::new();
     let (c, w) = counter();
     let mut done = pin!(g.done());
     assert!(poll(done.as_mut(), &w).is_pending());
-    let mut driver = pin!(g.go(async |ctx: &Ctx<'_>| {
+    let mut driver = pin!(g.drive(async |ctx: &Ctx<'_>| {
         ctx.cancelled().await;
         yield_now().await; // still running after the cancel
         Ok(())
     }));
     assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
-    assert_eq!(g.cancel(), State::Running);
+    assert!(g.cancel());
     assert!(poll(done.as_mut(), &w).is_pending(), "done waits for the future");
     assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
     assert_eq!(wakes(&c), 0);
@@ -757,7 +760,7 @@ fn s18_guard_bound_to_its_run() {
     let many = Many::<Cs>::new(&root);
     let first = many.start().unwrap();
     let first_done = many.done();
-    first.stop();
+    first.finish();
     let second = many.start().unwrap();
     let (c, w) = counter();
     let mut second_done = pin!(many.done());
@@ -832,13 +835,13 @@ fn dropped_resource_ends_run() {
     many_should_be(&many, State::Stopped);
 }
 
-/// A `G` driver dropped mid-run: Closed and done, no error stored; a closed `G` does not run
-/// its future, and a `G` runs at most once.
+/// A `Job` driver dropped mid-run: Closed and done, no error stored; a closed `Job` does not run
+/// its future, and a `Job` runs at most once.
 #[test]
-fn g_driver_dropped_and_misuse() {
-    let g = G::<Cs, &str>::new();
+fn job_driver_dropped_and_misuse() {
+    let g = Job::<&str, Cs>::new();
     {
-        let mut driver = pin!(g.go(async |ctx: &Ctx<'_>| {
+        let mut driver = pin!(g.drive(async |ctx: &Ctx<'_>| {
             ctx.cancelled().await;
             Err("never")
         }));
@@ -847,13 +850,13 @@ fn g_driver_dropped_and_misuse() {
         assert_eq!(block_on(g.close(ready(()))), Err(Error::Deadline));
     }
     assert!(g.is_done());
-    assert_eq!((g.state(), g.err()), (State::Closed, None));
-    assert_eq!(block_on(g.go(async |_: &Ctx<'_>| Ok(()))), Err(Error::Closed));
+    assert_eq!((g.state(), g.error()), (State::Closed, None));
+    assert_eq!(block_on(g.drive(async |_: &Ctx<'_>| Ok(()))), Err(Error::Closed));
 
-    let g = G::<Cs, &str>::new();
-    assert_eq!(g.cancel(), State::Created);
+    let g = Job::<&str, Cs>::new();
+    assert!(g.cancel());
     let ran = AtomicBool::new(false);
-    let result = block_on(g.go(async |_: &Ctx<'_>| {
+    let result = block_on(g.drive(async |_: &Ctx<'_>| {
         ran.store(true, Ordering::SeqCst);
         Ok(())
     }));
@@ -861,16 +864,16 @@ fn g_driver_dropped_and_misuse() {
     assert!(!ran.load(Ordering::SeqCst), "a closed G does not run its future");
 }
 
-/// A `G` that is driven twice at once: the second driver gets `Running`.
+/// A `Job` that is driven twice at once: the second driver gets `Running`.
 #[test]
-fn g_second_driver_running() {
-    let g = G::<Cs, ()>::new();
-    let mut first = pin!(g.go(async |ctx: &Ctx<'_>| {
+fn job_second_driver_running() {
+    let g = Job::<(), Cs>::new();
+    let mut first = pin!(g.drive(async |ctx: &Ctx<'_>| {
         ctx.cancelled().await;
         Ok(())
     }));
     assert!(poll(first.as_mut(), &noop_waker()).is_pending());
-    assert_eq!(block_on(g.go(async |_: &Ctx<'_>| Ok(()))), Err(Error::Running));
+    assert_eq!(block_on(g.drive(async |_: &Ctx<'_>| Ok(()))), Err(Error::Running));
     g.cancel();
     assert_eq!(poll(first.as_mut(), &noop_waker()), Poll::Ready(Ok(())));
 }
@@ -883,7 +886,7 @@ async fn gate_deadline(gate: &Ctx<'_>) {
 }
 
 /// Deviation (upstream's `select` picks at random): when the end and the deadline are both
-/// there at the same poll, the end wins. `One::close`, `Many::stop` and `Group::close` each
+/// there at the same poll, the end wins. `One::close`, `Many::end_run` and `Group::close` each
 /// wait, then the instance ends and the deadline passes before they are polled again: each
 /// reports success, not `Deadline`.
 #[test]
@@ -897,23 +900,23 @@ fn end_wins_tie_with_deadline() {
     assert!(poll(close.as_mut(), &w).is_pending());
     drop(run);
     gate.cancel();
-    assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(())));
+    assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(State::Running)));
     one_should_be(&one, State::Closed);
 
     let many = Many::<Cs>::detached();
     let run = many.start().unwrap();
     let gate = Ctx::new();
-    let mut stop = pin!(many.stop(gate_deadline(&gate)));
+    let mut stop = pin!(many.end_run(gate_deadline(&gate)));
     assert!(poll(stop.as_mut(), &w).is_pending());
     drop(run);
     gate.cancel();
-    assert_eq!(poll(stop.as_mut(), &w), Poll::Ready(Ok(())));
+    assert_eq!(poll(stop.as_mut(), &w), Poll::Ready(Ok(State::Running)));
     many_should_be(&many, State::Stopped);
 
-    let group = Group::<Cs, u32, 1>::detached();
+    let group = Group::<u32, 1, Cs>::detached();
     let job_gate = Ctx::new();
     group.go(1).unwrap();
-    let mut driver = pin!(group.run(async |_: &Ctx<'_>, _: u32| {
+    let mut driver = pin!(group.drive(async |_: &Ctx<'_>, _: u32| {
         job_gate.cancelled().await; // ignores the group's cancellation
     }));
     assert!(poll(driver.as_mut(), &w).is_pending());
@@ -926,12 +929,12 @@ fn end_wins_tie_with_deadline() {
     assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Ok(())));
 }
 
-/// `Group`: jobs run concurrently on the group's context; `wait` completes when all have
+/// `Group`: jobs run concurrently on the group's context; `done` completes when all have
 /// returned; `close` cancels, waits, and ends the driver; then `go` is refused.
 #[test]
-fn group_go_wait_close() {
+fn group_go_done_close() {
     let root = Ctx::new();
-    let group = Group::<Cs, u32, 3>::new(&root);
+    let group = Group::<u32, 3, Cs>::new(&root);
     let log = Mutex::new(Vec::new());
     group.go(1).unwrap();
     group.go(2).unwrap();
@@ -949,7 +952,7 @@ fn group_go_wait_close() {
         for _ in 0..4 {
             yield_now().await;
         }
-        assert!(!ready_now(group.wait()), "jobs 1 and 3 still run");
+        assert!(!ready_now(group.done()), "jobs 1 and 3 still run");
         group.go(5).unwrap(); // job 2 freed a slot
         for _ in 0..4 {
             yield_now().await;
@@ -959,41 +962,41 @@ fn group_go_wait_close() {
         assert_eq!(group.close(pending()).await, Ok(()));
         assert_eq!(group.go(6), Err(GoError::Closed(6)));
     };
-    let (ran, ()) = block_on(join(group.run(job), control));
+    let (ran, ()) = block_on(join(group.drive(job), control));
     assert_eq!(ran, Ok(()));
     assert!(group.is_closed());
-    assert!(ready_now(group.wait()));
+    assert!(ready_now(group.done()));
     let mut events = log.lock().unwrap().clone();
     events.sort();
     assert_eq!(events, ["start 1", "start 2", "start 3", "start 5", "stop 1", "stop 3", "stop 5"]);
 }
 
 /// `Group::cancel` cancels the jobs' context without closing: jobs may still be handed over,
-/// and `wait` completes once they returned; the driver keeps running until `close`.
+/// and `done` completes once they returned; the driver keeps running until `close`.
 #[test]
-fn group_cancel_then_wait() {
+fn group_cancel_then_done() {
     let root = Ctx::new();
-    let group = Group::<Cs, u32, 2>::new(&root);
+    let group = Group::<u32, 2, Cs>::new(&root);
     group.go(1).unwrap();
     let control = async {
         yield_now().await;
         assert!(group.cancel());
-        group.wait().await;
+        group.done().await;
         assert!(!group.is_closed());
         group.go(2).unwrap(); // runs with a cancelled context and returns at once
-        group.wait().await;
+        group.done().await;
         group.close(pending()).await
     };
-    let (ran, closed) = block_on(join(group.run(async |ctx: &Ctx<'_>, _| _ = ctx.cancelled().await), control));
+    let (ran, closed) = block_on(join(group.drive(async |ctx: &Ctx<'_>, _| _ = ctx.cancelled().await), control));
     assert_eq!((ran, closed), (Ok(()), Ok(())));
 }
 
-/// A `Group` driver dropped mid-run drops its jobs and closes the group: `wait` and `close`
+/// A `Group` driver dropped mid-run drops its jobs and closes the group: `done` and `close`
 /// complete, `go` is refused; a second driver at the same time gets `Running`.
 #[test]
 fn group_driver_dropped_and_misuse() {
     let root = Ctx::new();
-    let group = Group::<Cs, u32, 2>::new(&root);
+    let group = Group::<u32, 2, Cs>::new(&root);
     let dropped = AtomicUsize::new(0);
     struct OnDrop<'d>(&'d AtomicUsize);
     impl Drop for OnDrop<'_> {
@@ -1004,14 +1007,14 @@ fn group_driver_dropped_and_misuse() {
     group.go(1).unwrap();
     group.go(2).unwrap();
     let (c, w) = counter();
-    let mut wait = pin!(group.wait());
+    let mut wait = pin!(group.done());
     {
-        let mut driver = pin!(group.run(async |_: &Ctx<'_>, _| {
+        let mut driver = pin!(group.drive(async |_: &Ctx<'_>, _| {
             let _guard = OnDrop(&dropped);
             pending::<()>().await;
         }));
         assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
-        assert_eq!(block_on(group.run(async |_: &Ctx<'_>, _| ())), Err(Error::Running));
+        assert_eq!(block_on(group.drive(async |_: &Ctx<'_>, _| ())), Err(Error::Running));
         assert!(poll(wait.as_mut(), &w).is_pending());
         assert_eq!(block_on(group.close(ready(()))), Err(Error::Deadline));
     }
@@ -1029,7 +1032,7 @@ fn group_driver_dropped_and_misuse() {
 fn group_of_any_futures() {
     type AnyFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
     static ROOT: Ctx<'static> = Ctx::new();
-    static GROUP: Group<'static, Cs, AnyFuture, 4> = Group::new(&ROOT);
+    static GROUP: Group<'static, AnyFuture, 4, Cs> = Group::new(&ROOT);
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     async fn add(n: usize) {
         COUNT.fetch_add(n, Ordering::SeqCst);
@@ -1043,7 +1046,7 @@ fn group_of_any_futures() {
         .unwrap();
     assert!(GROUP.go(Box::pin(core::future::ready(()))).is_ok());
     let (ran, closed) =
-        block_on(join(GROUP.run(async |_: &Ctx<'_>, fut: AnyFuture| fut.await), GROUP.close(pending())));
+        block_on(join(GROUP.drive(async |_: &Ctx<'_>, fut: AnyFuture| fut.await), GROUP.close(pending())));
     assert_eq!((ran, closed), (Ok(()), Ok(())));
     assert_eq!(COUNT.load(Ordering::SeqCst), 11);
 }
@@ -1061,6 +1064,16 @@ impl Drop for DropCount<'_> {
     }
 }
 
+/// Gives a closure the signature of a `DynGroup` job where no `go` call gives it (a closure
+/// made before it is handed over).
+#[cfg(feature = "alloc")]
+fn job_fn<'a, F>(job: F) -> F
+where
+    F: for<'c> FnOnce(&'c Ctx<'a>) -> JobFuture<'c>,
+{
+    job
+}
+
 /// A job of a `DynGroup` given as an `async fn`.
 #[cfg(feature = "alloc")]
 async fn until_cancelled(ctx: &Ctx<'_>) {
@@ -1069,7 +1082,7 @@ async fn until_cancelled(ctx: &Ctx<'_>) {
 
 /// `DynGroup`: more jobs than any fixed capacity (and than the context's inline waiter slots),
 /// of different types (async closures, an `async fn`, a plain closure returning a future), all
-/// run at once inside the driver; `wait` ends with the last one; the driver ends at `close`.
+/// run at once inside the driver; `done` ends with the last one; the driver ends at `close`.
 #[cfg(feature = "alloc")]
 #[test]
 fn dyn_group_runs_any_jobs_concurrently() {
@@ -1081,36 +1094,40 @@ fn dyn_group_runs_any_jobs_concurrently() {
     let group = DynGroup::<Cs>::new(&root);
     for _ in 0..16 {
         group
-            .go(async |ctx: &Ctx<'_>| {
-                started.fetch_add(1, Ordering::SeqCst);
-                ctx.cancelled().await;
-                ended.fetch_add(1, Ordering::SeqCst);
+            .go(|ctx| {
+                Box::pin(async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    ctx.cancelled().await;
+                    ended.fetch_add(1, Ordering::SeqCst);
+                })
             })
             .unwrap();
     }
     let owned = alloc::string::String::from("owned");
     group
-        .go(async move |ctx| {
-            started.fetch_add(1, Ordering::SeqCst);
-            assert_eq!(ctx.cancelled().await, Cause::Shutdown);
-            assert_eq!(owned, "owned");
-            ended.fetch_add(1, Ordering::SeqCst);
+        .go(move |ctx| {
+            Box::pin(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(ctx.cancelled().await, Cause::Shutdown);
+                assert_eq!(owned, "owned");
+                ended.fetch_add(1, Ordering::SeqCst);
+            })
         })
         .unwrap();
-    group.go(until_cancelled).unwrap();
-    group.go(|_: &Ctx<'_>| ready(())).unwrap();
+    group.go(|ctx| Box::pin(until_cancelled(ctx))).unwrap();
+    group.go(|_| Box::pin(ready(()))).unwrap();
     let (c, w) = counter();
-    let mut driver = pin!(group.run());
+    let mut driver = pin!(group.drive());
     assert!(poll(driver.as_mut(), &w).is_pending());
     assert_eq!(started.load(Ordering::SeqCst), 17, "every job started at the first poll");
     assert_eq!(ended.load(Ordering::SeqCst), 0);
-    assert!(!ready_now(group.wait()), "18 jobs still run");
+    assert!(!ready_now(group.done()), "18 jobs still run");
     assert_eq!(wakes(&c), 0);
     assert!(group.cancel());
     assert!(wakes(&c) > 0, "the jobs' context woke the driver");
     assert!(poll(driver.as_mut(), &w).is_pending(), "not closed: the driver keeps running");
     assert_eq!(ended.load(Ordering::SeqCst), 17);
-    assert!(ready_now(group.wait()));
+    assert!(ready_now(group.done()));
     assert!(ready_now(group.close(pending())));
     assert_eq!(poll(driver.as_mut(), &w), Poll::Ready(Ok(())));
 }
@@ -1127,21 +1144,24 @@ fn dyn_group_go_after_close_hands_job_back() {
     let name = alloc::string::String::from("job");
     assert_eq!(block_on(group.close(pending())), Ok(()));
     assert!(group.is_closed());
-    let job = async move |_: &Ctx<'_>| {
-        called.store(true, Ordering::SeqCst);
-        assert_eq!(name, "job");
-    };
-    let refused = group.go(job).unwrap_err();
+    let refused = group
+        .go(move |_| {
+            Box::pin(async move {
+                called.store(true, Ordering::SeqCst);
+                assert_eq!(name, "job");
+            })
+        })
+        .unwrap_err();
     assert_eq!(std::format!("{refused:?} {refused}"), "Closed(..) closed");
     let GoError::Closed(job) = refused else { panic!("never Full") };
     assert!(!called.load(Ordering::SeqCst));
     block_on(job(&Ctx::new())); // the very job, still callable
     assert!(called.load(Ordering::SeqCst));
-    assert_eq!(block_on(group.run()), Ok(()), "closed and idle: the driver ends at once");
+    assert_eq!(block_on(group.drive()), Ok(()), "closed and idle: the driver ends at once");
 }
 
 /// `DynGroup::cancel` reaches every job's context (each job gets the group's context); the
-/// group stays open: `wait` ends once they returned, jobs handed over later see a cancelled
+/// group stays open: `done` ends once they returned, jobs handed over later see a cancelled
 /// context, and the driver keeps running until `close`.
 #[cfg(feature = "alloc")]
 #[test]
@@ -1152,9 +1172,11 @@ fn dyn_group_cancel_reaches_every_job() {
     for id in 0..6_u32 {
         let seen = &seen;
         group
-            .go(async move |ctx: &Ctx<'_>| {
-                let cause = ctx.cancelled().await;
-                seen.lock().unwrap().push((id, cause));
+            .go(move |ctx| {
+                Box::pin(async move {
+                    let cause = ctx.cancelled().await;
+                    seen.lock().unwrap().push((id, cause));
+                })
             })
             .unwrap();
     }
@@ -1163,18 +1185,21 @@ fn dyn_group_cancel_reaches_every_job() {
         assert!(seen.lock().unwrap().is_empty());
         assert!(group.cancel());
         assert!(!group.cancel(), "cancelled once");
-        group.wait().await;
+        group.done().await;
         assert!(!group.is_closed());
+        let seen = &seen;
         group
-            .go(async |ctx: &Ctx<'_>| {
-                assert!(ctx.is_cancelled());
-                seen.lock().unwrap().push((99, ctx.cause().unwrap()));
+            .go(move |ctx| {
+                Box::pin(async move {
+                    assert!(ctx.is_cancelled());
+                    seen.lock().unwrap().push((99, ctx.cause().unwrap()));
+                })
             })
             .unwrap();
-        group.wait().await;
+        group.done().await;
         group.close(pending()).await
     };
-    let (ran, closed) = block_on(join(group.run(), control));
+    let (ran, closed) = block_on(join(group.drive(), control));
     assert_eq!((ran, closed), (Ok(()), Ok(())));
     assert!(!root.is_cancelled(), "the parent is untouched");
     drop(group);
@@ -1184,24 +1209,26 @@ fn dyn_group_cancel_reaches_every_job() {
     assert_eq!(seen, expected);
 }
 
-/// `DynGroup::wait` ends exactly when the last job ends, not before, and wakes its waiter
+/// `DynGroup::done` ends exactly when the last job ends, not before, and wakes its waiter
 /// once.
 #[cfg(feature = "alloc")]
 #[test]
-fn dyn_group_wait_ends_when_last_job_ends() {
+fn dyn_group_done_ends_when_last_job_ends() {
     let gates: [Ctx<'static>; 3] = [Ctx::new(), Ctx::new(), Ctx::new()];
     let root = Ctx::new();
     let group = DynGroup::<Cs>::new(&root);
     for gate in &gates {
         group
-            .go(async |_: &Ctx<'_>| {
-                gate.cancelled().await;
+            .go(move |_| {
+                Box::pin(async move {
+                    gate.cancelled().await;
+                })
             })
             .unwrap();
     }
-    let mut driver = pin!(group.run());
+    let mut driver = pin!(group.drive());
     let (c, w) = counter();
-    let mut wait = pin!(group.wait());
+    let mut wait = pin!(group.done());
     assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
     assert!(poll(wait.as_mut(), &w).is_pending());
     gates[1].cancel();
@@ -1218,7 +1245,7 @@ fn dyn_group_wait_ends_when_last_job_ends() {
 }
 
 /// `DynGroup::close` with a job that ignores its context: `Deadline`, and the group stays
-/// closed and cancelled with the job still running; once it returns the driver ends, `wait`
+/// closed and cancelled with the job still running; once it returns the driver ends, `done`
 /// and a second `close` complete.
 #[cfg(feature = "alloc")]
 #[test]
@@ -1226,22 +1253,25 @@ fn dyn_group_close_deadline_with_stubborn_job() {
     let release = Ctx::new();
     let root = Ctx::new();
     let group = DynGroup::<Cs>::new(&root);
-    group.go(until_cancelled).unwrap();
+    group.go(|ctx| Box::pin(until_cancelled(ctx))).unwrap();
+    let stubborn = &release;
     group
-        .go(async |_: &Ctx<'_>| {
-            release.cancelled().await; // ignores the group's context
+        .go(move |_| {
+            Box::pin(async move {
+                stubborn.cancelled().await; // ignores the group's context
+            })
         })
         .unwrap();
-    let mut driver = pin!(group.run());
+    let mut driver = pin!(group.drive());
     assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
     let (c, w) = counter();
     let mut close = pin!(group.close(ready(())));
     assert_eq!(poll(close.as_mut(), &w), Poll::Ready(Err(Error::Deadline)));
     assert!(group.is_closed());
     assert!(group.context().is_cancelled());
-    assert!(matches!(group.go(until_cancelled), Err(GoError::Closed(_))));
+    assert!(matches!(group.go(|ctx| Box::pin(until_cancelled(ctx))), Err(GoError::Closed(_))));
     assert!(poll(driver.as_mut(), &noop_waker()).is_pending(), "the stubborn job still runs");
-    let mut wait = pin!(group.wait());
+    let mut wait = pin!(group.done());
     assert!(poll(wait.as_mut(), &w).is_pending());
     release.cancel();
     assert_eq!(poll(driver.as_mut(), &noop_waker()), Poll::Ready(Ok(())));
@@ -1251,7 +1281,7 @@ fn dyn_group_close_deadline_with_stubborn_job() {
 }
 
 /// A `DynGroup` driver dropped mid-run drops its running and queued jobs and closes the group:
-/// waiters are woken, `wait` and `close` complete, `go` is refused.
+/// waiters are woken, `done` and `close` complete, `go` is refused.
 #[cfg(feature = "alloc")]
 #[test]
 fn dyn_group_dropped_driver_closes_and_wakes() {
@@ -1260,19 +1290,21 @@ fn dyn_group_dropped_driver_closes_and_wakes() {
     let group = DynGroup::<Cs>::new(&root);
     let job = || {
         let guard = DropCount(&dropped);
-        async move |_: &Ctx<'_>| {
-            let _guard = &guard;
-            pending::<()>().await;
-        }
+        job_fn(move |_| {
+            Box::pin(async move {
+                let _guard = &guard;
+                pending::<()>().await;
+            })
+        })
     };
     group.go(job()).unwrap();
     group.go(job()).unwrap();
     let (c, w) = counter();
-    let mut wait = pin!(group.wait());
+    let mut wait = pin!(group.done());
     let (c2, w2) = counter();
     let mut close = pin!(group.close(pending()));
     {
-        let mut driver = pin!(group.run());
+        let mut driver = pin!(group.drive());
         assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
         assert!(poll(wait.as_mut(), &w).is_pending());
         assert!(poll(close.as_mut(), &w2).is_pending());
@@ -1298,20 +1330,22 @@ fn dyn_group_dropped_driver_drops_queued_jobs() {
     let root = Ctx::new();
     let group = DynGroup::<Cs>::new(&root);
     {
-        let mut driver = pin!(group.run());
+        let mut driver = pin!(group.drive());
         assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
         let guard = DropCount(&dropped);
         group
-            .go(async move |_: &Ctx<'_>| {
-                let _guard = guard;
-                called.store(true, Ordering::SeqCst);
+            .go(move |_| {
+                Box::pin(async move {
+                    let _guard = guard;
+                    called.store(true, Ordering::SeqCst);
+                })
             })
             .unwrap();
-        assert!(!ready_now(group.wait()));
+        assert!(!ready_now(group.done()));
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert!(!called.load(Ordering::SeqCst));
-    assert!(ready_now(group.wait()));
+    assert!(ready_now(group.done()));
 }
 
 /// A second `DynGroup` driver while one runs gets `Running`; the first is unaffected.
@@ -1319,17 +1353,17 @@ fn dyn_group_dropped_driver_drops_queued_jobs() {
 #[test]
 fn dyn_group_second_driver_running() {
     let group = DynGroup::<Cs>::detached();
-    group.go(until_cancelled).unwrap();
-    let mut first = pin!(group.run());
+    group.go(|ctx| Box::pin(until_cancelled(ctx))).unwrap();
+    let mut first = pin!(group.drive());
     assert!(poll(first.as_mut(), &noop_waker()).is_pending());
-    assert_eq!(block_on(group.run()), Err(Error::Running));
+    assert_eq!(block_on(group.drive()), Err(Error::Running));
     assert!(!group.is_closed(), "the refused driver closed nothing");
     assert!(!ready_now(group.close(pending())), "the job has not returned yet");
     assert_eq!(poll(first.as_mut(), &noop_waker()), Poll::Ready(Ok(())));
 }
 
 /// A `static` `DynGroup` is `Sync`: jobs are handed over from other threads while the driver
-/// runs on this one; their futures need not be `Send`.
+/// runs on this one.
 #[cfg(feature = "alloc")]
 #[test]
 fn dyn_group_static_go_from_threads() {
@@ -1342,10 +1376,11 @@ fn dyn_group_static_go_from_threads() {
             let handed = handed.clone();
             thread::spawn(move || {
                 GROUP
-                    .go(async move |ctx: &Ctx<'_>| {
-                        let not_send = alloc::rc::Rc::new(n);
-                        ctx.cancelled().await;
-                        DONE.fetch_add(*not_send, Ordering::SeqCst);
+                    .go(move |ctx| {
+                        Box::pin(async move {
+                            ctx.cancelled().await;
+                            DONE.fetch_add(n, Ordering::SeqCst);
+                        })
                     })
                     .unwrap();
                 handed.wait();
@@ -1361,7 +1396,7 @@ fn dyn_group_static_go_from_threads() {
         .unwrap();
         GROUP.close(pending()).await
     };
-    let (ran, closed) = block_on(join(GROUP.run(), control));
+    let (ran, closed) = block_on(join(GROUP.drive(), control));
     assert_eq!((ran, closed), (Ok(()), Ok(())));
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(DONE.load(Ordering::SeqCst), 10);
@@ -1371,8 +1406,8 @@ fn dyn_group_static_go_from_threads() {
 
 static_assertions::assert_impl_all!(One<'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(Many<'static, Cs>: Send, Sync);
-static_assertions::assert_impl_all!(G<Cs, u32>: Send, Sync);
-static_assertions::assert_impl_all!(Group<'static, Cs, u32, 4>: Send, Sync);
+static_assertions::assert_impl_all!(Job<u32, Cs>: Send, Sync);
+static_assertions::assert_impl_all!(Group<'static, u32, 4, Cs>: Send, Sync);
 #[cfg(feature = "alloc")]
 static_assertions::assert_impl_all!(DynGroup<'static, Cs>: Send, Sync);
 static_assertions::assert_impl_all!(Run<'static, 'static, Cs>: Send, Sync);
@@ -1385,9 +1420,9 @@ fn statics() {
     static ROOT: Ctx<'static> = Ctx::new();
     static ONE: One<'static, Cs> = One::new(&ROOT);
     static MANY: Many<'static, Cs> = Many::detached();
-    static G1: G<Cs, u32> = G::new();
-    static GROUP: Group<'static, Cs, u32, 4> = Group::detached();
-    assert_eq!((ONE.state(), MANY.state(), G1.state()), (State::Created, State::Created, State::Created));
+    static G1: Job<u32, Cs> = Job::new();
+    static GROUP: Group<'static, u32, 4, Cs> = Group::detached();
+    assert_eq!((ONE.state(), MANY.state(), G1.state()), (State::Initial, State::Initial, State::Initial));
     assert!(!GROUP.is_closed());
     assert_eq!(std::format!("{} {}", State::Running, Error::Running), "running already running");
 }
@@ -1445,7 +1480,7 @@ fn stress_one() {
             s.spawn(|| {
                 barrier.wait();
                 check_consistent(|| one.state(), || one.is_done());
-                assert_eq!(block_on(one.close(pending())), Ok(()));
+                assert!(block_on(one.close(pending())).is_ok());
                 assert_eq!(one.state(), State::Closed);
                 assert!(one.is_done());
             });
@@ -1461,8 +1496,8 @@ fn stress_one() {
 }
 
 /// Stress: on one `static` `Many`, starters (some holding their run until cancelled, some
-/// ending at once) race a stopper, a halter and a `done` observer for many rounds, then a
-/// close. At most one instance runs at a time, every `stop` and `done` ends, `done` agrees with
+/// ending at once) race a run ender, a `cancel_run` caller and a `done` observer for many rounds, then a
+/// close. At most one instance runs at a time, every `end_run` and `done` ends, `done` agrees with
 /// the state, and the end state is Closed. Every loop is bounded by a count (no spinning on a
 /// flag), so that the miri run stays short.
 #[test]
@@ -1488,7 +1523,7 @@ fn stress_many() {
                             }
                             running.fetch_sub(1, Ordering::SeqCst);
                             drop(run);
-                            // At least once: a request that ended a Created instance may wake
+                            // At least once: a request that ended a Initial instance may wake
                             // late, after this run began (a spurious wakeup, never a lost one).
                             assert!(wakes(&c) >= 1, "the end woke the waiter");
                             assert!(poll(done.as_mut(), &w).is_ready(), "done once the guard is gone");
@@ -1502,7 +1537,7 @@ fn stress_many() {
         }
         let stopper = s.spawn(|| {
             for _ in 0..ROUNDS {
-                match block_on(MANY.stop2(pending())) {
+                match block_on(MANY.end_run(pending())) {
                     Ok(prev) => assert_ne!(prev, State::Closed),
                     Err(e) => panic!("stop: {e}"),
                 }
@@ -1510,7 +1545,7 @@ fn stress_many() {
         });
         s.spawn(|| {
             for _ in 0..ROUNDS {
-                assert!(matches!(MANY.halt(), Ok(_) | Err(Error::Closed)));
+                MANY.cancel_run();
                 thread::yield_now();
             }
         });
@@ -1527,7 +1562,7 @@ fn stress_many() {
         while runs.load(Ordering::SeqCst) == 0 {
             thread::yield_now();
         }
-        assert_eq!(block_on(MANY.close(pending())), Ok(()));
+        assert!(block_on(MANY.close(pending())).is_ok());
         assert_eq!(MANY.state(), State::Closed);
         stopped.unwrap();
     });
@@ -1542,14 +1577,14 @@ fn stress_many() {
 #[test]
 fn many_context_is_bound_to_its_run() {
     let many = Many::<Cs>::detached();
-    let first = many.context(); // Created: the view belongs to the first run
+    let first = many.context(); // Initial: the view belongs to the first run
     assert!(!first.is_cancelled());
     let run = many.start().unwrap();
     assert!(!first.is_cancelled());
     let (c, w) = counter();
     let mut waiting = pin!(first.cancelled());
     assert!(poll(waiting.as_mut(), &w).is_pending());
-    assert_eq!(many.halt(), Ok(State::Running)); // a stop request cancels the run's context
+    assert!(many.cancel_run()); // a request to end the run cancels the run's context
     assert!(first.is_cancelled());
     assert!(wakes(&c) >= 1);
     assert!(poll(waiting.as_mut(), &w).is_ready());
@@ -1574,4 +1609,243 @@ fn many_context_is_bound_to_its_run() {
     assert!(poll(waiting.as_mut(), &w).is_ready());
     let _third = many.start().unwrap();
     assert!(second.is_cancelled());
+}
+
+// === defaults, the one vocabulary, servers on every core ===
+
+static_assertions::assert_impl_all!(One<'static>: Send, Sync);
+static_assertions::assert_impl_all!(Many<'static>: Send, Sync);
+static_assertions::assert_impl_all!(Job<u32>: Send, Sync);
+static_assertions::assert_impl_all!(Group<'static, u32>: Send, Sync);
+#[cfg(feature = "alloc")]
+static_assertions::assert_impl_all!(DynGroup<'static>: Send, Sync);
+#[cfg(feature = "alloc")]
+static_assertions::assert_impl_all!(procession::shot::OwnedRun<'static>: Send, Sync);
+
+/// The mutex defaults to `CriticalSectionRawMutex` and a group's capacity to 4: no handle
+/// needs an annotation beyond its lifetime and what it holds.
+#[test]
+fn defaults_need_no_annotation() {
+    static ROOT: Ctx<'static> = Ctx::new();
+    static ONE: One<'static> = One::new(&ROOT);
+    static JOB: Job<&str> = Job::new();
+    static GROUP: Group<'static, u32> = Group::detached();
+    let many: Many<'_> = Many::detached();
+    assert_eq!((ONE.state(), JOB.state(), many.state()), (State::Initial, State::Initial, State::Initial));
+    for n in 0..4 {
+        GROUP.go(n).unwrap();
+    }
+    assert_eq!(GROUP.go(4), Err(GoError::Full(4)), "the default capacity is 4");
+}
+
+/// `poll_done` on every handle: `Pending` (with the waker registered) until the end, `Ready`
+/// after it, agreeing with `is_done`.
+#[test]
+fn poll_done_on_every_handle() {
+    let (c, w) = counter();
+    let mut cx = Context::from_waker(&w);
+
+    let one: One<'_> = One::detached();
+    let run = one.start().unwrap();
+    assert!(one.poll_done(&mut cx).is_pending() && !one.is_done());
+    drop(run);
+    assert_eq!(wakes(&c), 1, "the end woke the waker poll_done registered");
+    assert!(one.poll_done(&mut cx).is_ready() && one.is_done());
+
+    let many: Many<'_> = Many::detached();
+    let run = many.start().unwrap();
+    assert!(many.poll_done(&mut cx).is_pending());
+    drop(run);
+    assert_eq!(wakes(&c), 2);
+    assert!(many.poll_done(&mut cx).is_ready() && many.is_done());
+    let _run = many.start().unwrap();
+    assert!(many.poll_done(&mut cx).is_pending(), "level-triggered: pending again after a restart");
+
+    let job: Job<()> = Job::new();
+    assert!(job.poll_done(&mut cx).is_pending());
+    assert!(job.cancel());
+    assert!(!job.cancel(), "a second cancel changes nothing");
+    assert!(job.poll_done(&mut cx).is_ready() && job.is_done());
+
+    let group: Group<'_, u32, 2> = Group::detached();
+    assert!(group.poll_done(&mut cx).is_ready() && group.is_done(), "idle");
+    group.go(1).unwrap();
+    assert!(group.poll_done(&mut cx).is_pending() && !group.is_done());
+    let woken = wakes(&c);
+    // One poll of a driver runs the job to its end; the group is not closed, so it runs on.
+    assert!(!ready_now(group.drive(async |_, _| {})));
+    assert!(wakes(&c) > woken, "the job's end woke the waker poll_done registered");
+    assert!(group.poll_done(&mut cx).is_ready());
+
+    #[cfg(feature = "alloc")]
+    {
+        let group: DynGroup<'_> = DynGroup::detached();
+        group.go(|_| Box::pin(ready(()))).unwrap();
+        assert!(group.poll_done(&mut cx).is_pending() && !group.is_done());
+        let mut driver = pin!(group.drive());
+        let woken = wakes(&c);
+        assert!(poll(driver.as_mut(), &noop_waker()).is_pending());
+        assert!(wakes(&c) > woken);
+        assert!(group.poll_done(&mut cx).is_ready() && group.is_done());
+    }
+}
+
+/// A `Many` in an `Arc` on tokio's multi-threaded runtime: handlers on worker threads start the
+/// single job with an owned guard (`'static`, no `static` anywhere) and move it into the task
+/// that does the work; a second start while it runs is refused; `end_run` from another task
+/// ends it, and it starts again. Synchronised with channels only.
+#[cfg(feature = "alloc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_run_from_spawned_handlers() {
+    use procession::shot::OwnedRun;
+    use tokio::sync::oneshot;
+
+    let backup: Arc<Many<'static>> = Arc::new(Many::detached());
+    for round in 0..3 {
+        let (started_tx, started_rx) = oneshot::channel();
+        let handler = tokio::spawn({
+            let backup = backup.clone();
+            async move {
+                let run: OwnedRun<'static> = backup.start_owned()?;
+                // The guard moves on into the worker; the handler returns at once.
+                let worker = tokio::spawn(async move {
+                    started_tx.send(()).unwrap();
+                    run.context().cancelled().await
+                });
+                Ok::<_, Error>(worker)
+            }
+        });
+        let worker = handler.await.unwrap().unwrap();
+        started_rx.await.unwrap();
+        assert_eq!(backup.state(), State::Running, "round {round}");
+        let refused = tokio::spawn({
+            let backup = backup.clone();
+            async move { backup.start_owned().map(drop) }
+        });
+        assert_eq!(refused.await.unwrap(), Err(Error::Running));
+        let ender = tokio::spawn({
+            let backup = backup.clone();
+            async move { backup.end_run(procession::never()).await }
+        });
+        assert_eq!(ender.await.unwrap(), Ok(State::Running));
+        assert_eq!(worker.await.unwrap(), Cause::Shutdown);
+        assert_eq!(backup.state(), State::Stopped);
+    }
+    assert!(backup.cancel());
+    assert_eq!(backup.clone().start_owned().err(), Some(Error::Closed));
+}
+
+/// An owned guard of a `One`: dropping it (here: the worker task ends) ends the `One` for
+/// good; `finish` is the same; the guard cannot end a later run (a `One` has none).
+#[cfg(feature = "alloc")]
+#[test]
+fn owned_run_of_one_ends_it() {
+    let one: Arc<One<'static>> = Arc::new(One::detached());
+    let run = one.clone().start_owned().unwrap();
+    assert_eq!(one.clone().start_owned().err(), Some(Error::Running));
+    assert!(!run.context().is_cancelled());
+    one_should_be(&one, State::Running);
+    let worker = thread::spawn(move || run.finish());
+    worker.join().unwrap();
+    one_should_be(&one, State::Closed);
+    assert_eq!(Arc::strong_count(&one), 1, "the guard gave its clone back");
+}
+
+/// The `DynGroup` driver is `Send`: a group in an `Arc` is driven by a `tokio::spawn`ed task on
+/// the multi-threaded runtime, handlers on worker threads hand it jobs, and `close` ends it.
+#[cfg(feature = "alloc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dyn_group_driver_spawned_on_multi_thread_runtime() {
+    use tokio::sync::mpsc;
+
+    let group: Arc<DynGroup<'static>> = Arc::new(DynGroup::detached());
+    let driver = tokio::spawn({
+        let group = group.clone();
+        async move { group.drive().await }
+    });
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let served = Arc::new(AtomicUsize::new(0));
+    let handlers: Vec<_> = (0..8_usize)
+        .map(|n| {
+            let (group, started_tx, served) = (group.clone(), started_tx.clone(), served.clone());
+            tokio::spawn(async move {
+                group
+                    .go(move |ctx| {
+                        Box::pin(async move {
+                            started_tx.send(n).unwrap();
+                            ctx.cancelled().await;
+                            served.fetch_add(1, Ordering::SeqCst);
+                        })
+                    })
+                    .map_err(drop)
+            })
+        })
+        .collect();
+    for handler in handlers {
+        handler.await.unwrap().unwrap();
+    }
+    let mut started: Vec<usize> = Vec::new();
+    for _ in 0..8 {
+        started.push(started_rx.recv().await.unwrap());
+    }
+    started.sort_unstable();
+    assert_eq!(started, (0..8).collect::<Vec<_>>(), "every job runs inside the spawned driver");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+    assert_eq!(group.close(procession::never()).await, Ok(()));
+    assert_eq!(served.load(Ordering::SeqCst), 8);
+    assert_eq!(driver.await.unwrap(), Ok(()));
+}
+
+/// A `Job` and a `Group` in an `Arc` are driven by `tokio::spawn`ed tasks too: their drivers
+/// are `Send` when the job's future is (checked where they are spawned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_and_group_drivers_spawned_on_multi_thread_runtime() {
+    let job: Arc<Job<&'static str>> = Arc::new(Job::new());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let driver = tokio::spawn({
+        let job = job.clone();
+        async move {
+            job.drive(async move |ctx: &Ctx<'_>| {
+                started_tx.send(()).unwrap();
+                ctx.cancelled().await;
+                Err("interrupted")
+            })
+            .await
+        }
+    });
+    started_rx.await.unwrap();
+    let closer = tokio::spawn({
+        let job = job.clone();
+        async move { job.close(procession::never()).await }
+    });
+    assert_eq!(closer.await.unwrap(), Ok(State::Running));
+    assert_eq!(driver.await.unwrap(), Ok(()));
+    assert_eq!(job.take_error(), Some("interrupted"));
+    assert_eq!(job.error(), None, "taken");
+    assert!(job.is_done());
+
+    // The job function captures nothing (a capture would be borrowed by every call's future,
+    // which the compiler cannot prove `Send` for every lifetime); what a job needs comes with
+    // its item.
+    let group: Arc<Group<'static, (u32, Arc<AtomicUsize>)>> = Arc::new(Group::detached());
+    let sum = Arc::new(AtomicUsize::new(0));
+    let driver = tokio::spawn({
+        let group = group.clone();
+        async move {
+            group
+                .drive(async |ctx: &Ctx<'_>, (n, sum): (u32, Arc<AtomicUsize>)| {
+                    tokio::task::yield_now().await;
+                    assert!(!ctx.is_cancelled());
+                    sum.fetch_add(n as usize, Ordering::SeqCst);
+                })
+                .await
+        }
+    });
+    for n in 1..=3 {
+        group.go((n, sum.clone())).map_err(drop).unwrap();
+    }
+    group.done().await;
+    assert_eq!(sum.load(Ordering::SeqCst), 6);
+    assert_eq!(group.close(procession::never()).await, Ok(()));
+    assert_eq!(driver.await.unwrap(), Ok(()));
 }

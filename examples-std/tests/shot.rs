@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-/// One backup at a time: a second is refused, a stopped one starts again, a closed one never.
+/// One backup at a time: a second is refused, one whose run ended starts again, a closed one
+/// never.
 #[test]
 fn shot_runs_one_backup_at_a_time() {
     let output = Command::new(env!("CARGO_BIN_EXE_shot")).output().expect("the example runs");
@@ -14,9 +15,9 @@ fn shot_runs_one_backup_at_a_time() {
         [
             "backup 1: copying files",
             "backup 2: not started (already running)",
-            "scheduler: stopping the backup (running)",
+            "scheduler: ending the backup's run (running)",
             "backup 1: interrupted (shutdown), saving a checkpoint",
-            "scheduler: backup stopped (stopped)",
+            "scheduler: backup run ended (stopped)",
             "backup 3: copying files",
             "scheduler: closing the backup for good (running)",
             "backup 3: interrupted (shutdown), saving a checkpoint",

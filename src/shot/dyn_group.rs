@@ -1,5 +1,5 @@
-//! [`DynGroup`]: any number of jobs of any types on a shared, managed context (upstream
-//! `shot.Group` with any functions and no capacity limit; needs `alloc`).
+//! [`DynGroup`]: any number of jobs of any types on a shared, managed context (needs
+//! `alloc`).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -8,23 +8,26 @@ use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use super::error::{Error, GoError};
 use super::jobs::Jobs;
-use super::{Error, GoError};
 use crate::ctx::Ctx;
 
-/// A job body, boxed.
-type Body<'c> = Pin<Box<dyn Future<Output = ()> + 'c>>;
+/// The future of a job of a [`DynGroup`]: boxed, `Send`, and free to borrow the group's
+/// context for `'c`.
+///
+/// A job is a closure that makes one from the context: `|ctx| Box::pin(async move { .. })`.
+pub type JobFuture<'c> = Pin<Box<dyn Future<Output = ()> + Send + 'c>>;
 
 /// A job handed to `go`, boxed, with its type erased.
-type Erased<'a> = Box<dyn Start<'a> + 'a>;
+type Erased<'a> = Box<dyn Start<'a> + Send + 'a>;
 
 /// A boxed job that starts on the group's context.
-trait Start<'a>: Send {
-    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> Body<'c>
+trait Start<'a> {
+    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> JobFuture<'c>
     where
         'a: 'c;
 }
@@ -34,72 +37,99 @@ struct Boxed<F>(F);
 
 impl<'a, F> Start<'a> for Boxed<F>
 where
-    F: AsyncFnOnce(&Ctx<'a>) + Send + 'a,
+    F: for<'c> FnOnce(&'c Ctx<'a>) -> JobFuture<'c>,
 {
-    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> Body<'c>
+    fn start<'c>(self: Box<Self>, ctx: &'c Ctx<'a>) -> JobFuture<'c>
     where
         'a: 'c,
     {
-        Box::pin((self.0)(ctx))
+        (self.0)(ctx)
     }
 }
 
-/// A group of any number of concurrent jobs of any types on a managed context (upstream
-/// `Group`, with `alloc`).
+/// A group of any number of concurrent jobs of any types on a managed context (with
+/// `alloc`).
 ///
-/// Nothing is spawned: [`go`](Self::go) hands the group a job (an `async` function of the
-/// group's context, upstream `Go(fn func(ctx))`), which is boxed; the driver
-/// [`run`](Self::run), polled by the group's owner, runs every job handed over concurrently, in
-/// the owner's task. The jobs watch the context they receive, which [`cancel`](Self::cancel)
-/// and [`close`](Self::close) cancel. [`wait`](Self::wait) waits until no job is left;
-/// [`close`](Self::close) also refuses further jobs and ends the driver.
+/// Nothing is spawned: [`go`](Self::go) hands the group a job (a closure that makes the job's
+/// future from the group's context), which is boxed; the driver [`drive`](Self::drive), polled
+/// by the group's owner, runs every job handed over concurrently, in the owner's task. The jobs
+/// watch the context they receive, which [`cancel`](Self::cancel) and [`close`](Self::close)
+/// cancel. [`done`](Self::done) waits until no job is left; [`close`](Self::close) also refuses
+/// further jobs and ends the driver.
 ///
 /// Unlike [`Group`](super::Group) there is no capacity: [`go`](Self::go) refuses a job only
 /// once the group is closed ([`GoError::Closed`], with the job handed back; never
-/// [`GoError::Full`]). Every job costs two allocations (the function, then its future).
+/// [`GoError::Full`]). Every job costs two allocations (the closure, then its future).
 ///
-/// The jobs (the functions) must be `Send`, so that a group in a `static` is `Sync` and `go`
-/// works from any thread; their futures need not be, so the driver is not `Send`: poll it in
-/// an embassy task, a `join`, `block_on` or a tokio `LocalSet`, not a `tokio::spawn`. (Stable
-/// Rust cannot yet require the future of an `AsyncFnOnce` to be `Send`.)
+/// # Servers on every core
 ///
-/// Dropping the `run` future drops every running job where it is (the hard stop), drops the
-/// queued jobs and closes the group, so `wait` and `close` complete instead of waiting for
+/// The jobs and their futures ([`JobFuture`]) are `Send`, so with the default mutex
+/// ([`CriticalSectionRawMutex`]) the group is `Send` and `Sync` and its driver future is
+/// `Send`: a group in a `static` or an `Arc` is driven by a `tokio::spawn`ed task on the
+/// multi-threaded runtime, and handlers on any worker thread hand it jobs.
+///
+/// What stable Rust does not allow: a job given as an `async` closure (`async |ctx| ..`), since
+/// the future of an `AsyncFnOnce` cannot be bounded by `Send` in a generic signature, and a
+/// `dyn` future without the bound would make the driver not `Send`. Write the closure as
+/// `|ctx| Box::pin(async move { .. })`, or `|ctx| Box::pin(serve(ctx))` for an `async fn`. A
+/// job whose future is not `Send` (it holds an `Rc` across an `.await`) does not compile here;
+/// run it in a [`Group`](super::Group) of boxed futures on a local executor instead.
+///
+/// Dropping the `drive` future drops every running job where it is (the hard stop), drops
+/// the queued jobs and closes the group, so `done` and `close` complete instead of waiting for
 /// jobs that are gone.
 ///
 /// # Examples
 ///
 /// ```
 /// use embassy_futures::{block_on, join::join};
-/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-/// use procession::Ctx;
+/// use procession::{Ctx, never};
 /// use procession::shot::{DynGroup, GoError};
 ///
 /// static ROOT: Ctx<'static> = Ctx::new();
-/// static JOBS: DynGroup<'static, CriticalSectionRawMutex> = DynGroup::new(&ROOT);
+/// static JOBS: DynGroup<'static> = DynGroup::new(&ROOT);
 ///
 /// async fn serve(ctx: &Ctx<'_>) {
 ///     ctx.cancelled().await; // serve until the group is closed
 /// }
 ///
 /// // Jobs of different types, as many as needed.
-/// JOBS.go(serve).unwrap();
+/// JOBS.go(|ctx| Box::pin(serve(ctx))).unwrap();
 /// let greeting = "hello";
-/// JOBS.go(async move |_ctx| assert_eq!(greeting, "hello")).unwrap();
+/// JOBS.go(move |_ctx| Box::pin(async move { assert_eq!(greeting, "hello") })).unwrap();
 /// for n in 0..10 {
-///     JOBS.go(async move |ctx| {
-///         ctx.cancelled().await;
-///         assert!(n < 10);
+///     JOBS.go(move |ctx| {
+///         Box::pin(async move {
+///             ctx.cancelled().await;
+///             assert!(n < 10);
+///         })
 ///     })
 ///     .unwrap();
 /// }
 ///
-/// let driver = JOBS.run();
-/// let (ran, closed) = block_on(join(driver, JOBS.close(core::future::pending())));
+/// let driver = JOBS.drive();
+/// let (ran, closed) = block_on(join(driver, JOBS.close(never())));
 /// assert_eq!((ran, closed), (Ok(()), Ok(())));
-/// assert!(matches!(JOBS.go(serve), Err(GoError::Closed(_))));
+/// assert!(matches!(JOBS.go(|ctx| Box::pin(serve(ctx))), Err(GoError::Closed(_))));
 /// ```
-pub struct DynGroup<'a, M: RawMutex> {
+///
+/// A job whose future is not `Send` is refused where it is handed over, not later where the
+/// driver is spawned:
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// use procession::shot::DynGroup;
+///
+/// let group: DynGroup<'static> = DynGroup::detached();
+/// let _ = group.go(|ctx| {
+///     Box::pin(async move {
+///         let local = Rc::new(0); // not `Send`, held across an `.await`
+///         ctx.cancelled().await;
+///         drop(local);
+///     })
+/// });
+/// ```
+pub struct DynGroup<'a, M: RawMutex = CriticalSectionRawMutex> {
     /// The jobs handed to `go`, not yet started by the driver, are its queue.
     jobs: Jobs<'a, M, Vec<Erased<'a>>>,
 }
@@ -114,7 +144,7 @@ impl<M: RawMutex> DynGroup<'static, M> {
 }
 
 impl<'a, M: RawMutex> DynGroup<'a, M> {
-    /// Creates a group whose context is a child of `parent` (upstream `NewGroup(ctx)`).
+    /// Creates a group whose context is a child of `parent`.
     ///
     /// Allocates nothing until the first [`go`](Self::go).
     pub const fn new(parent: &'a Ctx<'a>) -> Self {
@@ -125,33 +155,33 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
         Self { jobs: Jobs::new(ctx, Vec::new()) }
     }
 
-    /// The group's context (upstream `Context`), the one every job receives: cancelled by
+    /// The group's context, the one every job receives: cancelled by
     /// [`cancel`](Self::cancel), [`close`](Self::close), a dropped driver and the parent.
     pub fn context(&self) -> &Ctx<'a> {
         self.jobs.context()
     }
 
-    /// Cancels the context (upstream `Cancel`); the jobs keep running until they return, and
+    /// Cancels the context without waiting; the jobs keep running until they return, and
     /// the group still accepts jobs (they see a cancelled context). Returns `true` if this call
     /// cancelled it.
     pub fn cancel(&self) -> bool {
         self.jobs.context().cancel()
     }
 
-    /// Hands `job` to the group (upstream `Go`); the driver ([`run`](Self::run)) calls it with
-    /// the group's context and runs its future beside the other jobs.
+    /// Hands `job` to the group; the driver ([`drive`](Self::drive)) calls it with the
+    /// group's context and runs the future it returns beside the other jobs.
     ///
-    /// `job` is any `async` function of a `&Ctx` (an `async` closure, an `async fn`, a closure
-    /// returning a future); it is boxed, and must be `Send` (its future need not be). It may
+    /// `job` is a closure of a `&Ctx` returning a [`JobFuture`]: `|ctx| Box::pin(async move {
+    /// .. })`. It is boxed, and it and its future must be `Send` (so that the driver is). It may
     /// borrow anything that outlives the group's lifetime `'a`. There is no capacity limit.
     ///
     /// # Errors
     ///
-    /// - [`GoError::Closed`] after [`close`](Self::close), or once the driver was dropped; the
-    ///   job is handed back, never called. ([`GoError::Full`] never happens.)
+    /// - [`GoError::Closed`] after [`close`](Self::close), or once the driver ended or was
+    ///   dropped; the job is handed back, never called. ([`GoError::Full`] never happens.)
     pub fn go<F>(&self, job: F) -> Result<(), GoError<F>>
     where
-        F: AsyncFnOnce(&Ctx<'a>) + Send + 'a,
+        F: for<'c> FnOnce(&'c Ctx<'a>) -> JobFuture<'c> + Send + 'a,
     {
         // Allocated outside the lock; coerced under it, which allocates nothing.
         let boxed = Box::new(Boxed(job));
@@ -164,19 +194,33 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
         })
     }
 
-    /// Waits until no job is queued or running (upstream `Wait`): at once if none is,
-    /// otherwise until the group becomes idle.
+    /// Waits until no job is queued or running: at once if none is, otherwise until the group
+    /// next becomes idle (even if a new job is handed over right after).
+    ///
+    /// A group is done whenever it is idle, so it can be done many times; it ends for good
+    /// when it is closed ([`is_closed`](Self::is_closed)) and idle.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe.
-    pub fn wait(&self) -> DynWait<'_, 'a, M> {
-        DynWait { group: self, from: self.jobs.wait_from() }
+    pub fn done(&self) -> DynGroupDone<'_, 'a, M> {
+        DynGroupDone { group: self, from: self.jobs.wait_from() }
+    }
+
+    /// Polls for an idle group: `Ready` while no job is queued or running; otherwise registers
+    /// the waker of `cx`. Unlike the [`DynGroupDone`] future it does not remember an idle
+    /// moment that a new job has already ended.
+    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.jobs.poll_idle_now(cx)
+    }
+
+    /// Whether no job is queued or running: `done` would complete at once.
+    pub fn is_done(&self) -> bool {
+        self.jobs.is_idle()
     }
 
     /// Cancels the context, refuses further jobs, and waits until every job has returned or
-    /// `deadline` completes (upstream `Close`). The driver returns once the group is closed and
-    /// idle.
+    /// `deadline` completes. The driver returns once the group is closed and idle.
     ///
     /// # Errors
     ///
@@ -192,14 +236,14 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
         self.jobs.close(deadline).await
     }
 
-    /// Whether [`close`](Self::close) was called or the driver was dropped.
+    /// Whether [`close`](Self::close) was called or the driver ended or was dropped.
     pub fn is_closed(&self) -> bool {
         self.jobs.is_closed()
     }
 
     /// The driver: runs every job handed to [`go`](Self::go), all at once, until the group is
-    /// closed and idle. Its owner polls it (an embassy task, a tokio task, a `join` arm); the
-    /// jobs run inside it, in that task.
+    /// closed and idle. Its owner polls it (an embassy task, a `tokio::spawn`ed task, a `join`
+    /// arm); the jobs run inside it, in that task. The future is `Send` (see the type docs).
     ///
     /// # Errors
     ///
@@ -208,17 +252,17 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// # Cancel safety
     ///
     /// Dropping it drops every running job where it is (the hard stop), drops the queued jobs
-    /// uncalled, cancels the context and closes the group: `wait` and `close` complete, `go`
+    /// uncalled, cancels the context and closes the group: `done` and `close` complete, `go`
     /// refuses.
-    pub async fn run(&self) -> Result<(), Error> {
+    pub async fn drive(&self) -> Result<(), Error> {
         let _end = self.jobs.claim()?;
         // Declared after `_end`, so dropped before it: the jobs go first.
-        let mut running: FuturesUnordered<Body<'_>> = FuturesUnordered::new();
+        let mut running: FuturesUnordered<JobFuture<'_>> = FuturesUnordered::new();
         poll_fn(|cx| self.poll_drive(&mut running, cx)).await;
         Ok(())
     }
 
-    fn poll_drive<'g>(&'g self, running: &mut FuturesUnordered<Body<'g>>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_drive<'g>(&'g self, running: &mut FuturesUnordered<JobFuture<'g>>, cx: &mut Context<'_>) -> Poll<()> {
         // Registered before looking at the queue: a `go` or `close` after the look wakes us.
         self.jobs.register_driver(cx);
         loop {
@@ -248,17 +292,17 @@ impl<M: RawMutex> fmt::Debug for DynGroup<'_, M> {
     }
 }
 
-/// Future for the [`DynGroup::wait`] method.
+/// Future for the [`DynGroup::done`] method.
 ///
 /// Completes when no job of the group is queued or running: at once if none was when it
 /// was made, otherwise the next time the group becomes idle. Dropping it loses nothing.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct DynWait<'g, 'a, M: RawMutex> {
+pub struct DynGroupDone<'g, 'a, M: RawMutex = CriticalSectionRawMutex> {
     group: &'g DynGroup<'a, M>,
     from: Option<u32>,
 }
 
-impl<M: RawMutex> Future for DynWait<'_, '_, M> {
+impl<M: RawMutex> Future for DynGroupDone<'_, '_, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -266,8 +310,8 @@ impl<M: RawMutex> Future for DynWait<'_, '_, M> {
     }
 }
 
-impl<M: RawMutex> fmt::Debug for DynWait<'_, '_, M> {
+impl<M: RawMutex> fmt::Debug for DynGroupDone<'_, '_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynWait").field("pending", &self.from.is_some()).finish_non_exhaustive()
+        f.debug_struct("DynGroupDone").field("pending", &self.from.is_some()).finish_non_exhaustive()
     }
 }

@@ -1,5 +1,4 @@
-//! [`Group`]: up to `N` concurrent jobs on a shared, managed context (upstream
-//! `shot.Group`).
+//! [`Group`]: up to `N` concurrent jobs on a shared, managed context.
 
 use core::fmt;
 use core::future::{Future, poll_fn};
@@ -7,43 +6,54 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use embassy_futures::join::join_array;
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use heapless::Deque;
 
-use super::Error;
+use super::error::{Error, GoError};
 use super::jobs::Jobs;
 use crate::ctx::Ctx;
 
-/// A group of up to `N` concurrent jobs on a managed context (upstream `Group`).
+/// A group of up to `N` concurrent jobs on a managed context.
 ///
 /// Nothing is spawned: [`go`](Self::go) hands the group a job (a value of type `T`), and the
-/// driver [`run`](Self::run), polled by the group's owner, runs `job(context, item)` for every
-/// item handed over, up to `N` at once, in the owner's task. The jobs watch the context, which
-/// [`cancel`](Self::cancel) and [`close`](Self::close) cancel. [`wait`](Self::wait) waits until
-/// no job is left; [`close`](Self::close) also refuses further jobs and ends the driver.
+/// driver [`drive`](Self::drive), polled by the group's owner, runs `job(context, item)` for
+/// every item handed over, up to `N` at once, in the owner's task. The jobs watch the context,
+/// which [`cancel`](Self::cancel) and [`close`](Self::close) cancel. [`done`](Self::done)
+/// waits until no job is left; [`close`](Self::close) also refuses further jobs and ends the
+/// driver.
 ///
-/// Upstream's `Go(fn func(ctx))` takes any function. Without a heap the group holds the items
-/// (no futures: those live in the driver's frame, `N` slots of one `async` function), so a
-/// `static` group has a nameable type. More than `N` jobs at once, or one after `close`, are
-/// refused and the item is handed back ([`GoError`]). With `alloc`, `T` can be a boxed future
-/// and `job` the function that awaits it: any futures, still at most `N` at once; `DynGroup`
-/// takes any job functions with no limit.
+/// Without a heap the group holds the items (no futures: those live in the driver's frame, `N`
+/// slots of one `async` function), so a `static` group has a nameable type. More than `N` jobs
+/// at once, or one after `close`, are refused and the item is handed back ([`GoError`]). With
+/// `alloc`, `T` can be a boxed future and `job` the function that awaits it: any futures,
+/// still at most `N` at once; `DynGroup` takes any job functions with no limit.
 ///
-/// Dropping the `run` future drops every running job where it is (the hard stop), drops the
-/// queued items and closes the group, so `wait` and `close` complete instead of waiting for
+/// `N` (by default 4) is the capacity; `M` the blocking mutex of the bookkeeping (by default
+/// [`CriticalSectionRawMutex`], which makes the group `Send` and `Sync` when `T` is `Send`).
+/// The driver's future is `Send` when the job's future is, which the compiler checks where
+/// the driver is spawned (a generic bound cannot say it for an `AsyncFn`). On stable Rust that
+/// check succeeds only for a job function that captures nothing: a capture is borrowed by the
+/// future of every call, and the compiler cannot prove that borrow `Send` for every lifetime
+/// ("implementation of `Send` is not general enough"). Pass what a job needs in its item
+/// (`T = (Request, Arc<State>)`), or use `DynGroup`, whose jobs are boxed `Send` futures.
+///
+/// The job function receives the context as a `&Ctx<'_>` of any lifetime (an `async fn
+/// serve(ctx: &Ctx<'_>, item: T)` fits).
+///
+/// Dropping the `drive` future drops every running job where it is (the hard stop), drops the
+/// queued items and closes the group, so `done` and `close` complete instead of waiting for
 /// jobs that are gone.
 ///
 /// # Examples
 ///
 /// ```
 /// use embassy_futures::{block_on, join::join};
-/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-/// use procession::Ctx;
+/// use procession::{Ctx, never};
 /// use procession::shot::{GoError, Group};
 ///
 /// static ROOT: Ctx<'static> = Ctx::new();
 /// // Up to two connections at once; an item is a connection number.
-/// static CONNECTIONS: Group<'static, CriticalSectionRawMutex, u32, 2> = Group::new(&ROOT);
+/// static CONNECTIONS: Group<'static, u32, 2> = Group::new(&ROOT);
 ///
 /// async fn serve(ctx: &Ctx<'_>, connection: u32) {
 ///     ctx.cancelled().await; // serve until the group is closed
@@ -53,77 +63,27 @@ use crate::ctx::Ctx;
 /// CONNECTIONS.go(2).unwrap();
 /// assert_eq!(CONNECTIONS.go(3), Err(GoError::Full(3)));
 ///
-/// let driver = CONNECTIONS.run(serve);
-/// let (ran, closed) = block_on(join(driver, CONNECTIONS.close(core::future::pending())));
+/// let driver = CONNECTIONS.drive(serve);
+/// let (ran, closed) = block_on(join(driver, CONNECTIONS.close(never())));
 /// assert_eq!((ran, closed), (Ok(()), Ok(())));
 /// assert_eq!(CONNECTIONS.go(4), Err(GoError::Closed(4)));
 /// ```
-pub struct Group<'a, M: RawMutex, T, const N: usize> {
+pub struct Group<'a, T, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
     /// The items handed to `go`, not yet taken by a worker of the driver, are its queue.
     jobs: Jobs<'a, M, Deque<T, N>>,
 }
 
-/// Why [`Group::go`] refused an item; holds the item.
-///
-/// Its `Debug` does not show the item, so that items need not be `Debug` (futures are not).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum GoError<T> {
-    /// `N` jobs are queued or running already. Wait for one to end, or use a larger `N`.
-    Full(T),
-    /// The group is closed (or its driver was dropped): it runs nothing more.
-    Closed(T),
-}
-
-impl<T> GoError<T> {
-    /// The refused item.
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Full(item) | Self::Closed(item) => item,
-        }
-    }
-}
-
-impl<T> fmt::Display for GoError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Full(_) => "group full",
-            Self::Closed(_) => "closed",
-        })
-    }
-}
-
-impl<T> fmt::Debug for GoError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Full(_) => "Full(..)",
-            Self::Closed(_) => "Closed(..)",
-        })
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl<T> defmt::Format for GoError<T> {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        match self {
-            Self::Full(_) => defmt::write!(f, "Full(..)"),
-            Self::Closed(_) => defmt::write!(f, "Closed(..)"),
-        }
-    }
-}
-
-impl<T> core::error::Error for GoError<T> {}
-
 // === impl Group ===
 
-impl<M: RawMutex, T, const N: usize> Group<'static, M, T, N> {
+impl<T, const N: usize, M: RawMutex> Group<'static, T, N, M> {
     /// Creates a group whose context is a root of its own (no parent).
     pub const fn detached() -> Self {
         Self::with_ctx(Ctx::new())
     }
 }
 
-impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
-    /// Creates a group whose context is a child of `parent` (upstream `NewGroup(ctx)`).
+impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
+    /// Creates a group whose context is a child of `parent`.
     pub const fn new(parent: &'a Ctx<'a>) -> Self {
         Self::with_ctx(parent.child())
     }
@@ -132,20 +92,20 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
         Self { jobs: Jobs::new(ctx, Deque::new()) }
     }
 
-    /// The group's context (upstream `Context`): cancelled by [`cancel`](Self::cancel),
+    /// The group's context: cancelled by [`cancel`](Self::cancel),
     /// [`close`](Self::close) and the parent.
     pub fn context(&self) -> &Ctx<'a> {
         self.jobs.context()
     }
 
-    /// Cancels the context (upstream `Cancel`); the jobs keep running until they return, and
+    /// Cancels the context without waiting; the jobs keep running until they return, and
     /// the group still accepts items (their jobs see a cancelled context). Returns `true` if
     /// this call cancelled it.
     pub fn cancel(&self) -> bool {
         self.jobs.context().cancel()
     }
 
-    /// Hands `item` to the group (upstream `Go`); the driver ([`run`](Self::run)) runs its job.
+    /// Hands `item` to the group; the driver ([`drive`](Self::drive)) runs its job.
     ///
     /// # Errors
     ///
@@ -155,19 +115,33 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
         self.jobs.go(item, N, Deque::push_back)
     }
 
-    /// Waits until no job is queued or running (upstream `Wait`): at once if none is,
-    /// otherwise until the group becomes idle.
+    /// Waits until no job is queued or running: at once if none is, otherwise until the group
+    /// next becomes idle (even if a new job is handed over right after).
+    ///
+    /// A group is done whenever it is idle, so it can be done many times; it ends for good
+    /// when it is closed ([`is_closed`](Self::is_closed)) and idle.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe.
-    pub fn wait(&self) -> Wait<'_, 'a, M, T, N> {
-        Wait { group: self, from: self.jobs.wait_from() }
+    pub fn done(&self) -> GroupDone<'_, 'a, T, N, M> {
+        GroupDone { group: self, from: self.jobs.wait_from() }
+    }
+
+    /// Polls for an idle group: `Ready` while no job is queued or running; otherwise registers
+    /// the waker of `cx`. Unlike the [`GroupDone`] future it does not remember an idle moment
+    /// that a new job has already ended.
+    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.jobs.poll_idle_now(cx)
+    }
+
+    /// Whether no job is queued or running: `done` would complete at once.
+    pub fn is_done(&self) -> bool {
+        self.jobs.is_idle()
     }
 
     /// Cancels the context, refuses further items, and waits until every job has returned or
-    /// `deadline` completes (upstream `Close`). The driver returns once the group is closed and
-    /// idle.
+    /// `deadline` completes. The driver returns once the group is closed and idle.
     ///
     /// # Errors
     ///
@@ -182,7 +156,7 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
         self.jobs.close(deadline).await
     }
 
-    /// Whether [`close`](Self::close) was called or the driver was dropped.
+    /// Whether [`close`](Self::close) was called or the driver ended or was dropped.
     pub fn is_closed(&self) -> bool {
         self.jobs.is_closed()
     }
@@ -198,10 +172,10 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     /// # Cancel safety
     ///
     /// Dropping it drops every running job where it is (the hard stop), drops the queued
-    /// items and closes the group: `wait` and `close` complete.
-    pub async fn run<J>(&self, job: J) -> Result<(), Error>
+    /// items and closes the group: `done` and `close` complete.
+    pub async fn drive<J>(&self, job: J) -> Result<(), Error>
     where
-        J: AsyncFn(&Ctx<'a>, T),
+        J: AsyncFn(&Ctx<'_>, T),
     {
         let _end = self.jobs.claim()?;
         join_array(core::array::from_fn::<_, N, _>(|_| self.worker(&job))).await;
@@ -212,7 +186,7 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     /// nothing is queued.
     async fn worker<J>(&self, job: &J)
     where
-        J: AsyncFn(&Ctx<'a>, T),
+        J: AsyncFn(&Ctx<'_>, T),
     {
         while let Some(item) = poll_fn(|cx| self.poll_take(cx)).await {
             job(self.jobs.context(), item).await;
@@ -240,7 +214,7 @@ impl<'a, M: RawMutex, T, const N: usize> Group<'a, M, T, N> {
     }
 }
 
-impl<M: RawMutex, T, const N: usize> fmt::Debug for Group<'_, M, T, N> {
+impl<T, const N: usize, M: RawMutex> fmt::Debug for Group<'_, T, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (active, closed) = self.jobs.active_and_closed();
         f.debug_struct("Group")
@@ -251,17 +225,17 @@ impl<M: RawMutex, T, const N: usize> fmt::Debug for Group<'_, M, T, N> {
     }
 }
 
-/// Future for the [`Group::wait`] method.
+/// Future for the [`Group::done`] method.
 ///
 /// Completes when no job of the group is queued or running: at once if none was when it
 /// was made, otherwise the next time the group becomes idle. Dropping it loses nothing.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Wait<'g, 'a, M: RawMutex, T, const N: usize> {
-    group: &'g Group<'a, M, T, N>,
+pub struct GroupDone<'g, 'a, T, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
+    group: &'g Group<'a, T, N, M>,
     from: Option<u32>,
 }
 
-impl<M: RawMutex, T, const N: usize> Future for Wait<'_, '_, M, T, N> {
+impl<T, const N: usize, M: RawMutex> Future for GroupDone<'_, '_, T, N, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -269,8 +243,8 @@ impl<M: RawMutex, T, const N: usize> Future for Wait<'_, '_, M, T, N> {
     }
 }
 
-impl<M: RawMutex, T, const N: usize> fmt::Debug for Wait<'_, '_, M, T, N> {
+impl<T, const N: usize, M: RawMutex> fmt::Debug for GroupDone<'_, '_, T, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wait").field("pending", &self.from.is_some()).finish_non_exhaustive()
+        f.debug_struct("GroupDone").field("pending", &self.from.is_some()).finish_non_exhaustive()
     }
 }

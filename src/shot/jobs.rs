@@ -10,7 +10,7 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::{Error, GoError};
+use super::error::{Error, GoError};
 use crate::ctx::{Ctx, Waiters};
 
 /// A group's context and jobs; `Q` is the queue of jobs handed to `go` and not yet taken by
@@ -18,7 +18,7 @@ use crate::ctx::{Ctx, Waiters};
 pub(super) struct Jobs<'a, M: RawMutex, Q> {
     ctx: Ctx<'a>,
     book: Mutex<M, RefCell<Book<Q>>>,
-    /// Waiters for `wait` and `close`.
+    /// Waiters for `done` and `close`.
     idle: Waiters,
     /// The driver, waiting for jobs or for `close`.
     driver: Waiters,
@@ -80,6 +80,16 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
             let book = book.borrow();
             (book.active > 0).then_some(book.idles)
         })
+    }
+
+    /// Whether no job is queued or running.
+    pub(super) fn is_idle(&self) -> bool {
+        self.wait_from().is_none()
+    }
+
+    /// `Ready` while no job is queued or running; otherwise registers the waker of `cx`.
+    pub(super) fn poll_idle_now(&self, cx: &Context<'_>) -> Poll<()> {
+        self.poll_idle(self.wait_from(), cx)
     }
 
     pub(super) fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
@@ -167,7 +177,7 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
 }
 
 /// Ends the group when its driver ends or is dropped: closes it, drops what is still queued,
-/// cancels the context and wakes the waits.
+/// cancels the context and wakes the waiters of `done` and `close`.
 pub(super) struct DriverEnd<'j, 'a, M: RawMutex, Q: Default> {
     jobs: &'j Jobs<'a, M, Q>,
 }

@@ -1,149 +1,106 @@
-//! Single-instance primitives: [`One`], [`Many`], [`G`], [`Group`] and, with `alloc`,
-//! `DynGroup` (seed 004, the Go package `shot`).
+//! Single-instance primitives: [`One`], [`Many`], [`Job`], [`Group`] and, with `alloc`,
+//! `DynGroup`.
 //!
 //! The resource (the code that must run at most once at a time) calls `start`, keeps the
 //! returned [`Run`] guard while it runs, watches the run's context, and drops the guard when it
 //! exits. A controller in another task asks it to end with `close` (for good) or, on a
-//! [`Many`], `stop` (it may start again), and waits for it with `done` or with the deadline
+//! [`Many`], `end_run` (it may start again), and waits for it with `done` or with the deadline
 //! those methods take.
 //!
-//! | type | upstream | runs |
-//! |---|---|---|
-//! | [`One`] | `One` | once; at most one instance |
-//! | [`Many`] | `Many` | again and again; at most one instance at a time; a fresh context per run |
-//! | [`G`] | `G`, `Go`, `GoCtx` | a future, once, keeping its error |
-//! | [`Group`] | `Group` | up to `N` jobs of one type on a shared context |
-//! | `DynGroup` (`alloc`) | `Group` | any number of jobs of any types on a shared context |
+//! | type | runs |
+//! |---|---|
+//! | [`One`] | once; at most one instance |
+//! | [`Many`] | again and again; at most one instance at a time; a fresh context per run |
+//! | [`Job`] | a future, once, keeping its error |
+//! | [`Group`] | up to `N` jobs of one type on a shared context |
+//! | `DynGroup` (`alloc`) | any number of jobs of any types on a shared context; its driver is `Send` |
 //!
-//! All of them are handles with interior state, usable from a `static`, generic over a
-//! [`RawMutex`](embassy_sync::blocking_mutex::raw::RawMutex) like embassy-sync. Nothing is
-//! spawned: the resource runs in whatever task called `start` ([`G::go`] and [`Group::run`] are
-//! the futures its owner polls). Waiters use bounded slots that never lose a wakeup (more
-//! waiters than slots are woken early and register again).
+//! All of them are handles with interior state, usable from a `static` (or an `Arc`), generic
+//! over a [`RawMutex`](embassy_sync::blocking_mutex::raw::RawMutex) like embassy-sync, by
+//! default [`CriticalSectionRawMutex`](crate::mutex::CriticalSectionRawMutex) (so they are
+//! `Send` and `Sync`, and `Many::detached()` needs no annotation beyond `Many<'_>`). Nothing is
+//! spawned: the resource runs in whatever task called `start` ([`Job::drive`],
+//! [`Group::drive`] and `DynGroup::drive` are the futures their owner polls). Waiters use
+//! bounded slots that never lose a wakeup (more waiters than slots are woken early and register
+//! again).
 //!
-//! # From upstream
+//! # Operations
 //!
-//! The semantics follow `github.com/infastin/gorack/shot` (the source available) and the
-//! documented contract of `codeberg.org/go-toolbox/shot` v0.4.3 (`Stop`, `Stop2`, `Halt`,
-//! `Close2`, `Cancel`, `Group`, `Go` without a parent). Upstream's `context.Context` is a
-//! [`Ctx`](crate::Ctx); upstream's `Close(ctx)` and `Stop(ctx)` take a deadline: any
-//! `Future<Output = ()>` (an embassy-time `Timer`, a tokio `sleep`, a manual clock), and
-//! `core::future::pending()` waits without limit. The pure waits (`done`, [`Group::wait`])
-//! are plain futures that change nothing; bound them with `select` against a deadline.
+//! The same operation has the same name on every handle of the crate (and on
+//! [`Process`](crate::Process)). No `shot` handle has a graceful level: the only thing a run is
+//! told is that its context is cancelled, so there is no `stop` here; `close` is the bounded
+//! wait (one deadline future), `cancel` its non-waiting form.
 //!
-//! # Deliberate deviations
+//! | operation | [`One`] | [`Many`] | [`Job`] | [`Group`], `DynGroup` |
+//! |---|---|---|---|---|
+//! | start | `start() -> Result<`[`Run`]`, Error>` | `start() -> Result<Run, Error>` | – | `go(job) -> Result<(), GoError<_>>` |
+//! | start, owned guard (`alloc`) | `start_owned(Arc<Self>) -> Result<``OwnedRun``, Error>` | the same | – | – |
+//! | the driver its owner polls | – | – | `drive(f)`, `drive_in(parent, f)` `-> Result<(), Error>` | `drive(..) -> Result<(), Error>` |
+//! | end this run, wait (one deadline) | – | `end_run(deadline) -> Result<State, Error>` | – | – |
+//! | end this run, do not wait | – | `cancel_run() -> bool` | – | – |
+//! | end for good, wait (one deadline) | `close(deadline) -> Result<State, Error>` | the same | the same | `close(deadline) -> Result<(), Error>` |
+//! | end for good, do not wait | `cancel() -> bool` | `cancel() -> bool` | `cancel() -> bool` | `cancel() -> bool` (cancels; `go` still accepts) |
+//! | wait for the end | `done()`: [`Done`] | `done()`: [`Done`] (this run) | `done()`: [`Done`] | `done()`: [`GroupDone`] (idle) |
+//! | poll / check the end | `poll_done(cx) -> Poll<()>`, `is_done() -> bool` | the same | the same | the same |
+//! | state | `state() -> `[`State`] | `state() -> State` | `state() -> State` | `is_closed() -> bool` |
+//! | error | – | – | `error() -> Option<E>`, `take_error() -> Option<E>` | – |
+//! | context | `context() -> &Ctx` | `context() -> `[`RunContext`] | – | `context() -> &Ctx` |
 //!
-//! - **`stop` is a guard bound to its run.** `Start` returns a [`Run`] guard instead of a
-//!   `stop` function: dropping it or consuming it ([`Run::stop`]) is the stop. A second stop is
-//!   impossible by type (upstream panics), and a stale stop cannot end a later run of a `Many`
-//!   (upstream corrupts the new run). A task dropped while holding the guard ends its run, so
-//!   nothing waits for a resource that is gone.
-//! - **State and done change together.** Upstream `One` stores Closed before it closes `done`,
-//!   so `Close` can return before `Done` fires; here both change under one lock.
+//! `Result<State, Error>` is the state before the call; `-> bool` says whether the call changed
+//! anything. A second driver is [`Error::Running`]; a closed handle is [`Error::Closed`]; a
+//! deadline that passed is [`Error::Deadline`], and the request stays in force.
+//!
+//! # Behaviour worth knowing
+//!
+//! - **The end of a run is a guard bound to its run.** `start` returns a [`Run`] guard:
+//!   dropping it or consuming it ([`Run::finish`]) ends the run. A second end is impossible by
+//!   type, and a stale guard cannot end a later run of a `Many`. A task dropped while holding
+//!   the guard ends its run, so nothing waits for a resource that is gone.
+//! - **State and done change together**, under one lock.
 //! - **Done is a future** ([`One::done`], [`Many::done`]) bound to the run that was current
-//!   when it was made, like upstream's channel; [`One::is_done`] is the non-blocking check.
-//! - **Deadlines.** Waits take a deadline future and report [`Error::Deadline`] instead of
-//!   `ctx.Err()`; when the run ends at the same poll as the deadline, the end wins (upstream
-//!   picks at random). The request itself stays in force.
+//!   when it was made; `is_done` is the non-blocking check.
+//! - **Deadlines.** Waits take a deadline future (an embassy-time `Timer`, a tokio `sleep`, a
+//!   manual clock, [`never`](crate::never)) and report [`Error::Deadline`]; when the run ends
+//!   at the same poll as the deadline, the end wins. The request itself stays in force.
 //! - **[`Many::context`] is a view, [`RunContext`]**, not a context: a `Many` reuses one
 //!   context for its runs (no heap), so the view remembers its run and stays cancelled once
-//!   that run has ended, as a Go context of a finished run does. The run itself gets the full
-//!   [`Ctx`](crate::Ctx) through its guard ([`Run::context`]). [`One::context`] is a plain
-//!   `&Ctx`, since a `One` has one context for ever.
-//! - **`Many` ends in Closed only when asked to**, or when its parent context is cancelled; a
-//!   `stop`/`halt` request ends the run in Stopped (upstream before `Stop` existed: any
-//!   cancelled context meant Closed).
-//! - **`close2`/`stop2`/`halt` return `Result<State, Error>`** (the previous state): an
-//!   [`Error::Deadline`] can only come from a previous state of Running.
-//! - **[`G`]** is a handle plus the future [`G::go`] (or [`G::go_ctx`]) that its owner polls.
-//!   A `G` closed before its future starts returns [`Error::Closed`] from that future; `err()`
-//!   holds only the future's own error (upstream stores `ErrClosed` there).
-//! - **[`Group`]** holds up to `N` jobs of one type (no heap); [`Group::go`] hands the job
-//!   back when the group is full or closed. With `alloc`, `DynGroup` is upstream's `Group`
-//!   proper: `go` takes any `async` function of the context and boxes it, with no capacity
-//!   limit (it refuses only when closed); the jobs must be `Send`, their futures need not be
-//!   (so its driver is not `Send`). Both need their driver (`run`) polled by the owner; waits
-//!   take deadlines.
-//! - `Xor` (in gorack, gone from v0.4.3) is not provided: `many.stop(deadline)` followed by
-//!   `many.start()` replaces a running instance.
-//! - `State` has no invalid values, so its `Display` never panics.
+//!   that run has ended. The run itself gets the full [`Ctx`](crate::Ctx) through its guard
+//!   ([`Run::context`]). [`One::context`] is a plain `&Ctx`, since a `One` has one context for
+//!   ever.
+//! - **A `Many` ends in Closed only when asked to**, or when its parent context is cancelled;
+//!   `end_run`/`cancel_run` end the run in Stopped.
+//! - **[`Job`]** is a handle plus the future [`Job::drive`] that its owner polls. A `Job`
+//!   closed before its driver starts returns [`Error::Closed`] from the driver; `error()` holds
+//!   only the job's own error.
+//! - **[`Group`]** holds up to `N` jobs of one type (no heap); [`Group::go`] hands the job back
+//!   when the group is full or closed. With `alloc`, `DynGroup` takes any job (a closure
+//!   returning a boxed `Send` future) with no capacity limit, and its driver is `Send`.
+//! - **From a spawned handler.** With `alloc`, a `One` or `Many` in an `Arc` gives an owned
+//!   guard (`OwnedRun`, `'static` for a detached handle) that moves into a `tokio::spawn`ed
+//!   task; a `Job` or group in an `Arc` is driven by a spawned task that owns a clone.
+//! - To replace a running instance of a `Many`, `end_run` it and `start` again.
 
 #[cfg(feature = "alloc")]
 mod dyn_group;
-mod g;
+mod error;
 mod group;
+mod job;
 mod jobs;
 mod many;
 mod one;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+mod owned;
 mod run;
-
-use core::fmt;
+mod state;
 
 #[cfg(feature = "alloc")]
-pub use dyn_group::{DynGroup, DynWait};
-pub use g::G;
-pub use group::{GoError, Group, Wait};
+pub use dyn_group::{DynGroup, DynGroupDone, JobFuture};
+pub use error::{Error, GoError};
+pub use group::{Group, GroupDone};
+pub use job::Job;
 pub use many::Many;
 pub use one::One;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub use owned::OwnedRun;
 pub use run::{Done, Run, RunCancelled, RunContext};
-
-/// The state of a [`One`], a [`Many`] or a [`G`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum State {
-    /// Made, never started.
-    Created,
-    /// An instance runs: its [`Run`] guard exists.
-    Running,
-    /// The last run ended and a [`Many`] may start again.
-    Stopped,
-    /// Closed: it will never start again.
-    Closed,
-}
-
-impl State {
-    /// Whether the current cycle has ended: Stopped or Closed (the state in which `done` is
-    /// complete).
-    pub const fn is_done(self) -> bool {
-        matches!(self, Self::Stopped | Self::Closed)
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Created => "created",
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Closed => "closed",
-        })
-    }
-}
-
-/// Why a `shot` operation failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum Error {
-    /// `start` while an instance runs (upstream `ErrRunning`). Wait for `done` and try again
-    /// (a [`Many`]), or leave it: the instance is running.
-    Running,
-    /// The instance is closed and never starts again (upstream `ErrClosed`); also `stop` on a
-    /// closed [`Many`].
-    Closed,
-    /// The deadline passed before the instance ended. The request stays in force: the
-    /// instance was cancelled and still ends when it returns; wait again with `done`.
-    Deadline,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Running => "already running",
-            Self::Closed => "closed",
-            Self::Deadline => "deadline passed",
-        })
-    }
-}
-
-impl core::error::Error for Error {}
+pub use state::State;

@@ -1,15 +1,17 @@
-//! [`One`]: one instance, once (upstream `shot.One`).
+//! [`One`]: one instance, once.
 
 use core::fmt;
 use core::future::Future;
+use core::task::{Context, Poll};
 
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
+use super::error::Error;
 use super::run::{Core, Done, Run};
-use super::{Error, State};
+use super::state::State;
 use crate::ctx::Ctx;
 
-/// Runs an instance at most once, and only one at a time (upstream `One`).
+/// Runs an instance at most once, and only one at a time.
 ///
 /// The resource calls [`start`](Self::start) and keeps the returned [`Run`] guard while it
 /// runs; dropping the guard ends the instance for good (Closed). A controller calls
@@ -22,11 +24,14 @@ use crate::ctx::Ctx;
 ///
 /// | state | `start` | guard dropped | `close` / `cancel` |
 /// |---|---|---|---|
-/// | Created | → Running, `Ok(guard)` | | → Closed at once |
+/// | Initial | → Running, `Ok(guard)` | | → Closed at once |
 /// | Running | `Err(Running)` | → Closed | cancel the context; `close` waits for the guard |
 /// | Closed | `Err(Closed)` | | nothing |
 ///
-/// Use a [`Many`](super::Many) to run an instance again after it ended.
+/// `M` is the blocking mutex of the state (by default [`CriticalSectionRawMutex`], which makes
+/// the `One` `Send` and `Sync`). Use a [`Many`](super::Many) to run an instance again after it
+/// ended. With `alloc`, a `One` in an `Arc` hands out an owned guard,
+/// `start_owned`.
 ///
 /// Dropping a `One` does nothing to a running instance (it cannot: the guard borrows it).
 ///
@@ -34,12 +39,11 @@ use crate::ctx::Ctx;
 ///
 /// ```
 /// use embassy_futures::{block_on, join::join};
-/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-/// use procession::Ctx;
+/// use procession::{Ctx, never};
 /// use procession::shot::{Error, One, State};
 ///
 /// static ROOT: Ctx<'static> = Ctx::new();
-/// static SERVER: One<'static, CriticalSectionRawMutex> = One::new(&ROOT);
+/// static SERVER: One<'static> = One::new(&ROOT);
 ///
 /// let resource = async {
 ///     let run = SERVER.start()?;
@@ -48,14 +52,14 @@ use crate::ctx::Ctx;
 /// };
 /// let controller = async {
 ///     assert_eq!(SERVER.start().err(), Some(Error::Running));
-///     SERVER.close(core::future::pending()).await // cancels, waits for the end
+///     SERVER.close(never()).await // cancels, waits for the end
 /// };
 /// let (served, closed) = block_on(join(resource, controller));
-/// assert_eq!((served, closed), (Ok(()), Ok(())));
+/// assert_eq!((served, closed), (Ok(()), Ok(State::Running)));
 /// assert_eq!(SERVER.state(), State::Closed);
 /// assert_eq!(SERVER.start().err(), Some(Error::Closed));
 /// ```
-pub struct One<'a, M: RawMutex> {
+pub struct One<'a, M: RawMutex = CriticalSectionRawMutex> {
     core: Core<'a, M>,
 }
 
@@ -69,12 +73,17 @@ impl<M: RawMutex> One<'static, M> {
 }
 
 impl<'a, M: RawMutex> One<'a, M> {
-    /// Creates a `One` whose context is a child of `parent` (upstream `NewOne(parent)`).
+    /// Creates a `One` whose context is a child of `parent`.
     pub const fn new(parent: &'a Ctx<'a>) -> Self {
         Self { core: Core::new(parent.child(), false) }
     }
 
-    /// Starts the instance: Created → Running. Returns the guard that ends the run when it is
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    pub(super) fn core(&self) -> &Core<'a, M> {
+        &self.core
+    }
+
+    /// Starts the instance: Initial → Running. Returns the guard that ends the run when it is
     /// dropped.
     ///
     /// # Errors
@@ -88,38 +97,44 @@ impl<'a, M: RawMutex> One<'a, M> {
         self.core.start()
     }
 
-    /// Closes the instance and waits until it has ended, or until `deadline` completes.
+    /// As [`start`](Self::start), for a `One` in an [`Arc`](alloc::sync::Arc): the guard owns
+    /// a clone of the `Arc` instead of borrowing, so it can be moved into a spawned task (with
+    /// `alloc`, on targets with pointer-sized atomics, as `Arc` needs).
     ///
-    /// Created: Closed at once, it will never start. Running: the context is cancelled and
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    pub fn start_owned(self: alloc::sync::Arc<Self>) -> Result<super::OwnedRun<'a, M>, Error> {
+        super::OwnedRun::one(self)
+    }
+
+    /// Closes the instance and waits until it has ended, or until `deadline` completes.
+    /// Returns the state before the call.
+    ///
+    /// Initial: Closed at once, it will never start. Running: the context is cancelled and
     /// this waits for the guard to be dropped; the state becomes Closed then. Closed: nothing.
     ///
     /// # Errors
     ///
-    /// - [`Error::Deadline`] if `deadline` completed first. The close stays requested: the
-    ///   instance is cancelled and becomes Closed when it returns.
+    /// - [`Error::Deadline`] if `deadline` completed first (so the state before was Running).
+    ///   The close stays requested: the instance is cancelled and becomes Closed when it
+    ///   returns.
     ///
     /// # Cancel safety
     ///
     /// The close is requested at the first poll; dropping the future after that only stops
     /// the waiting.
-    pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        self.close2(deadline).await.map(drop)
-    }
-
-    /// As [`close`](Self::close), and returns the state before the call (upstream `Close2`).
-    ///
-    /// # Errors
-    ///
-    /// As [`close`](Self::close); [`Error::Deadline`] implies the previous state was Running.
-    pub async fn close2(&self, deadline: impl Future<Output = ()>) -> Result<State, Error> {
+    pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<State, Error> {
         let request = self.core.request_close();
         self.core.wait_end(request.wait, deadline).await.map(|()| request.prev)
     }
 
-    /// Requests the close without waiting, and returns the state before the call (upstream
-    /// `Cancel`).
-    pub fn cancel(&self) -> State {
-        self.core.request_close().prev
+    /// Requests the close without waiting: Initial becomes Closed, a running instance is
+    /// cancelled and becomes Closed when it returns. Returns whether this call changed
+    /// anything (`false` once a close was requested, or the instance has ended).
+    pub fn cancel(&self) -> bool {
+        self.core.request_close().changed
     }
 
     /// The instance's context: a child of the parent, the same for the whole life of the
@@ -137,6 +152,12 @@ impl<'a, M: RawMutex> One<'a, M> {
     /// Cancel safe: the end is sticky for a `One`.
     pub fn done(&self) -> Done<'_, 'a, M> {
         self.core.done()
+    }
+
+    /// Polls for the end of the instance: `Ready` once it is Closed; otherwise registers the
+    /// waker of `cx`.
+    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.core.poll_done(cx)
     }
 
     /// Whether the instance has ended: `done` would complete at once.

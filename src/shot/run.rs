@@ -3,10 +3,10 @@
 //!
 //! # Invariants
 //!
-//! 1. The state, the stop/close requests and the count of finished runs (`ends`) change
+//! 1. The state, the end-of-run/close requests and the count of finished runs (`ends`) change
 //!    together, under one lock: "done" is not a second flag but `ends` moving on, so a task can
 //!    never see the state Stopped or Closed while done is still pending, or the reverse.
-//! 2. `ends` moves on exactly when the state leaves Created or Running for Stopped or Closed.
+//! 2. `ends` moves on exactly when the state leaves Initial or Running for Stopped or Closed.
 //! 3. A state leaves Running only when the run's [`Run`] guard is dropped (or consumed): every
 //!    run has exactly one guard, so a guard can never end a later run.
 //! 4. The context of a run is cancelled under the same lock that checks the state, so a
@@ -23,14 +23,15 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::{Error, State};
+use super::error::Error;
+use super::state::State;
 
 use crate::ctx::{Cause, Ctx, Waiters};
 
 #[derive(Clone, Copy, Debug)]
 struct Inner {
     state: State,
-    /// How many times the state went from Created or Running to Stopped or Closed.
+    /// How many times the state went from Initial or Running to Stopped or Closed.
     ends: u32,
     /// A close was requested while running: the run ends in Closed.
     closing: bool,
@@ -39,6 +40,8 @@ struct Inner {
 /// What a request found, and what it needs the caller to wait for.
 pub(crate) struct Request {
     pub(crate) prev: State,
+    /// Whether the request changed anything (a state, a cancellation, a close to come).
+    pub(crate) changed: bool,
     /// `Some(ends)` when the caller must wait for the running run to end.
     pub(crate) wait: Option<u32>,
 }
@@ -54,7 +57,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
     pub(crate) const fn new(ctx: Ctx<'a>, restartable: bool) -> Self {
         Self {
             ctx,
-            inner: Mutex::new(Cell::new(Inner { state: State::Created, ends: 0, closing: false })),
+            inner: Mutex::new(Cell::new(Inner { state: State::Initial, ends: 0, closing: false })),
             waiters: Waiters::new(),
             restartable,
         }
@@ -83,16 +86,21 @@ impl<'a, M: RawMutex> Core<'a, M> {
     }
 
     pub(crate) fn start(&self) -> Result<Run<'_, 'a, M>, Error> {
+        self.begin().map(|()| Run { core: self })
+    }
+
+    /// Moves to Running; the caller makes the one guard of the run (invariant 3).
+    pub(crate) fn begin(&self) -> Result<(), Error> {
         self.update(|inner| match inner.state {
-            State::Created => {
+            State::Initial => {
                 inner.state = State::Running;
-                Ok(Run { core: self })
+                Ok(())
             }
             State::Stopped if self.restartable => {
                 // A fresh context for the new run: the previous run's guard is gone (invariant 4).
                 self.ctx.reset();
                 inner.state = State::Running;
-                Ok(Run { core: self })
+                Ok(())
             }
             State::Running => Err(Error::Running),
             State::Stopped | State::Closed => Err(Error::Closed),
@@ -100,7 +108,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
     }
 
     /// The end of a run: called once, by its guard.
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.update(|inner| {
             let parent_cancelled = self.ctx.parent().is_some_and(Ctx::is_cancelled);
             self.ctx.cancel_with(Cause::Parent);
@@ -112,28 +120,28 @@ impl<'a, M: RawMutex> Core<'a, M> {
         self.waiters.wake();
     }
 
-    /// Requests a close: Created and Stopped become Closed at once, a running run is cancelled
+    /// Requests a close: Initial and Stopped become Closed at once, a running run is cancelled
     /// and ends in Closed.
     pub(crate) fn request_close(&self) -> Request {
         let (request, woke) = self.update(|inner| {
             let prev = inner.state;
             match prev {
-                State::Created => {
+                State::Initial => {
                     self.ctx.cancel_with(Cause::Shutdown);
                     inner.state = State::Closed;
                     inner.ends = inner.ends.wrapping_add(1);
-                    (Request { prev, wait: None }, true)
+                    (Request { prev, changed: true, wait: None }, true)
                 }
                 State::Running => {
-                    inner.closing = true;
+                    let changed = !core::mem::replace(&mut inner.closing, true);
                     self.ctx.cancel_with(Cause::Shutdown);
-                    (Request { prev, wait: Some(inner.ends) }, false)
+                    (Request { prev, changed, wait: Some(inner.ends) }, false)
                 }
                 State::Stopped => {
                     inner.state = State::Closed;
-                    (Request { prev, wait: None }, true)
+                    (Request { prev, changed: true, wait: None }, true)
                 }
-                State::Closed => (Request { prev, wait: None }, false),
+                State::Closed => (Request { prev, changed: false, wait: None }, false),
             }
         });
         if woke {
@@ -142,23 +150,23 @@ impl<'a, M: RawMutex> Core<'a, M> {
         request
     }
 
-    /// Requests a stop (restartable only): Created becomes Stopped at once, a running run is
+    /// Requests the end of the current run (restartable only): Initial becomes Stopped at once, a running run is
     /// cancelled and ends in Stopped (or Closed, if a close was requested too).
-    pub(crate) fn request_stop(&self) -> Result<Request, Error> {
+    pub(crate) fn request_end_run(&self) -> Result<Request, Error> {
         let (request, woke) = self.update(|inner| {
             let prev = inner.state;
             match prev {
-                State::Created => {
+                State::Initial => {
                     self.ctx.cancel_with(Cause::Shutdown);
                     inner.state = State::Stopped;
                     inner.ends = inner.ends.wrapping_add(1);
-                    Ok((Request { prev, wait: None }, true))
+                    Ok((Request { prev, changed: true, wait: None }, true))
                 }
                 State::Running => {
-                    self.ctx.cancel_with(Cause::Shutdown);
-                    Ok((Request { prev, wait: Some(inner.ends) }, false))
+                    let changed = self.ctx.cancel_with(Cause::Shutdown);
+                    Ok((Request { prev, changed, wait: Some(inner.ends) }, false))
                 }
-                State::Stopped => Ok((Request { prev, wait: None }, false)),
+                State::Stopped => Ok((Request { prev, changed: false, wait: None }, false)),
                 State::Closed => Err(Error::Closed),
             }
         })?;
@@ -182,7 +190,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
         self.inner.lock(|c| {
             let inner = c.get();
             match inner.state {
-                State::Created | State::Running => Some(inner.ends),
+                State::Initial | State::Running => Some(inner.ends),
                 State::Stopped | State::Closed => None,
             }
         })
@@ -194,6 +202,12 @@ impl<'a, M: RawMutex> Core<'a, M> {
 
     pub(crate) fn is_done(&self) -> bool {
         self.done_from().is_none()
+    }
+
+    /// `Ready` while the current cycle has ended (Stopped or Closed); otherwise registers the
+    /// waker of `cx`, to be woken at the next end.
+    pub(crate) fn poll_done(&self, cx: &Context<'_>) -> Poll<()> {
+        self.poll_end(self.done_from(), cx)
     }
 
     fn poll_end(&self, ends: Option<u32>, cx: &Context<'_>) -> Poll<()> {
@@ -209,7 +223,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
 }
 
 impl<'a, M: RawMutex> Core<'a, M> {
-    /// A view of the context of the run that is current now (or of the first run, in Created).
+    /// A view of the context of the run that is current now (or of the first run, in Initial).
     pub(crate) fn context_view(&self) -> RunContext<'_, 'a, M> {
         RunContext { core: self, ends: self.done_from() }
     }
@@ -236,11 +250,10 @@ impl<M: RawMutex> fmt::Debug for Core<'_, M> {
 }
 
 /// Future for the `done` methods of [`One`](super::One), [`Many`](super::Many) and
-/// [`G`](super::G).
+/// [`Job`](super::Job).
 ///
-/// Completes when the run that was current when it was made ends (upstream's `Done()`
-/// channel): at once if the state was Stopped or Closed then; otherwise when that run's guard
-/// is dropped, or when a close (or stop) request ends a Created instance. A later restart does
+/// Completes when the run that was current when it was made ends: at once if the state was Stopped or Closed then; otherwise when that run's guard
+/// is dropped, or when a close (or an end-of-run request) ends an Initial instance. A later restart does
 /// not make it pending again.
 ///
 /// Dropping it loses nothing; it holds no resource but a waker slot until the next wake.
@@ -264,14 +277,13 @@ impl<M: RawMutex> fmt::Debug for Done<'_, '_, M> {
     }
 }
 
-/// The context of one run of a [`Many`](super::Many) as seen from outside the run (upstream
-/// `Many.Context()`), returned by [`Many::context`](super::Many::context).
+/// The context of one run of a [`Many`](super::Many) as seen from outside the run, returned by [`Many::context`](super::Many::context).
 ///
 /// A `Many` reuses one [`Ctx`] for its runs (no heap), so a plain `&Ctx` handed out by the
 /// `Many` would become live again when the next run starts. This view remembers the run it
 /// was made in: it is cancelled when that run's context is cancelled, and stays cancelled once
 /// that run has ended, whatever runs later. Made while the `Many` is Stopped or Closed, it
-/// belongs to the run that has ended and is cancelled at once; made while it is Created, it
+/// belongs to the run that has ended and is cancelled at once; made while it is Initial, it
 /// belongs to the first run. The run itself watches its context through
 /// [`Run::context`], which is a full [`Ctx`] (children, cause).
 pub struct RunContext<'s, 'a, M: RawMutex> {
@@ -335,15 +347,18 @@ impl<M: RawMutex> fmt::Debug for RunCancelled<'_, '_, M> {
 /// `start`.
 ///
 /// While it exists the instance is Running. Dropping it, or consuming it with
-/// [`stop`](Self::stop), ends the run: the run's context is cancelled (with
+/// [`finish`](Self::finish), ends the run: the run's context is cancelled (with
 /// [`Cause::Parent`]), the state becomes Stopped (a `Many` that may run again) or Closed (a
 /// `One`, or a `Many` whose close was requested or whose parent context is cancelled), and every
 /// `done` future of the run completes, all at once.
 ///
-/// This is upstream's `stop` function, bound to its own run: it cannot be called twice (it is
-/// consumed), and it cannot end a later run (a later run has a guard of its own). A task that
-/// is dropped while it holds the guard (the hard stop) ends the run too, so handles never wait
-/// for a run whose task is gone.
+/// The guard is bound to its own run: it cannot end the run twice (it is consumed), and it
+/// cannot end a later run (a later run has a guard of its own). A task that is dropped while it
+/// holds the guard (the hard stop) ends the run too, so handles never wait for a run whose task
+/// is gone.
+///
+/// It borrows its handle; with `alloc`, `OwnedRun` is the guard of a handle in an `Arc`,
+/// which can be moved into a spawned task.
 #[must_use = "dropping the guard ends the run at once"]
 pub struct Run<'s, 'a, M: RawMutex> {
     core: &'s Core<'a, M>,
@@ -352,8 +367,8 @@ pub struct Run<'s, 'a, M: RawMutex> {
 // === impl Run ===
 
 impl<'a, M: RawMutex> Run<'_, 'a, M> {
-    /// The context of this run: cancelled when a close or stop is requested, when the parent
-    /// context is cancelled, and when this run ends.
+    /// The context of this run: cancelled when a close or the end of the run is requested,
+    /// when the parent context is cancelled, and when this run ends.
     ///
     /// The instance must return soon after it is cancelled. For a [`Many`](super::Many) every
     /// run gets a fresh context; the borrow ends with the guard, so no task can watch a
@@ -362,21 +377,19 @@ impl<'a, M: RawMutex> Run<'_, 'a, M> {
         self.core.ctx()
     }
 
-    /// Ends the run (the same as dropping the guard): upstream's `stop()`.
+    /// Ends the run (the same as dropping the guard).
     ///
-    /// It consumes the guard, so it cannot be called twice (upstream panics on a second
-    /// call):
+    /// It consumes the guard, so it cannot be called twice:
     ///
     /// ```compile_fail,E0382
-    /// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
     /// use procession::shot::One;
     ///
-    /// let one = One::<CriticalSectionRawMutex>::detached();
+    /// let one: One<'_> = One::detached();
     /// let run = one.start().unwrap();
-    /// run.stop();
-    /// run.stop(); // error: use of moved value
+    /// run.finish();
+    /// run.finish(); // error: use of moved value
     /// ```
-    pub fn stop(self) {}
+    pub fn finish(self) {}
 }
 
 impl<M: RawMutex> Drop for Run<'_, '_, M> {

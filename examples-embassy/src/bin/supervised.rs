@@ -47,7 +47,7 @@ type Error = MultiError<Fault, 4>;
 
 static JOURNAL: Journal = Journal::new();
 /// The telemetry process: the application drives it, the controller task starts and stops it.
-static TELEMETRY: Process<CriticalSectionRawMutex, Error, 2> = Process::new();
+static TELEMETRY: Process<Error, 2> = Process::new();
 /// Set by the application once the modem is up and the telemetry driver runs.
 static MODEM_UP: Signal<CriticalSectionRawMutex, ()> = Signal::new();
 /// Set by the controller when it is done with the telemetry process.

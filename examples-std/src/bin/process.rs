@@ -14,7 +14,6 @@ use std::thread;
 use std::time::Duration;
 
 use futures::executor::block_on;
-use procession::mutex::CriticalSectionRawMutex;
 use procession::process::{self, Process};
 use procession::runner::{Lifecycle, Stop, from_fn};
 use procession::time::{Clock, StdClock};
@@ -24,7 +23,7 @@ use procession::{Ctx, MultiError};
 type Error = MultiError<&'static str, 2>;
 
 /// The radio: any thread may start and stop it, one thread drives it.
-static RADIO: Process<CriticalSectionRawMutex, Error, 4> = Process::new();
+static RADIO: Process<Error> = Process::new();
 
 fn main() {
     println!("main: radio {}", RADIO.state());

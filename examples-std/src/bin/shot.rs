@@ -2,9 +2,9 @@
 //!
 //! Every backup calls `start` on the `static` [`Many`] `BACKUP` and holds the returned
 //! [`Run`](procession::shot::Run) guard while it copies; giving the guard up ends the run. A
-//! second backup while one runs is refused with [`Error::Running`]. The scheduler stops the
-//! running backup (its context is cancelled, it saves a checkpoint and gives up its guard),
-//! after which a `Many` can start again; a close ends it for good, and any later start is
+//! second backup while one runs is refused with [`Error::Running`]. The scheduler ends the
+//! running backup's run with `end_run` (its context is cancelled, it saves a checkpoint and
+//! gives up its guard), after which a `Many` can start again; a close ends it for good, and any later start is
 //! refused with [`Error::Closed`]. (A [`One`](procession::shot::One) is the same for a job
 //! that may run only once.)
 //!
@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::join;
-use procession::mutex::CriticalSectionRawMutex;
 use procession::shot::{Error, Many};
 use procession::time::{Clock, StdClock};
 
 /// At most one backup at a time.
-static BACKUP: Many<'static, CriticalSectionRawMutex> = Many::detached();
+static BACKUP: Many<'static> = Many::detached();
 
-/// Backup number `n`: runs until it is stopped, unless another one runs or they are closed.
+/// Backup number `n`: runs until its run is ended, unless another one runs or they are closed.
 async fn backup(n: u32) {
     let run = match BACKUP.start() {
         Ok(run) => run,
@@ -32,7 +31,7 @@ async fn backup(n: u32) {
     println!("backup {n}: copying files");
     let cause = run.context().cancelled().await;
     println!("backup {n}: interrupted ({cause}), saving a checkpoint");
-    run.stop(); // ends the run; dropping the guard would do the same
+    run.finish(); // ends the run; dropping the guard would do the same
 }
 
 fn main() -> Result<(), Error> {
@@ -41,9 +40,9 @@ fn main() -> Result<(), Error> {
     block_on(async {
         let scheduler = async {
             backup(2).await; // refused: backup 1 runs
-            println!("scheduler: stopping the backup ({})", BACKUP.state());
-            BACKUP.stop(one_second()).await?;
-            println!("scheduler: backup stopped ({})", BACKUP.state());
+            println!("scheduler: ending the backup's run ({})", BACKUP.state());
+            BACKUP.end_run(one_second()).await?;
+            println!("scheduler: backup run ended ({})", BACKUP.state());
             Ok::<_, Error>(())
         };
         let ((), stopped) = join!(backup(1), scheduler);

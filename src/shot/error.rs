@@ -1,0 +1,82 @@
+//! The errors of `shot`: [`Error`] for the handles, [`GoError`] for a group's `go`.
+
+use core::fmt;
+
+/// Why a `shot` operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// `start` while an instance runs, or a second driver of a [`Job`](super::Job) or a group.
+    /// Wait for `done` and try again (a [`Many`](super::Many)), or leave it: the instance is
+    /// running.
+    Running,
+    /// The instance is closed and never starts again; also [`Many::end_run`](super::Many::end_run)
+    /// on a closed `Many`.
+    Closed,
+    /// The deadline passed before the instance ended. The request stays in force: the
+    /// instance was cancelled and still ends when it returns; wait again with `done`.
+    Deadline,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Running => "already running",
+            Self::Closed => "closed",
+            Self::Deadline => "deadline passed",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Why [`Group::go`](super::Group::go) (or `DynGroup::go`) refused an item; holds the item.
+///
+/// Its `Debug` does not show the item, so that items need not be `Debug` (futures are not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GoError<T> {
+    /// `N` jobs are queued or running already. Wait for one to end, or use a larger `N`.
+    Full(T),
+    /// The group is closed (or its driver was dropped): it runs nothing more.
+    Closed(T),
+}
+
+impl<T> GoError<T> {
+    /// The refused item.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(item) | Self::Closed(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Display for GoError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "group full",
+            Self::Closed(_) => "closed",
+        })
+    }
+}
+
+impl<T> fmt::Debug for GoError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Full(..)",
+            Self::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<T> defmt::Format for GoError<T> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Full(_) => defmt::write!(f, "Full(..)"),
+            Self::Closed(_) => defmt::write!(f, "Closed(..)"),
+        }
+    }
+}
+
+impl<T> core::error::Error for GoError<T> {}
