@@ -160,3 +160,41 @@ fn p18_result_after_sigint_is_the_process_result() {
     assert_eq!(stdout.last().map(String::as_str), Some("worker: cancelled, reporting it as an error"));
     assert_eq!(stderr, "error: worker: stopped before the queue was drained\n");
 }
+
+/// `proc::serve_main` with real signals: SIGTERM stops the tree gracefully in reverse order
+/// (the app, then the worker, whose context is then cancelled), and it returns `Ok`.
+#[test]
+fn serve_main_sigterm_stops_the_tree_gracefully_in_reverse_order() {
+    let mut program = Program::start("tree");
+    program.wait_for("ready");
+    program.kill("-TERM");
+    let (status, stdout, stderr) = program.finish();
+    assert_eq!(
+        stdout,
+        lines(&["worker: running", "ready", "app: graceful stop", "worker: stopping (shutdown)", "stopped cleanly"])
+    );
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// `proc::serve_main` with real signals: the first SIGINT stops gracefully, the second forces
+/// (the root context is cancelled with "shutdown"), the third gives up, naming the task still
+/// running, with status 130.
+#[test]
+fn serve_main_third_sigint_gives_up_naming_the_task_still_running() {
+    let mut program = Program::start("tree-stubborn");
+    program.wait_for("ready");
+    program.kill("-INT");
+    program.wait_for("app: graceful stop, ignoring it");
+    program.kill("-INT");
+    program.wait_for("app: forced stop (shutdown), ignoring it");
+    program.kill("-INT");
+    let (status, stdout, stderr) = program.finish();
+    assert_eq!(status.code(), Some(130), "stdout: {stdout:?}, stderr: {stderr}");
+    assert!(!stdout.contains(&"stopped cleanly".to_string()));
+    assert_eq!(
+        stderr.trim_end(),
+        "error: SIGINT after the forced stop: gave up on the tree, which did not return after its graceful \
+         and forced stops; still running: worker"
+    );
+}

@@ -1,5 +1,6 @@
 //! Starts the tokio server example, talks to both services, stops it with a signal, and checks
-//! that every connection was closed cleanly and the exit status.
+//! that every connection was closed cleanly and the exit status; then the same under a load of
+//! a few hundred loopback clients with requests in flight when SIGTERM comes.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -99,29 +100,48 @@ fn stop_with(signal: &str) {
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest).expect("clean end of stream");
     assert!(rest.is_empty());
-    drop((first, second, request, idle));
+    // The echo connections wait for the client to close (each socket has two handles here).
+    drop((first, first_lines, second, second_lines, request, idle));
 
+    let output = rest_of(&mut server.stdout);
+    let exit = server.child.wait().expect("the server exits");
+    assert!(exit.success(), "exit status {exit:?}, output {output:?}");
+    assert_stopped(&output, 2, 2);
+}
+
+/// Reads the rest of the server's output.
+fn rest_of(stdout: &mut BufReader<ChildStdout>) -> Vec<String> {
     let mut output = Vec::new();
     loop {
         let mut line = String::new();
-        if server.stdout.read_line(&mut line).expect("read") == 0 {
-            break;
+        if stdout.read_line(&mut line).expect("read") == 0 {
+            return output;
         }
         output.push(line.trim_end().to_owned());
     }
-    let exit = server.child.wait().expect("the server exits");
-    assert!(exit.success(), "exit status {exit:?}, output {output:?}");
-    assert_eq!(output[0], "server: stopping (shutdown)");
+}
+
+/// Checks the output after the stop signal: the announcer stops first (reverse order), then
+/// both services, each with its count of connections closed cleanly and none failed, run on
+/// worker threads; then `serve` returns `Ok`.
+fn assert_stopped(output: &[String], echo: usize, health: usize) -> (usize, usize) {
+    assert_eq!(output.len(), 4, "{output:?}");
+    assert_eq!(output[0], "server: stopping");
     let mut stops = output[1..3].to_vec();
     stops.sort();
-    assert_eq!(
-        stops,
-        [
-            "echo: stopped, 2 connection(s) closed cleanly, 0 failed",
-            "health: stopped, 2 connection(s) closed cleanly, 0 failed",
-        ]
-    );
+    let threads = |line: &str, prefix: &str| -> usize {
+        let rest = line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line:?} starts with {prefix:?}"));
+        let threads = rest.strip_suffix(" worker thread(s)").expect("thread count").parse().expect("a number");
+        threads
+    };
+    let echo_threads =
+        threads(&stops[0], &format!("echo: stopped, {echo} connection(s) closed cleanly, 0 failed, on "));
+    let health_threads =
+        threads(&stops[1], &format!("health: stopped, {health} connection(s) closed cleanly, 0 failed, on "));
+    // Every connection ran on a worker thread (the tree's own thread is not one of them).
+    assert_eq!((echo_threads >= 1, health_threads >= 1), (echo > 0, health > 0), "{output:?}");
     assert_eq!(output[3..], ["server: stopped cleanly"]);
+    (echo_threads, health_threads)
 }
 
 /// SIGINT stops the server gracefully: every connection says goodbye and closes cleanly.
@@ -134,4 +154,149 @@ fn sigint_stops_gracefully() {
 #[test]
 fn sigterm_stops_gracefully() {
     stop_with("-TERM");
+}
+
+// === under load ===
+
+/// Loopback clients of the echo service that are up when SIGTERM is sent.
+const CLIENTS: usize = 300;
+/// Clients that connect after SIGTERM was sent: refused, or served and told `bye`.
+const LATE: usize = 20;
+/// Bound on the requests of one client (it normally sends far fewer before SIGTERM).
+const MAX_REQUESTS: usize = 100_000;
+
+/// What one client saw.
+#[derive(Debug)]
+struct Report {
+    /// Requests written.
+    sent: usize,
+    /// Requests answered with their echo, in order.
+    answered: usize,
+    /// `bye` came, then the end of the stream.
+    bye_then_eof: bool,
+    /// Connection refused or reset before the server sent anything (a late client only).
+    refused: bool,
+}
+
+/// One client: writes a request, reads its echo, again, until the server says `bye`; then
+/// reads up to the end of the stream and closes. Tells `up` once its first request was
+/// answered. Every step is bounded by the test's overall timeout.
+async fn client(address: String, id: usize, up: Option<tokio::sync::mpsc::Sender<()>>) -> Report {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    let mut report = Report { sent: 0, answered: 0, bye_then_eof: false, refused: false };
+    // How a late client sees a refusal: no listener any more, or a connection that was still
+    // in the listen queue when the listener closed, reset before the server sent anything.
+    let refusal = |error: &std::io::Error| {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionRefused, ConnectionReset};
+        matches!(error.kind(), ConnectionRefused | ConnectionReset | BrokenPipe)
+    };
+    let late = up.is_none();
+    let stream = match tokio::net::TcpStream::connect(&address).await {
+        Ok(stream) => stream,
+        Err(error) if late && refusal(&error) => {
+            report.refused = true;
+            return report;
+        }
+        Err(error) => panic!("client {id}: connect: {error}"),
+    };
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let mut up = up;
+    while report.sent < MAX_REQUESTS {
+        let request = format!("client {id} request {}", report.sent);
+        match write.write_all(format!("{request}\n").as_bytes()).await {
+            Ok(()) => report.sent += 1,
+            Err(error) if late && report.answered == 0 && refusal(&error) => {
+                report.refused = true;
+                return report;
+            }
+            Err(error) => panic!("client {id}: write after {report:?}: {error}"),
+        }
+        let line = match lines.next_line().await {
+            Ok(line) => line,
+            Err(error) if late && report.answered == 0 && refusal(&error) => {
+                report.refused = true;
+                return report;
+            }
+            Err(error) => panic!("client {id}: read after {report:?}: {error}"),
+        };
+        match line.as_deref() {
+            Some(answer) if answer == request => report.answered += 1,
+            Some("bye") => break,
+            other => panic!("client {id}: {other:?} in answer to {request:?} ({report:?})"),
+        }
+        if let Some(up) = up.take() {
+            up.send(()).await.expect("the test counts the clients");
+        }
+    }
+    assert!(report.sent < MAX_REQUESTS, "client {id}: no bye after {MAX_REQUESTS} requests");
+    let end = lines.next_line().await.unwrap_or_else(|e| panic!("client {id}: read after bye: {e}"));
+    assert_eq!(end, None, "client {id}: the end of the stream after bye");
+    report.bye_then_eof = true;
+    report
+}
+
+/// A few hundred clients on the echo service, each with requests going back and forth when
+/// SIGTERM is sent, and some more that connect just after: every request is answered with its
+/// echo or cleanly refused (the one in flight gets `bye` instead), every connection ends with
+/// `bye` and the end of the stream (or was refused before it was served), every accepted
+/// connection is counted as closed cleanly, on the runtime's worker threads, and the server
+/// exits with status 0.
+#[test]
+fn sigterm_under_load_answers_or_refuses_every_request() {
+    let mut server = start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let pid = server.child.id();
+    let reports = runtime.block_on(async {
+        let load = async {
+            let (up, mut ups) = tokio::sync::mpsc::channel(CLIENTS);
+            let mut clients = tokio::task::JoinSet::new();
+            for id in 0..CLIENTS {
+                clients.spawn(client(server.echo.clone(), id, Some(up.clone())));
+            }
+            drop(up);
+            for _ in 0..CLIENTS {
+                ups.recv().await.expect("every client answered once");
+            }
+            // Every client is between a request and its answer, or about to write the next.
+            let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill runs");
+            assert!(status.success());
+            for id in CLIENTS..CLIENTS + LATE {
+                clients.spawn(client(server.echo.clone(), id, None));
+            }
+            let mut reports = Vec::new();
+            while let Some(report) = clients.join_next().await {
+                reports.push(report.expect("a client panicked"));
+            }
+            reports
+        };
+        tokio::time::timeout(SAFETY, load).await.expect("the load ends within the safety bound")
+    });
+
+    assert_eq!(reports.len(), CLIENTS + LATE);
+    let mut accepted = 0;
+    for report in &reports {
+        if report.refused {
+            assert_eq!(report.answered, 0, "{report:?}");
+            continue;
+        }
+        accepted += 1;
+        assert!(report.bye_then_eof, "{report:?}");
+        // Answered in order; only the request in flight when `bye` came is refused.
+        assert!(report.sent - report.answered <= 1, "{report:?}");
+    }
+    let in_flight = reports.iter().filter(|r| !r.refused && r.sent > r.answered).count();
+    assert!(accepted >= CLIENTS, "{accepted} accepted");
+
+    let output = rest_of(&mut server.stdout);
+    let exit = server.child.wait().expect("the server exits");
+    assert!(exit.success(), "exit status {exit:?}, output {output:?}");
+    let (echo_threads, _) = assert_stopped(&output, accepted, 0);
+    println!(
+        "{CLIENTS} clients up at SIGTERM, {} late ({} refused), {in_flight} request(s) in flight refused with bye, \
+         echo ran on {echo_threads} worker thread(s)",
+        LATE,
+        reports.iter().filter(|r| r.refused).count()
+    );
 }

@@ -6,7 +6,7 @@ use super::Proc;
 use crate::ctx::{Cause, Ctx};
 
 /// Runs a process as the main purpose of a program, on the current thread, until it returns;
-/// SIGINT or SIGTERM cancels it (Go's `proc.Main`). Returns what the process returned.
+/// SIGINT or SIGTERM cancels it. Returns what the process returned.
 ///
 /// The process gets a root context. The first SIGINT or SIGTERM cancels it with
 /// [`Cause::Shutdown`], and `main` keeps waiting until the process returns, so a process
@@ -16,12 +16,19 @@ use crate::ctx::{Cause, Ctx};
 /// stderr which [`task`](super::task)s are still running: those ignored the cancellation.
 /// That exit is `std::process::exit`: no destructor of the running process runs.
 ///
+/// A process has one stop only (its cancellation). For a [`Runner`](crate::Runner) tree, with
+/// its graceful stop in reverse order, a forced stop and deadlines, use [`serve_main`] (or
+/// [`serve`] inside an async `main`).
+///
 /// The executor and the signal source:
 ///
 /// - with feature `tokio`: a tokio current-thread runtime (time and I/O drivers enabled, so
 ///   the process can use tokio's timers and sockets), and `tokio::signal::unix`. The second
 ///   signal is seen when the runtime polls, so a process that blocks the thread (rather than
-///   awaiting) delays it;
+///   awaiting) delays it. Called from inside a tokio runtime (where a runtime cannot block),
+///   `main` does not panic: the runtime is driven by a helper thread (`procession-runtime`:
+///   the process's timers, sockets and spawned tasks run there) while the calling thread
+///   blocks on the process; the outer runtime's tasks on that thread wait meanwhile;
 /// - otherwise: `futures::executor::block_on` on the current thread, and `signal-hook`, read by
 ///   one helper thread (named `procession-signals`, for both signals) that cancels the
 ///   context and, on the second signal, exits; it works even if the process blocks the thread.
@@ -34,14 +41,8 @@ use crate::ctx::{Cause, Ctx};
 /// If the signal handlers cannot be installed or the runtime cannot be built (an I/O error
 /// from the operating system). [`try_main`] returns that error instead.
 ///
-/// With feature `tokio`, also if called from inside a tokio runtime (as `Runtime::block_on`
-/// does): `main` is meant to be the program's own `fn main`.
-///
-/// # Deviation from upstream
-///
-/// Upstream handles only SIGINT, and a second SIGINT during shutdown is swallowed, so a
-/// process that ignores cancellation hangs the program. Here SIGTERM is handled too and the
-/// second signal forces the exit.
+/// [`serve`]: super::serve
+/// [`serve_main`]: super::serve_main
 ///
 /// # Examples
 ///
@@ -116,8 +117,7 @@ fn run<E, P: Proc<E>>(process: &P, ctx: &Ctx<'_>) -> io::Result<Result<(), E>> {
     use embassy_futures::select::{Either, select};
     use tokio::signal::unix::{SignalKind, signal};
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    block_on(async {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut next_signal = async || match select(interrupt.recv(), terminate.recv()).await {
@@ -134,7 +134,55 @@ fn run<E, P: Proc<E>>(process: &P, ctx: &Ctx<'_>) -> io::Result<Result<(), E>> {
             Either::First(result) => result,
             Either::Second(never) => never,
         })
-    })
+    })?
+}
+
+/// Runs `future` to completion on the calling thread, on a tokio current-thread runtime of its
+/// own (time and I/O drivers enabled).
+///
+/// Inside a tokio runtime, where `Runtime::block_on` panics, the runtime is driven by a helper
+/// thread (named `procession-runtime`; its timers, sockets and spawned tasks run there) while
+/// the calling thread, inside the runtime's context, blocks on `future` with
+/// `futures::executor::block_on`.
+#[cfg(feature = "tokio")]
+pub(crate) fn block_on<T>(future: impl core::future::Future<Output = T>) -> io::Result<T> {
+    use tokio::runtime::{Builder, Handle};
+
+    let runtime = Builder::new_current_thread().enable_all().build()?;
+    if Handle::try_current().is_err() {
+        return Ok(runtime.block_on(future));
+    }
+    let done = Ctx::new();
+    let output = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("procession-runtime".into())
+            .spawn_scoped(scope, || runtime.block_on(done.cancelled()))?;
+        // Ends the helper thread also if `future` panics (the scope joins it).
+        let _finish = Finish(&done);
+        let _entered = runtime.enter();
+        Ok::<_, io::Error>(futures_executor::block_on(future))
+    })?;
+    // Dropping a runtime blocks, which the outer runtime forbids; this does not.
+    runtime.shutdown_background();
+    Ok(output)
+}
+
+/// Cancels its context when dropped.
+#[cfg(feature = "tokio")]
+struct Finish<'a>(&'a Ctx<'static>);
+
+#[cfg(feature = "tokio")]
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs `future` to completion on the calling thread (`futures::executor::block_on`).
+#[cfg(not(feature = "tokio"))]
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as with feature tokio")]
+pub(crate) fn block_on<T>(future: impl core::future::Future<Output = T>) -> io::Result<T> {
+    Ok(futures_executor::block_on(future))
 }
 
 #[cfg(not(feature = "tokio"))]

@@ -87,6 +87,8 @@ mod deadline;
 #[cfg(all(feature = "std", unix))]
 mod main;
 mod sequence;
+#[cfg(all(feature = "std", unix))]
+mod serve;
 mod set;
 mod task;
 
@@ -95,6 +97,8 @@ pub use convert::{FromRunner, IntoRunner, from_runner, into_runner};
 pub use deadline::{StopDeadline, stop_deadline};
 #[cfg(all(feature = "std", unix))]
 pub use main::{main, try_main};
+#[cfg(all(feature = "std", unix))]
+pub use serve::{Exit, OsSignals, ServeError, Signal, Signals, serve, serve_main};
 pub use sequence::{Sequence, sequence};
 pub use set::Procs;
 pub use task::{Task, TaskError, TraceRegion, task, trace_region};
