@@ -1,4 +1,4 @@
-//! Deadlines: any `Future<Output = ()>` is one, and [`never`] is the one that never passes.
+//! Deadlines: any `Future<Output = ()>` is one, and [`never()`] is the one that never passes.
 //!
 //! Every wait in this crate that depends on another process's cooperation takes a deadline
 //! future (an embassy `Timer`, a tokio `sleep`, a [`ManualClock`](crate::time::ManualClock)
@@ -26,5 +26,5 @@ pub fn never() -> Never {
     core::future::pending()
 }
 
-/// The future [`never`] returns.
+/// The future [`never()`] returns.
 pub type Never = core::future::Pending<()>;

@@ -1165,7 +1165,7 @@ fn display() {
     assert_eq!(PErr::ExitedBeforeReady.to_string(), "process exited before it was ready");
     assert_eq!(
         PErr::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard)).to_string(),
-        "stop deadlines passed: process dropped"
+        "stop deadline passed, dropped"
     );
 }
 

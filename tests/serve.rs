@@ -227,7 +227,7 @@ fn deadlines_escalate_and_exit() {
 /// the tree is forced with `Cause::Deadline`; the tree then returns and `serve` returns `Ok`.
 #[test]
 fn graceful_deadline_on_a_manual_clock_forces_with_deadline() {
-    let clock = ManualClock::<4>::new();
+    let clock = ManualClock::<4>::with_capacity();
     let (log, mut lines) = mpsc::unbounded();
     let (signals, source) = mpsc::unbounded();
     let tree = chain((part("storage", Mode::Cooperates, &log), part("app", Mode::IgnoresGraceful, &log)));

@@ -852,7 +852,7 @@ fn a_failure_while_stopping_after_an_interrupt_is_returned() {
         block_on_within(100, Supervisor::new(&runner, UntilPermanent).run(&Ctx::new(), async |_| Ok(()))),
         block_on_within(
             100,
-            Supervisor::new(&runner, Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::new()))
+            Supervisor::new(&runner, Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::with_capacity()))
                 .run(&Ctx::new(), async |_| Ok(())),
         ),
     ] {
