@@ -430,7 +430,11 @@ impl Wake for Flag {
 
 /// Polls `fut` while its waker was woken since the last poll (at most `budget` polls); returns
 /// the polls made and the output, if it completed.
-fn poll_while_woken<F: Future + ?Sized>(mut fut: Pin<&mut F>, flag: &Arc<Flag>, budget: usize) -> (usize, Option<F::Output>) {
+fn poll_while_woken<F: Future + ?Sized>(
+    mut fut: Pin<&mut F>,
+    flag: &Arc<Flag>,
+    budget: usize,
+) -> (usize, Option<F::Output>) {
     let waker = Waker::from(flag.clone());
     let mut polls = 0;
     while polls < budget && flag.0.swap(false, Ordering::Relaxed) {
