@@ -1,6 +1,7 @@
 //! The ready-made tree error: a user's own enum, or plain messages, with deadlines, the
 //! supervisor, tasks and groups, and no trait impl written; every overrun and task failure
 //! names its node.
+#![cfg(feature = "alloc")]
 #![allow(clippy::std_instead_of_alloc, clippy::std_instead_of_core, reason = "the tests run on std")]
 
 use core::future::{pending, ready};

@@ -5,6 +5,7 @@
 //! The closures own what they use (`async move`, `Arc`): today's compiler cannot prove `Send`
 //! for a spawned tree whose async closures borrow locals of the spawned future, nor for one
 //! whose error type has a lifetime parameter (hence `Message` rather than `&'static str`).
+#![cfg(feature = "alloc")]
 #![allow(clippy::std_instead_of_alloc, clippy::std_instead_of_core, reason = "the tests run on std")]
 
 use core::future::{pending, ready};

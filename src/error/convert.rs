@@ -117,8 +117,8 @@ impl<const N: usize> From<Failure<&'static str>> for MultiError<Failure<Message>
 
 /// A task over a tree: every failure of the tree, named after the task where no node closer
 /// to it named it.
-impl<E, const N: usize> From<TaskError<MultiError<Failure<E>, N>>> for MultiError<Failure<E>, N> {
-    fn from(error: TaskError<MultiError<Failure<E>, N>>) -> Self {
+impl<E, const N: usize> From<TaskError<Self>> for MultiError<Failure<E>, N> {
+    fn from(error: TaskError<Self>) -> Self {
         error.error.prefix(error.name)
     }
 }
@@ -184,8 +184,8 @@ mod unbounded {
 
     /// A task over a tree: every failure of the tree, named after the task where no node
     /// closer to it named it.
-    impl<E> From<TaskError<UnboundedMultiError<Failure<E>>>> for UnboundedMultiError<Failure<E>> {
-        fn from(error: TaskError<UnboundedMultiError<Failure<E>>>) -> Self {
+    impl<E> From<TaskError<Self>> for UnboundedMultiError<Failure<E>> {
+        fn from(error: TaskError<Self>) -> Self {
             error.error.prefix(error.name)
         }
     }
