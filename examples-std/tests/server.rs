@@ -131,8 +131,7 @@ fn assert_stopped(output: &[String], echo: usize, health: usize) -> (usize, usiz
     stops.sort();
     let threads = |line: &str, prefix: &str| -> usize {
         let rest = line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line:?} starts with {prefix:?}"));
-        let threads = rest.strip_suffix(" worker thread(s)").expect("thread count").parse().expect("a number");
-        threads
+        rest.strip_suffix(" worker thread(s)").expect("thread count").parse().expect("a number")
     };
     let echo_threads =
         threads(&stops[0], &format!("echo: stopped, {echo} connection(s) closed cleanly, 0 failed, on "));
