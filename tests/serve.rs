@@ -113,16 +113,16 @@ fn first_signal_stops_gracefully_in_reverse_order() {
     let (log, mut lines) = mpsc::unbounded();
     let (signals, source) = mpsc::unbounded();
     let tree = chain((part("storage", Mode::Cooperates, &log), part("app", Mode::Cooperates, &log)));
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(tree, source, never, never), async {
-        assert_eq!(next(&mut lines).await, "storage: ready");
-        assert_eq!(next(&mut lines).await, "app: ready");
-        send(&signals, Signal::Interrupt);
-    }));
-    assert!(result.is_ok(), "{result:?}");
-    assert_eq!(
-        rest(lines),
-        ["app: graceful", "app: stopped", "storage: graceful", "storage: stopped"]
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(tree, source, never, never), async {
+            assert_eq!(next(&mut lines).await, "storage: ready");
+            assert_eq!(next(&mut lines).await, "app: ready");
+            send(&signals, Signal::Interrupt);
+        }),
     );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(rest(lines), ["app: graceful", "app: stopped", "storage: graceful", "storage: stopped"]);
 }
 
 /// The second signal forces the stop: the root context is cancelled with `Cause::Shutdown`,
@@ -132,13 +132,16 @@ fn second_signal_forces_with_shutdown() {
     let (log, mut lines) = mpsc::unbounded();
     let (signals, source) = mpsc::unbounded();
     let tree = chain((part("storage", Mode::Cooperates, &log), part("app", Mode::IgnoresGraceful, &log)));
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(tree, source, never, never), async {
-        assert_eq!(next(&mut lines).await, "storage: ready");
-        assert_eq!(next(&mut lines).await, "app: ready");
-        send(&signals, Signal::Terminate);
-        assert_eq!(next(&mut lines).await, "app: graceful");
-        send(&signals, Signal::Terminate);
-    }));
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(tree, source, never, never), async {
+            assert_eq!(next(&mut lines).await, "storage: ready");
+            assert_eq!(next(&mut lines).await, "app: ready");
+            send(&signals, Signal::Terminate);
+            assert_eq!(next(&mut lines).await, "app: graceful");
+            send(&signals, Signal::Terminate);
+        }),
+    );
     assert!(result.is_ok(), "{result:?}");
     // The order of a forced stop between the parts is the chain's business: each part's own
     // lines are checked, in order.
@@ -164,15 +167,18 @@ fn third_signal_exits_naming_what_still_runs() {
     }));
     // The worker starts first, so the graceful stop reaches the app first (and stops there).
     let tree = chain((worker, part("storage", Mode::Cooperates, &log), part("app", Mode::Stubborn, &log)));
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(tree, source, never, never), async {
-        assert_eq!(next(&mut lines).await, "storage: ready");
-        assert_eq!(next(&mut lines).await, "app: ready");
-        send(&signals, Signal::Interrupt);
-        assert_eq!(next(&mut lines).await, "app: graceful");
-        send(&signals, Signal::Interrupt);
-        assert_eq!(next_of("app", &mut lines).await, "app: forced (shutdown), ignored");
-        send(&signals, Signal::Terminate);
-    }));
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(tree, source, never, never), async {
+            assert_eq!(next(&mut lines).await, "storage: ready");
+            assert_eq!(next(&mut lines).await, "app: ready");
+            send(&signals, Signal::Interrupt);
+            assert_eq!(next(&mut lines).await, "app: graceful");
+            send(&signals, Signal::Interrupt);
+            assert_eq!(next_of("app", &mut lines).await, "app: forced (shutdown), ignored");
+            send(&signals, Signal::Terminate);
+        }),
+    );
     let Err(ServeError::Exited(exit)) = result else { panic!("serve gave up: {result:?}") };
     assert_eq!(exit.signal, Some(Signal::Terminate));
     assert!(exit.was_ready);
@@ -208,15 +214,18 @@ fn deadlines_escalate_and_exit() {
     let graceful = Ctx::new();
     let forced = Ctx::new();
     let tree = chain((part("storage", Mode::Cooperates, &log), part("app", Mode::Stubborn, &log)));
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(tree, source, gate(&graceful), gate(&forced)), async {
-        assert_eq!(next(&mut lines).await, "storage: ready");
-        assert_eq!(next(&mut lines).await, "app: ready");
-        send(&signals, Signal::Interrupt);
-        assert_eq!(next(&mut lines).await, "app: graceful");
-        graceful.cancel();
-        assert_eq!(next_of("app", &mut lines).await, "app: forced (deadline), ignored");
-        forced.cancel();
-    }));
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(tree, source, gate(&graceful), gate(&forced)), async {
+            assert_eq!(next(&mut lines).await, "storage: ready");
+            assert_eq!(next(&mut lines).await, "app: ready");
+            send(&signals, Signal::Interrupt);
+            assert_eq!(next(&mut lines).await, "app: graceful");
+            graceful.cancel();
+            assert_eq!(next_of("app", &mut lines).await, "app: forced (deadline), ignored");
+            forced.cancel();
+        }),
+    );
     let Err(ServeError::Exited(exit)) = result else { panic!("serve gave up: {result:?}") };
     assert_eq!(exit.signal, None);
     assert!(exit.was_ready);
@@ -232,21 +241,24 @@ fn graceful_deadline_on_a_manual_clock_forces_with_deadline() {
     let (signals, source) = mpsc::unbounded();
     let tree = chain((part("storage", Mode::Cooperates, &log), part("app", Mode::IgnoresGraceful, &log)));
     let graceful = || clock.sleep(Duration::from_secs(5));
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(tree, source, graceful, never), async {
-        assert_eq!(next(&mut lines).await, "storage: ready");
-        assert_eq!(next(&mut lines).await, "app: ready");
-        assert_eq!(clock.sleeping(), 0, "no deadline runs before the first signal");
-        send(&signals, Signal::Interrupt);
-        assert_eq!(next(&mut lines).await, "app: graceful");
-        clock.wait_sleeping(1).await;
-        clock.advance(Duration::from_millis(4_999));
-        // Short of the deadline nothing is forced: every part gets many polls to show it.
-        for _ in 0..100 {
-            yield_now().await;
-        }
-        assert!(rest_now(&mut lines).is_empty(), "forced before the deadline");
-        clock.advance(Duration::from_millis(1));
-    }));
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(tree, source, graceful, never), async {
+            assert_eq!(next(&mut lines).await, "storage: ready");
+            assert_eq!(next(&mut lines).await, "app: ready");
+            assert_eq!(clock.sleeping(), 0, "no deadline runs before the first signal");
+            send(&signals, Signal::Interrupt);
+            assert_eq!(next(&mut lines).await, "app: graceful");
+            clock.wait_sleeping(1).await;
+            clock.advance(Duration::from_millis(4_999));
+            // Short of the deadline nothing is forced: every part gets many polls to show it.
+            for _ in 0..100 {
+                yield_now().await;
+            }
+            assert!(rest_now(&mut lines).is_empty(), "forced before the deadline");
+            clock.advance(Duration::from_millis(1));
+        }),
+    );
     assert!(result.is_ok(), "{result:?}");
     let rest = rest(lines);
     assert_eq!(lines_of("app", &rest), ["app: forced (deadline)", "app: stopped"], "{rest:?}");
@@ -273,15 +285,19 @@ fn signal_while_starting_forces_at_once() {
         log.unbounded_send(format!("start cancelled ({cause})")).expect("read");
         Ok(())
     });
-    let (result, ()) = block_on_within(POLLS, futures::future::join(serve(starting, source, never, never), async {
-        assert_eq!(next(&mut lines).await, "starting");
-        send(&signals, Signal::Interrupt);
-    }));
+    let (result, ()) = block_on_within(
+        POLLS,
+        futures::future::join(serve(starting, source, never, never), async {
+            assert_eq!(next(&mut lines).await, "starting");
+            send(&signals, Signal::Interrupt);
+        }),
+    );
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(rest(lines), ["start cancelled (shutdown)"]);
 
     let (signals, source) = mpsc::unbounded();
-    let stuck = from_fn(async |_: &Ctx<'_>, _lc: &Lifecycle<'_>| -> Result<(), Error> { core::future::pending().await });
+    let stuck =
+        from_fn(async |_: &Ctx<'_>, _lc: &Lifecycle<'_>| -> Result<(), Error> { core::future::pending().await });
     send(&signals, Signal::Interrupt);
     send(&signals, Signal::Interrupt);
     let result = block_on_within(POLLS, serve(stuck, source, never, never));
@@ -325,6 +341,7 @@ fn serve_is_send() {
     });
     let served = serve(tree, source, never, never);
     assert_send(&served);
+    static_assertions::assert_impl_all!(procession::proc::OsSignals: Send, Sync);
 }
 
 /// Inside a tokio runtime `main` does not panic: it runs the process on a runtime driven by a

@@ -131,8 +131,7 @@ fn assert_stopped(output: &[String], echo: usize, health: usize) -> (usize, usiz
     stops.sort();
     let threads = |line: &str, prefix: &str| -> usize {
         let rest = line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line:?} starts with {prefix:?}"));
-        let threads = rest.strip_suffix(" worker thread(s)").expect("thread count").parse().expect("a number");
-        threads
+        rest.strip_suffix(" worker thread(s)").expect("thread count").parse().expect("a number")
     };
     let echo_threads =
         threads(&stops[0], &format!("echo: stopped, {echo} connection(s) closed cleanly, 0 failed, on "));
@@ -299,4 +298,41 @@ fn sigterm_under_load_answers_or_refuses_every_request() {
         LATE,
         reports.iter().filter(|r| r.refused).count()
     );
+}
+
+/// A client that never closes holds the graceful stop (its connection waits for it after
+/// `bye`); a second SIGTERM forces the stop: the service aborts the connection, and the tree
+/// returns.
+#[test]
+fn second_sigterm_forces_a_connection_that_never_closes() {
+    let mut server = start();
+    let stubborn = connect(&server.echo);
+    let mut lines = BufReader::new(stubborn.try_clone().expect("clone"));
+    lines.get_mut().write_all(b"ping\n").expect("write");
+    assert_eq!(read_line(&mut lines), "ping");
+    let pid = server.child.id().to_string();
+    let kill = |signal: &str| assert!(Command::new("kill").args([signal, &pid]).status().expect("kill runs").success());
+
+    kill("-TERM");
+    assert_eq!(read_line(&mut lines), "bye");
+    let mut rest = Vec::new();
+    lines.read_to_end(&mut rest).expect("clean end of stream");
+    assert!(rest.is_empty());
+    // The server now waits for this client to close, which it does not do.
+    assert_eq!(read_line(&mut server.stdout), "server: stopping");
+    kill("-TERM");
+
+    let mut output = rest_of(&mut server.stdout);
+    let exit = server.child.wait().expect("the server exits");
+    assert!(exit.success(), "exit status {exit:?}, output {output:?}");
+    output.sort();
+    assert_eq!(
+        output,
+        [
+            "echo: stopped, 0 connection(s) closed cleanly, 1 failed, on 0 worker thread(s)",
+            "health: stopped, 0 connection(s) closed cleanly, 0 failed, on 0 worker thread(s)",
+            "server: stopped cleanly",
+        ]
+    );
+    drop((stubborn, lines));
 }

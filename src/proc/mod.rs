@@ -97,9 +97,9 @@ pub use convert::{FromRunner, IntoRunner, from_runner, into_runner};
 pub use deadline::{StopDeadline, stop_deadline};
 #[cfg(all(feature = "std", unix))]
 pub use main::{main, try_main};
+pub use sequence::{Sequence, sequence};
 #[cfg(all(feature = "std", unix))]
 pub use serve::{Exit, OsSignals, ServeError, Signal, Signals, serve, serve_main};
-pub use sequence::{Sequence, sequence};
 pub use set::Procs;
 pub use task::{Task, TaskError, TraceRegion, task, trace_region};
 

@@ -381,7 +381,12 @@ impl fmt::Display for Exit {
 /// }
 /// # }
 /// ```
-pub async fn serve<E, R, S, G, GF, F, FF>(runner: R, mut signals: S, graceful: G, forced: F) -> Result<(), ServeError<E>>
+pub async fn serve<E, R, S, G, GF, F, FF>(
+    runner: R,
+    mut signals: S,
+    graceful: G,
+    forced: F,
+) -> Result<(), ServeError<E>>
 where
     R: Runner<E>,
     S: Signals,
