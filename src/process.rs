@@ -327,10 +327,10 @@ impl<E, const N: usize> Shared<E, N> {
             }
             self.request = level;
         }
-        if let Some(new) = overrun {
-            if self.overrun.is_none_or(|old| old.level < new.level) {
-                self.overrun = Some(new);
-            }
+        if let Some(new) = overrun
+            && self.overrun.is_none_or(|old| old.level < new.level)
+        {
+            self.overrun = Some(new);
         }
         if !self.attached && self.state == State::Starting {
             self.state = State::Stopped;
@@ -638,12 +638,10 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
                 s.escalate(Request::Forced, Cause::Deadline, Some(Overrun::new(Phase::Start, StopLevel::Forced)));
                 true
             });
-            if escalated {
-                if let Either::Second(()) = select(self.until(settled), forced()).await {
-                    let overrun = Overrun::new(Phase::Start, StopLevel::Hard);
-                    self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
-                    self.until(settled).await;
-                }
+            if escalated && let Either::Second(()) = select(self.until(settled), forced()).await {
+                let overrun = Overrun::new(Phase::Start, StopLevel::Hard);
+                self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+                self.until(settled).await;
             }
         }
         self.read(Shared::start_result)
@@ -709,12 +707,10 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
                 pending = false;
             }
         }
-        if pending {
-            if let Either::Second(()) = select(self.until(stopped), forced()).await {
-                let overrun = Overrun::new(Phase::Stop, StopLevel::Hard);
-                self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
-                self.until(stopped).await;
-            }
+        if pending && let Either::Second(()) = select(self.until(stopped), forced()).await {
+            let overrun = Overrun::new(Phase::Stop, StopLevel::Hard);
+            self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+            self.until(stopped).await;
         }
         self.read(Shared::stop_result)
     }

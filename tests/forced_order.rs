@@ -2,9 +2,11 @@
 //! started: cases that the combinators got wrong before the engine passed cancellation down
 //! itself.
 
+#![allow(clippy::result_large_err, reason = "the common test error is a bounded list")]
+
 mod common;
 
-use std::future::pending;
+use core::future::pending;
 
 use common::{Error, Log, block_on, fail, strings};
 use embassy_futures::select::{Either, select};

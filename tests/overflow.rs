@@ -1,9 +1,13 @@
 //! More distinct tasks waiting on one context than it can keep: alone in this binary, because
 //! the spill table is shared by the whole program.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+extern crate alloc;
+
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use core::future::Future;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
 
 use procession::ctx::SPILL_SLOTS;
 use procession::{Cause, Ctx};
@@ -70,4 +74,3 @@ fn any_number_of_waiters_sleep() {
     }
 }
 
-use std::future::Future;

@@ -1163,10 +1163,7 @@ fn display() {
     assert_eq!(PErr::InvalidState(State::Stopped).to_string(), "invalid process state: stopped");
     assert_eq!(PErr::Run(fail("oops")).to_string(), "run: oops");
     assert_eq!(PErr::ExitedBeforeReady.to_string(), "process exited before it was ready");
-    assert_eq!(
-        PErr::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard)).to_string(),
-        "stop deadline passed, dropped"
-    );
+    assert_eq!(PErr::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard)).to_string(), "stop deadline passed, dropped");
 }
 
 // === stress ===

@@ -332,10 +332,10 @@ impl Executor for Faulty {
     {
         loop {
             let result = op.attempt(ctx).await;
-            if let Err(retry::Error::Internal(_)) = result {
-                if FAULTY_INTERNALS.fetch_add(1, Ordering::SeqCst) == 2 {
-                    return result;
-                }
+            if let Err(retry::Error::Internal(_)) = result
+                && FAULTY_INTERNALS.fetch_add(1, Ordering::SeqCst) == 2
+            {
+                return result;
             }
             yield_now().await;
         }
@@ -852,8 +852,11 @@ fn a_failure_while_stopping_after_an_interrupt_is_returned() {
         block_on_within(100, Supervisor::new(&runner, UntilPermanent).run(&Ctx::new(), async |_| Ok(()))),
         block_on_within(
             100,
-            Supervisor::new(&runner, Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::with_capacity()))
-                .run(&Ctx::new(), async |_| Ok(())),
+            Supervisor::new(
+                &runner,
+                Retry::new(Constant::every(Duration::from_secs(1)), ManualClock::<4>::with_capacity()),
+            )
+            .run(&Ctx::new(), async |_| Ok(())),
         ),
     ] {
         assert_eq!(result, Err(fail("flush failed")));

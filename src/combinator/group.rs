@@ -327,10 +327,10 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
 
     /// Watches the caller's context: once it is cancelled, starts the forced stop.
     fn watch_caller(&self, cx: &Context<'_>) {
-        if self.forced_cause().is_none() || load(&self.floor) > 0 {
-            if let Poll::Ready(cause) = self.caller.poll_cancelled_below(cx, None) {
-                self.force(cause, 0);
-            }
+        if (self.forced_cause().is_none() || load(&self.floor) > 0)
+            && let Poll::Ready(cause) = self.caller.poll_cancelled_below(cx, None)
+        {
+            self.force(cause, 0);
         }
     }
 

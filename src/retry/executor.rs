@@ -214,10 +214,10 @@ impl<B: Backoff, C: Clock, const R: usize> Executor for Retry<B, C, R> {
                 return Err(Error::Transient(e));
             }
             let now = self.clock.now();
-            if let Some(period) = self.period {
-                if !restarts.admit(now, period) {
-                    return Err(Error::Exhausted(e));
-                }
+            if let Some(period) = self.period
+                && !restarts.admit(now, period)
+            {
+                return Err(Error::Exhausted(e));
             }
             if self.reset_after.is_some_and(|uptime| now.saturating_duration_since(started) >= uptime) {
                 delays = self.backoff.delays();

@@ -422,11 +422,9 @@ where
                 if control.poll_take_forced(cx) {
                     callback_ctx.cancel_with(Cause::Shutdown);
                 }
-                if !forwarded {
-                    if let Poll::Ready(cause) = forward.as_mut().poll(cx) {
-                        forwarded = true;
-                        process_ctx.cancel_with(cause);
-                    }
+                if !forwarded && let Poll::Ready(cause) = forward.as_mut().poll(cx) {
+                    forwarded = true;
+                    process_ctx.cancel_with(cause);
                 }
                 execute.as_mut().poll(cx)
             })
