@@ -73,4 +73,3 @@ fn any_number_of_waiters_sleep() {
         assert_eq!(fut.as_mut().poll(&mut Context::from_waker(waker)), Poll::Ready(Cause::Shutdown));
     }
 }
-
