@@ -14,10 +14,10 @@
 //! the owner polls (an embassy task, a tokio task, a `join` arm). The handle itself is plain
 //! interior state behind a blocking mutex `M` (`const fn new`, so a `static` works); the other
 //! operations are called from any task and talk to the driver through that state. Waiting
-//! tasks register in `N` bounded waker slots (as embassy-sync's `MultiWakerRegistration`): when
-//! more distinct tasks wait than there are slots, registering one more wakes every waiter
-//! early (they register again when polled), so a wakeup is never lost; they spin instead of
-//! sleeping while they outnumber the slots.
+//! tasks register in `N` waker slots; more distinct tasks than that go to the program-wide
+//! spill table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded
+//! with it), so no waiting task is woken early because another one arrived. Only when the
+//! spill table is full too are the waiters woken early (never lost).
 //!
 //! # Operations
 //!
@@ -81,6 +81,7 @@ use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
+use core::sync::atomic::AtomicBool;
 use core::task::{Context, Poll, Waker};
 
 use embassy_futures::select::{Either, select};
@@ -90,6 +91,7 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
 use crate::runner::Runner;
+use crate::waitqueue::spill;
 
 /// The state of a [`Process`]; see the [module documentation](self) for the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,37 +247,29 @@ impl Slot {
 /// uses the process again).
 struct Woken<const N: usize> {
     observers: heapless::Vec<Waker, N>,
+    /// The spill table holds observers to wake too.
+    spill: bool,
     driver: Option<Waker>,
     callback: Option<Waker>,
 }
 
 impl<const N: usize> Woken<N> {
-    const NONE: Self = Self { observers: heapless::Vec::new(), driver: None, callback: None };
+    const NONE: Self = Self { observers: heapless::Vec::new(), spill: false, driver: None, callback: None };
 
     fn wake(self) {
         self.observers.into_iter().chain(self.driver).chain(self.callback).for_each(Waker::wake);
     }
 }
 
-/// Bounded waker slots, all woken together; on overflow every registered waker is woken early
-/// (they register again when polled), so no wakeup is lost. Wakers are handed out to be woken
-/// after the lock is released.
-///
-/// The algorithm of embassy-sync's `MultiWakerRegistration`, without its panic for `N = 0`
-/// (ruled out by `Process::new`), which with `defmt` links against a defmt logger even on a
-/// host.
+/// Bounded waker slots, all woken together. A waker that does not fit goes to the spill table
+/// (see `Process::poll_until`): nobody is woken early because another task arrived. Wakers are
+/// handed out to be woken after the lock is released.
 struct Observers<const N: usize>(heapless::Vec<Waker, N>);
 
 impl<const N: usize> Observers<N> {
-    /// Registers `waker`; when the slots are full, returns the wakers it displaced.
-    fn register(&mut self, waker: &Waker) -> heapless::Vec<Waker, N> {
-        if self.0.iter().any(|w| w.will_wake(waker)) {
-            return heapless::Vec::new();
-        }
-        let displaced = if self.0.is_full() { self.take() } else { heapless::Vec::new() };
-        // Not full now, since `N > 0`.
-        let _ = self.0.push(waker.clone());
-        displaced
+    /// Registers `waker`; `false` if the slots are full of other tasks' wakers.
+    fn register(&mut self, waker: &Waker) -> bool {
+        self.0.iter().any(|w| w.will_wake(waker)) || self.0.push(waker.clone()).is_ok()
     }
 
     fn take(&mut self) -> heapless::Vec<Waker, N> {
@@ -423,6 +417,15 @@ impl<E, const N: usize> Shared<E, N> {
 /// ```
 pub struct Process<E, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
     shared: Mutex<M, RefCell<Shared<E, N>>>,
+    /// Some observer beyond the `N` slots waits in the spill table under this process's address.
+    spilled: AtomicBool,
+}
+
+impl<E, const N: usize, M: RawMutex> Drop for Process<E, N, M> {
+    fn drop(&mut self) {
+        // Nobody can wait on a process that is going away: forget its spilled observers.
+        spill::clear(self.key(), &self.spilled);
+    }
 }
 
 // === impl Process ===
@@ -448,6 +451,7 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
                 driver: Slot(None),
                 callback: Slot(None),
             })),
+            spilled: AtomicBool::new(false),
         }
     }
 
@@ -461,6 +465,7 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
             let out = f(&mut shared);
             if shared.state != state {
                 woken.observers = shared.observers.take();
+                woken.spill = true;
             }
             if shared.request != request || (state == State::Initial && shared.state != state) {
                 woken.driver = shared.driver.0.take();
@@ -468,8 +473,15 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
             }
             out
         });
+        if woken.spill {
+            spill::wake(self.key(), &self.spilled);
+        }
         woken.wake();
         out
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     /// Reads the shared state.
@@ -487,7 +499,17 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
                 Some(out) => Poll::Ready(out),
                 None => {
                     match side {
-                        Side::Observer => displaced = shared.observers.register(cx.waker()),
+                        Side::Observer => {
+                            // Beyond the slots, the spill table (under the same lock, so the
+                            // check and the registration stay together); only when that is
+                            // full too are the others woken early rather than lost.
+                            if !shared.observers.register(cx.waker())
+                                && !spill::register_shared(self.key(), cx.waker(), &self.spilled)
+                            {
+                                displaced = shared.observers.take();
+                                let _ = shared.observers.register(cx.waker());
+                            }
+                        }
                         Side::Driver => shared.driver.register(cx.waker()),
                         Side::Callback => shared.callback.register(cx.waker()),
                     }

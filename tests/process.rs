@@ -935,6 +935,23 @@ fn more_done_waiters_than_slots() {
     assert_eq!(stop.take(), Ok(()));
 }
 
+/// More distinct waiters than slots sleep: the ones beyond the two slots wait in the spill
+/// table, nobody is woken before the state changes, and each exactly once when it does. (The
+/// slots used to wake each other early for ever once they overflowed.)
+#[test]
+fn waiters_beyond_the_slots_sleep_until_the_change() {
+    let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
+    let mut waiters: Vec<_> = (0..6).map(|_| Task::new(p.done())).collect();
+    for _ in 0..3 {
+        for w in &mut waiters {
+            w.poll_now();
+        }
+    }
+    assert!(waiters.iter().all(|w| w.wakes() == 0), "a waiter was woken early");
+    assert_eq!(block_on(p.stop(never(), never())), Ok(()));
+    assert!(waiters.iter().all(|w| w.wakes() == 1), "every waiter is woken once");
+}
+
 /// A task polled again and again takes one slot: with two slots, a waiter polled five times
 /// and a second waiter are not woken early.
 #[test]
