@@ -256,15 +256,6 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
         Self { beside: true, ..self }
     }
 
-    /// Kept so that code written when waiting for readiness was an opt-in still compiles: it
-    /// is the default now, and this only undoes
-    /// [`callback_beside_process`](Self::callback_beside_process).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn callback_after_ready(self) -> Self {
-        Self { beside: false, ..self }
-    }
-
     /// Bounds the wait for the run's callback once its context is cancelled: a callback that
     /// has not returned when `deadline()` completes is dropped (a hard stop of the callback),
     /// the process is then stopped as if the callback had returned, and the run reports
