@@ -211,7 +211,16 @@ fn child() -> OwnWaker<impl Runner<Failed> + Copy> {
 /// Runs `tree` on the [`Poller`], once stopped gracefully and once forced, and checks that it
 /// sleeps once started (at most `max_start` polls) and returns once stopped (at most
 /// `max_stop` polls), printing the polls of both runs.
+/// The spill table of wakers is one for the whole program: the cases of this file run one at a
+/// time, so that one case's waiters never take the room another counts on.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn idle_tree<R: Runner<Failed>>(name: &str, tree: &R, max_start: usize, max_stop: usize) {
+    let _serial = one_at_a_time();
     for forced in [false, true] {
         let root = Ctx::new();
         let gate = Gate::default();
@@ -261,6 +270,7 @@ fn idle_tree<R: Runner<Failed>>(name: &str, tree: &R, max_start: usize, max_stop
 /// `TASKS` tasks wait on `ctx`: each is polled at most twice while nothing happens, then woken
 /// exactly once and polled exactly once when `ctx` is cancelled.
 fn tasks_on_static<const TASKS: usize>(ctx: &'static Ctx<'static>) {
+    let _serial = one_at_a_time();
     let done = AtomicUsize::new(0);
     let mut poller = Poller::default();
     for _ in 0..TASKS {
@@ -291,10 +301,20 @@ fn four_tasks_on_one_static_ctx_sleep_and_wake_once() {
     tasks_on_static::<4>(&CTX);
 }
 
-/// Twelve tasks on one `static` context sleep while idle and are woken once by the cancel.
+/// Twelve tasks on one `static` context sleep while idle and are woken once by the cancel:
+/// one in the root's own slot, eleven in the spill table.
 #[test]
 fn twelve_tasks_on_one_static_ctx_sleep_and_wake_once() {
     static CTX: Ctx<'static> = Ctx::new();
+    tasks_on_static::<12>(&CTX);
+}
+
+/// Twelve tasks on a `static` context with a pool of twelve slots (the way for a firmware with
+/// many tasks on one shutdown context): the spill table is not touched.
+#[test]
+fn twelve_tasks_on_a_pooled_static_ctx_sleep_and_wake_once() {
+    static WAITERS: procession::ctx::WaiterPool<12> = procession::ctx::WaiterPool::new();
+    static CTX: Ctx<'static> = Ctx::with_waiters(&WAITERS);
     tasks_on_static::<12>(&CTX);
 }
 
