@@ -645,12 +645,18 @@ fn p18_main_returns_the_process_result() {
 
 // === what task and trace_region emit ===
 
+/// The tracing and log tests run one at a time: with both features on, a task run without a
+/// subscriber (in the log test) caches the interest of the callsites the tracing test records.
+#[cfg(any(feature = "tracing", feature = "log"))]
+static TRACING_AND_LOG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// With `tracing`: each run of a task is inside an `INFO` span `task` with its name, and a
 /// region inside a `DEBUG` span `region`; the span is entered while the process is polled.
 #[cfg(feature = "tracing")]
 #[test]
 fn task_and_region_open_tracing_spans() {
     use std::sync::Mutex;
+    let _serial = TRACING_AND_LOG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, field};
 
@@ -698,11 +704,16 @@ fn task_and_region_open_tracing_spans() {
     let recorder = Arc::new(Recorder::default());
     let root = Ctx::new();
     let tree = task("web", trace_region("load", failing("boom")));
-    let result: Result<(), TaskError<Error>> =
-        tracing::subscriber::with_default(recorder.clone(), || block_on(tree.run(&root)));
+    let result: Result<(), TaskError<Error>> = tracing::subscriber::with_default(recorder.clone(), || {
+        // Tests on other threads run tasks with no subscriber and may have cached a "never"
+        // interest for these callsites meanwhile.
+        tracing::callsite::rebuild_interest_cache();
+        block_on(tree.run(&root))
+    });
     assert_eq!(result, Err(TaskError::new("web", fail("boom"))));
     let events = recorder.events.lock().unwrap().clone();
     // (`Instrumented` enters the spans again to drop the process inside them.)
+    assert!(events.len() >= 4, "{events:?}");
     assert_eq!(events[..4], strings(&["new task web INFO", "enter task", "new region load DEBUG", "enter region"]));
 }
 
@@ -711,6 +722,7 @@ fn task_and_region_open_tracing_spans() {
 #[test]
 fn task_and_region_write_log_records() {
     use std::sync::Mutex;
+    let _serial = TRACING_AND_LOG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
 
     static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
