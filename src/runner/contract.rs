@@ -31,7 +31,7 @@ use crate::error::Merge;
 /// # Examples
 ///
 /// Most runners are built with [`leaf`](crate::leaf), [`start_stop`](crate::start_stop) or
-/// [`from_fn`]; implementing the trait by hand looks like this:
+/// [`from_fn`](crate::from_fn); implementing the trait by hand looks like this:
 ///
 /// ```
 /// use procession::{Ctx, Runner};

@@ -6,7 +6,7 @@ use super::Runner;
 use crate::ctx::Ctx;
 use crate::error::Merge;
 
-/// Runner for the [`RunnerExt::map_err`] method.
+/// Runner for the [`RunnerExt::map_err`](crate::RunnerExt::map_err) method.
 #[derive(Clone, Copy)]
 #[must_use = "a runner does nothing until it is run"]
 pub struct MapErr<R, F, E> {

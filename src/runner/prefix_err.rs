@@ -4,7 +4,7 @@ use super::Runner;
 use crate::ctx::Ctx;
 use crate::error::Prefix;
 
-/// Runner for the [`RunnerExt::prefix_err`] method.
+/// Runner for the [`RunnerExt::prefix_err`](crate::RunnerExt::prefix_err) method.
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a runner does nothing until it is run"]
 pub struct PrefixErr<R> {

@@ -19,7 +19,7 @@ pub type SendBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// The callback itself runs outside the box, in the [`SendRunner`]'s own future; this link
 /// tells it when the runner is ready, passes on the cancellation of the runner's callback
-/// context, and waits for the callback to return. It is used by [`send_runner!`]
+/// context, and waits for the callback to return. It is used by [`send_runner!`](crate::send_runner)
 /// (crate::send_runner), which is the way to make one.
 pub struct SendReady<'a> {
     ready: &'a Latch,
@@ -35,7 +35,7 @@ impl fmt::Debug for SendReady<'_> {
 
 impl<'a> SendReady<'a> {
     /// Runs `runner` on `ctx` with this link as its callback: the future that
-    /// [`send_runner!`](crate::send_runner) boxes.
+    /// [`send_runner!`](crate::send_runner)(crate::send_runner) boxes.
     ///
     /// The callback the runner sees always returns `Ok`: the real callback's error is kept by
     /// the [`SendRunner`] and merged first.
@@ -54,7 +54,7 @@ impl<'a> SendReady<'a> {
         })
     }
 
-    /// Boxes a `Send` future; [`send_runner!`](crate::send_runner) checks `Send` here, where
+    /// Boxes a `Send` future; [`send_runner!`](crate::send_runner)(crate::send_runner) checks `Send` here, where
     /// the tree's type is known.
     pub fn pin<F: Future + Send + 'a>(future: F) -> SendBoxFuture<'a, F::Output> {
         Box::pin(future)
@@ -88,7 +88,7 @@ where
 }
 
 /// A boxed runner whose run future is `Send` whenever its callback's is (`alloc`); made with
-/// [`send_runner!`](crate::send_runner).
+/// [`send_runner!`](crate::send_runner)(crate::send_runner).
 ///
 /// A helper function that builds part of a tree and returns `impl Runner<E>` hides whether the
 /// run future is `Send` (stable Rust cannot say it in the return type), so the tree it is
@@ -136,7 +136,7 @@ impl<E> fmt::Debug for SendRunner<E> {
 impl<E: 'static> SendRunner<E> {
     /// Boxes `runner` with `witness`, the function that runs it and boxes its future:
     /// `|runner, ctx, link| SendReady::pin(link.run(runner, ctx))`. Written where the
-    /// runner's type is known, it is where `Send` is checked; [`send_runner!`]
+    /// runner's type is known, it is where `Send` is checked; [`send_runner!`](crate::send_runner)
     /// (crate::send_runner) writes it.
     pub fn new<R, W>(runner: R, witness: W) -> Self
     where

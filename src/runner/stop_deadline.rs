@@ -8,7 +8,7 @@ use super::deadline::{bounded, escalate, report};
 use crate::ctx::{Cause, Ctx, Latch};
 use crate::error::{Merge, Overrun, Phase};
 
-/// Runner for the [`RunnerExt::with_stop_deadline`] method.
+/// Runner for the [`RunnerExt::with_stop_deadline`](crate::RunnerExt::with_stop_deadline) method.
 #[derive(Clone, Copy)]
 #[must_use = "a runner does nothing until it is run"]
 pub struct StopDeadline<R, G, H> {
