@@ -24,8 +24,8 @@ fn demo_prints_the_lifecycle_in_order() {
             "app: served request 3",
             "system: injecting a failure: the network link drops",
             "network: link down!",
-            "app: stopping (forced: dependency failed)",
             "system: shutting down (dependency failed)",
+            "app: stopping (forced: dependency failed)",
             "storage: flushing and unmounting (graceful)",
             "system: stopped with network: link down",
         ]

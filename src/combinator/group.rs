@@ -232,10 +232,19 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
             }
         }
         let mut forwarded = false;
+        let mut forced_seen = false;
         poll_fn(|cx| {
             let may_stop = is(&self.released) && (!self.ordered() || load(&self.top) <= index + 1);
             if may_stop {
-                return Poll::Ready(());
+                let forced = self.forced_cause().is_some() && index >= load(&self.floor);
+                if !forced || forced_seen {
+                    return Poll::Ready(());
+                }
+                // A forced stop reaches this child: its context is cancelled now; the callback
+                // returns one poll later, so that the child sees the forced stop first.
+                forced_seen = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             if !forwarded && ctx.cause_below(Some(&slot.ctx)).is_some() {
                 // The child cancelled its own callback's context: it gives up.
