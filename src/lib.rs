@@ -19,6 +19,7 @@ pub mod runner;
 mod set_macros;
 pub mod shot;
 pub mod supervisor;
+pub mod table;
 pub mod time;
 mod waitqueue;
 

@@ -1,0 +1,16 @@
+//! The keyed supervisor over a [`Table`] of desired processes.
+//!
+//! A [`Table`] says which processes should run: one value `V` per key `K`, looked up one key at
+//! a time ([`Table::get`]) or walked in one pass ([`Table::iter`] and its [`Cursor`]). Both are
+//! async and fallible, so a database or a flash key map can back a table as well as a slice in
+//! RAM.
+//!
+//! This module is an index: the traits live in `store`, each adapter in a file of its own.
+
+mod store;
+
+pub use store::{Cursor, Table};
+
+// -- adapters (table helper) --
+
+// -- keyed supervisor (keyed helper) --
