@@ -320,6 +320,10 @@ pub struct Ctx<'a> {
     state: AtomicU8,
     /// A root: some waiter of this chain went to the spill table.
     spilled: AtomicBool,
+    /// A byte for the owner of a context the crate made for itself (the engine keeps a child's
+    /// progress here, in what would otherwise be padding). Written only by that owner, from the
+    /// one task that polls it.
+    owner: AtomicU8,
 }
 
 // === impl Ctx ===
@@ -340,7 +344,7 @@ impl Default for Ctx<'static> {
 
 impl<'a> Ctx<'a> {
     const fn root(up: Up<'a>) -> Self {
-        Self { up, state: AtomicU8::new(0), spilled: AtomicBool::new(false) }
+        Self { up, state: AtomicU8::new(0), spilled: AtomicBool::new(false), owner: AtomicU8::new(0) }
     }
 
     /// Creates a root context, not cancelled, whose waiting tasks sleep in `pool`: up to `N`
@@ -375,7 +379,7 @@ impl<'a> Ctx<'a> {
     ///
     /// The child borrows `self`; it needs no heap. Dropping a child does nothing to its parent.
     pub const fn child(&'a self) -> Self {
-        Ctx { up: Up::Parent(self), state: AtomicU8::new(0), spilled: AtomicBool::new(false) }
+        Ctx { up: Up::Parent(self), state: AtomicU8::new(0), spilled: AtomicBool::new(false), owner: AtomicU8::new(0) }
     }
 
     /// Cancels this context and, through them, all its children, with [`Cause::Shutdown`].
@@ -471,6 +475,19 @@ impl<'a> Ctx<'a> {
     /// Wakes every task waiting anywhere in this chain (they re-check what they wait for).
     pub(crate) fn wake(&self) {
         self.top().wake_root();
+    }
+
+    /// Whether the owner's byte has any bit of `flags` set.
+    #[inline]
+    pub(crate) fn owner_has(&self, flags: u8) -> bool {
+        self.owner.load(Ordering::Relaxed) & flags != 0
+    }
+
+    /// Sets the bits of `flags` in the owner's byte (a plain load and store: only the owner's
+    /// task writes it).
+    #[inline]
+    pub(crate) fn owner_set(&self, flags: u8) {
+        self.owner.store(self.owner.load(Ordering::Relaxed) | flags, Ordering::Relaxed);
     }
 
     /// Whether `self` and `other` are the same context.

@@ -23,7 +23,9 @@
 //! 4. Every change of state another arm waits for is followed by a wake of that arm's slot;
 //!    every arm that waits registers there before it checks the state again (no lost wakeup).
 
-use core::future::poll_fn;
+use core::future::{Future, poll_fn};
+use core::marker::PhantomData;
+use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
 
@@ -47,23 +49,23 @@ const ENTERED: u8 = 1;
 const READY: u8 = 2;
 const DONE: u8 = 4;
 
-/// The context of one child, and how far it got.
+/// The context of one child; how far the child got is kept in the context's owner byte, so a
+/// slot costs exactly one [`Ctx`].
 pub(crate) struct Slot<'c> {
     ctx: Ctx<'c>,
-    flags: AtomicU8,
 }
 
 impl Slot<'_> {
     pub(crate) const fn new() -> Self {
-        Self { ctx: Ctx::detached(), flags: AtomicU8::new(0) }
+        Self { ctx: Ctx::detached() }
     }
 
     fn has(&self, flag: u8) -> bool {
-        self.flags.load(Ordering::Relaxed) & flag != 0
+        self.ctx.owner_has(flag)
     }
 
     fn set(&self, flag: u8) {
-        self.flags.store(self.flags.load(Ordering::Relaxed) | flag, Ordering::Relaxed);
+        self.ctx.owner_set(flag);
     }
 }
 
@@ -214,10 +216,9 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
         }
     }
 
-    /// The callback handed to child `index`: marks it ready, then parks until it may stop.
-    async fn child_callback(&self, index: usize, ctx: &Ctx<'_>) {
-        let slot = &self.slots[index];
-        slot.set(READY);
+    /// Child `index` became ready (its callback was called).
+    fn child_ready(&self, index: usize) {
+        self.slots[index].set(READY);
         if self.ordered() {
             self.started.store(index + 1, Ordering::Relaxed);
             match self.slots.get(index + 1) {
@@ -231,34 +232,38 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
                 self.main.wake();
             }
         }
-        let mut forwarded = false;
-        let mut forced_seen = false;
-        poll_fn(|cx| {
-            let may_stop = is(&self.released) && (!self.ordered() || load(&self.top) <= index + 1);
-            if may_stop {
-                let forced = self.forced_cause().is_some() && index >= load(&self.floor);
-                if !forced || forced_seen {
-                    return Poll::Ready(());
-                }
-                // A forced stop reaches this child: its context is cancelled now; the callback
-                // returns one poll later, so that the child sees the forced stop first.
-                forced_seen = true;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+    }
+
+    /// One poll of the callback of child `index`, parked until the child may stop.
+    fn poll_park(&self, index: usize, ctx: &Ctx<'_>, state: &mut u8, cx: &Context<'_>) -> Poll<()> {
+        let slot = &self.slots[index];
+        if *state & PARK_MARKED == 0 {
+            *state |= PARK_MARKED;
+            self.child_ready(index);
+        }
+        let may_stop = is(&self.released) && (!self.ordered() || load(&self.top) <= index + 1);
+        if may_stop {
+            let forced = self.forced_cause().is_some() && index >= load(&self.floor);
+            if !forced || *state & PARK_FORCED_SEEN != 0 {
+                return Poll::Ready(());
             }
-            if !forwarded && ctx.cause_below(Some(&slot.ctx)).is_some() {
-                // The child cancelled its own callback's context: it gives up.
-                forwarded = true;
-                self.failing(index);
-            }
-            slot.ctx.register(cx);
-            if !ctx.chain_root().is(&slot.ctx) {
-                // A context of the child's own making, outside the slot's chain.
-                ctx.register(cx);
-            }
-            Poll::Pending
-        })
-        .await;
+            // A forced stop reaches this child: its context is cancelled now; the callback
+            // returns one poll later, so that the child sees the forced stop first.
+            *state |= PARK_FORCED_SEEN;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if *state & PARK_FORWARDED == 0 && ctx.cause_below(Some(&slot.ctx)).is_some() {
+            // The child cancelled its own callback's context: it gives up.
+            *state |= PARK_FORWARDED;
+            self.failing(index);
+        }
+        slot.ctx.register(cx);
+        if !ctx.chain_root().is(&slot.ctx) {
+            // A context of the child's own making, outside the slot's chain.
+            ctx.register(cx);
+        }
+        Poll::Pending
     }
 
     /// Whether child `index` may start: every child below it is ready and none has returned.
@@ -267,51 +272,59 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
     }
 
     /// Runs child `index` in its arm: waits for its turn, runs it, and records how it ended.
-    pub(crate) async fn arm<E, R: Runner<E>>(&self, index: usize, child: &R) -> Result<(), E> {
-        let slot = &self.slots[index];
-        if self.ordered() {
-            poll_fn(|cx| {
-                if load(&self.started) >= index || is(&self.aborted) {
-                    return Poll::Ready(());
-                }
-                slot.ctx.register(cx);
-                if load(&self.started) >= index || is(&self.aborted) { Poll::Ready(()) } else { Poll::Pending }
-            })
-            .await;
-            if !is(&self.aborted) {
-                if let Some(cause) = self.caller.cause() {
-                    // The group is cancelled while it starts: what is not started yet never starts.
-                    self.force(cause, 0);
-                } else if !self.may_start(index) {
-                    // A child below gave up in the poll that made it ready.
-                    self.abort_with(Cause::DependencyFailed);
+    ///
+    /// A plain function returning an `async move` block, so that the arm's future keeps its
+    /// three captures once (an `async fn` keeps its arguments twice).
+    pub(crate) fn arm<'a, E, R: Runner<E>>(
+        &'a self,
+        index: usize,
+        child: &'a R,
+    ) -> impl Future<Output = Result<(), E>> + 'a {
+        async move {
+            if self.ordered() {
+                poll_fn(|cx| {
+                    if load(&self.started) >= index || is(&self.aborted) {
+                        return Poll::Ready(());
+                    }
+                    self.slots[index].ctx.register(cx);
+                    if load(&self.started) >= index || is(&self.aborted) { Poll::Ready(()) } else { Poll::Pending }
+                })
+                .await;
+                if !is(&self.aborted) {
+                    if let Some(cause) = self.caller.cause() {
+                        // The group is cancelled while it starts: what is not started yet never starts.
+                        self.force(cause, 0);
+                    } else if !self.may_start(index) {
+                        // A child below gave up in the poll that made it ready.
+                        self.abort_with(Cause::DependencyFailed);
+                    }
                 }
             }
-        }
-        if is(&self.aborted) {
-            // This child never starts.
+            if is(&self.aborted) {
+                // This child never starts.
+                self.returned(index);
+                return Ok(());
+            }
+            self.slots[index].set(ENTERED);
+            if let Some(cause) = self.forced_cause() {
+                self.slots[index].ctx.cancel_with(cause);
+            }
+            let result = child
+                .run(
+                    &self.slots[index].ctx,
+                    park_fn(move |ctx| Park { group: self, ctx, index, state: 0, _error: PhantomData }),
+                )
+                .await;
+            self.slots[index].set(DONE);
+            if !self.slots[index].has(READY) {
+                self.abort_with(Cause::DependencyFailed);
+            } else if !is(&self.released) {
+                // The child abandoned its callback and ended while its dependents run.
+                self.failing(index);
+            }
             self.returned(index);
-            return Ok(());
+            result
         }
-        slot.set(ENTERED);
-        if let Some(cause) = self.forced_cause() {
-            slot.ctx.cancel_with(cause);
-        }
-        let result = child
-            .run(&slot.ctx, async |c: &Ctx<'_>| {
-                self.child_callback(index, c).await;
-                Ok(())
-            })
-            .await;
-        slot.set(DONE);
-        if !slot.has(READY) {
-            self.abort_with(Cause::DependencyFailed);
-        } else if !is(&self.released) {
-            // The child abandoned its callback and ended while its dependents run.
-            self.failing(index);
-        }
-        self.returned(index);
-        result
     }
 
     /// Arm `index` is done (its child returned, or it never started one): lower `top` past every
@@ -387,6 +400,40 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
         })
         .await;
         result
+    }
+}
+
+const PARK_MARKED: u8 = 1;
+const PARK_FORWARDED: u8 = 2;
+const PARK_FORCED_SEEN: u8 = 4;
+
+/// Gives the engine's callback closure its higher-ranked signature (the closure returns a future
+/// that borrows its argument, which closure inference alone cannot express). A plain closure
+/// returning a future is an `AsyncFnOnce`, and its future is [`Park`] alone: an `async` closure's
+/// future would keep the closure's captures a second time.
+fn park_fn<'p, 'g: 'p, 'c: 'g, E, F>(f: F) -> F
+where
+    F: for<'x, 'y> FnOnce(&'x Ctx<'y>) -> Park<'p, 'x, 'y, 'g, 'c, E>,
+{
+    f
+}
+
+/// The future of a child's callback: marks the child ready when first polled, then parks until
+/// the child may stop (see [`Group::poll_park`]).
+pub(crate) struct Park<'p, 'x, 'y, 'g, 'c, E> {
+    group: &'p Group<'g, 'c>,
+    ctx: &'x Ctx<'y>,
+    index: usize,
+    state: u8,
+    _error: PhantomData<fn() -> E>,
+}
+
+impl<E> Future for Park<'_, '_, '_, '_, '_, E> {
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.group.poll_park(this.index, this.ctx, &mut this.state, cx).map(Ok)
     }
 }
 

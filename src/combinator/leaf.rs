@@ -1,6 +1,10 @@
 //! [`leaf`] and [`leaf_with_stop`]: a runner from a function that runs in the foreground.
 
-use embassy_futures::join::join;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, merge_results};
@@ -112,20 +116,95 @@ where
         F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
         let inner = ctx.child();
-        // The callback arm comes first: when it ends and cancels `inner`, the run arm sees it
-        // in the same poll.
-        let callback = async {
-            let callback = ready(&inner).await;
-            let stop = self.stop.stop(ctx).await;
-            inner.cancel_with(Cause::Shutdown);
-            merge_results(callback, stop)
-        };
-        let run = async {
-            let run = (self.run)(&inner).await;
-            inner.cancel_with(if run.is_ok() { Cause::Parent } else { Cause::DependencyFailed });
-            run
-        };
-        let (callback, run) = join(callback, run).await;
-        merge_results(callback, run)
+        Both {
+            phase: Phase::Callback { future: ready(&inner), make_stop: Some(|| self.stop.stop(ctx)) },
+            run: (self.run)(&inner),
+            inner: &inner,
+            callback_result: None,
+            run_result: None,
+        }
+        .await
+    }
+}
+
+pin_project! {
+    /// Where the callback side of a leaf is: the callback, then the graceful stop.
+    #[project = PhaseProj]
+    enum Phase<C, M, S> {
+        Callback { #[pin] future: C, make_stop: Option<M> },
+        Stop { #[pin] future: S },
+        Done,
+    }
+}
+
+pin_project! {
+    /// The callback side and the function of a leaf, polled together in one small future
+    /// (the callback side first, as a `join` would): a leaf costs its context, its two futures
+    /// and two results, nothing more.
+    struct Both<'i, 'p, C, M, S, Fut, E> {
+        #[pin]
+        phase: Phase<C, M, S>,
+        #[pin]
+        run: Fut,
+        inner: &'i Ctx<'p>,
+        callback_result: Option<Result<(), E>>,
+        run_result: Option<Result<(), E>>,
+    }
+}
+
+impl<C, M, S, Fut, E> Future for Both<'_, '_, C, M, S, Fut, E>
+where
+    E: Merge,
+    C: Future<Output = Result<(), E>>,
+    M: FnOnce() -> S,
+    S: Future<Output = Result<(), E>>,
+    Fut: Future<Output = Result<(), E>>,
+{
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // The callback, then the graceful stop; then the function is told to stop.
+        loop {
+            let next = match this.phase.as_mut().project() {
+                PhaseProj::Callback { future, make_stop } => match future.poll(cx) {
+                    Poll::Ready(result) => {
+                        *this.callback_result = Some(result);
+                        Some(match make_stop.take() {
+                            Some(make) => Phase::Stop { future: make() },
+                            None => Phase::Done,
+                        })
+                    }
+                    Poll::Pending => None,
+                },
+                PhaseProj::Stop { future } => match future.poll(cx) {
+                    Poll::Ready(stop) => {
+                        let callback = this.callback_result.take().unwrap_or(Ok(()));
+                        *this.callback_result = Some(merge_results(callback, stop));
+                        this.inner.cancel_with(Cause::Shutdown);
+                        Some(Phase::Done)
+                    }
+                    Poll::Pending => None,
+                },
+                PhaseProj::Done => None,
+            };
+            match next {
+                Some(phase) => this.phase.set(phase),
+                None => break,
+            }
+        }
+        if this.run_result.is_none()
+            && let Poll::Ready(run) = this.run.poll(cx)
+        {
+            this.inner.cancel_with(if run.is_ok() { Cause::Parent } else { Cause::DependencyFailed });
+            *this.run_result = Some(run);
+        }
+        if matches!(*this.phase, Phase::Done)
+            && let Some(run) = this.run_result.take()
+        {
+            let callback = this.callback_result.take().unwrap_or(Ok(()));
+            return Poll::Ready(merge_results(callback, run));
+        }
+        Poll::Pending
     }
 }
