@@ -40,6 +40,24 @@ macro_rules! join_merged {
     ($arm:ident($($a:ident),*); $i:tt) => {
         $arm!($($a),*; $i)
     };
+    ($arm:ident($($a:ident),*); $i:tt, $j:tt, $k:tt) => {
+        async {
+            let (a, b, c) = embassy_futures::join::join3($arm!($($a),*; $i), $arm!($($a),*; $j), $arm!($($a),*; $k)).await;
+            $crate::error::merge_results($crate::error::merge_results(a, b), c)
+        }
+    };
+    ($arm:ident($($a:ident),*); $i:tt, $j:tt, $k:tt, $l:tt) => {
+        async {
+            let (a, b, c, d) = embassy_futures::join::join4(
+                $arm!($($a),*; $i),
+                $arm!($($a),*; $j),
+                $arm!($($a),*; $k),
+                $arm!($($a),*; $l),
+            )
+            .await;
+            $crate::error::merge_results($crate::error::merge_results($crate::error::merge_results(a, b), c), d)
+        }
+    };
     ($arm:ident($($a:ident),*); $i:tt, $($rest:tt),+) => {
         async {
             let (first, rest) = embassy_futures::join::join(

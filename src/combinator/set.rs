@@ -6,6 +6,7 @@ use super::group::{Group, Mode, Slot, combine};
 use crate::ctx::Ctx;
 use crate::error::{Merge, merge_results};
 use crate::runner::Runner;
+use crate::set_macros::{for_tuples, join_merged};
 
 /// A fixed set of child runners with one error type `E`, as taken by [`chain`](super::chain),
 /// [`parallel`](super::parallel) and [`sequential`](super::sequential).
@@ -70,16 +71,10 @@ impl<E, A: Runner<E>> Sealed<E> for (A,) {
     }
 }
 
-/// Joins the arms of a tuple's children, nested pairwise, merging their results in order.
-macro_rules! join_arms {
+/// The arm of tuple element `$i` (for [`join_merged`]).
+macro_rules! group_arm {
     ($group:ident, $this:ident; $i:tt) => {
         $group.arm($i, &$this.$i)
-    };
-    ($group:ident, $this:ident; $i:tt, $($rest:tt),+) => {
-        async {
-            let (first, rest) = join($group.arm($i, &$this.$i), join_arms!($group, $this; $($rest),+)).await;
-            merge_results(first, rest)
-        }
     };
 }
 
@@ -100,24 +95,14 @@ macro_rules! tuple_children {
                 let this = self;
                 let slots: [Slot<'_>; $len] = [const { Slot::new() }; $len];
                 let group = Group::new(ctx, mode, &slots);
-                let (children, main) = join(join_arms!(group, this; $($i),+), group.main(ready)).await;
+                let (children, main) = join(join_merged!(group_arm(group, this); $($i),+), group.main(ready)).await;
                 combine(main, children)
             }
         }
     };
 }
 
-tuple_children!(2; A 0, B 1);
-tuple_children!(3; A 0, B 1, C 2);
-tuple_children!(4; A 0, B 1, C 2, D 3);
-tuple_children!(5; A 0, B 1, C 2, D 3, G 4);
-tuple_children!(6; A 0, B 1, C 2, D 3, G 4, H 5);
-tuple_children!(7; A 0, B 1, C 2, D 3, G 4, H 5, I 6);
-tuple_children!(8; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7);
-tuple_children!(9; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8);
-tuple_children!(10; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9);
-tuple_children!(11; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10);
-tuple_children!(12; A 0, B 1, C 2, D 3, G 4, H 5, I 6, J 7, K 8, L 9, M 10, N 11);
+for_tuples!(from_2 tuple_children);
 
 // === arrays ===
 
