@@ -37,11 +37,13 @@ type List = alloc::vec::Vec<Entry>;
 
 struct Table {
     entries: List,
-    next_id: u32,
+    /// The id last handed out (0 before the first: the table starts all zero, so it is placed
+    /// in `.bss` and costs no flash).
+    last_id: u32,
 }
 
 static TABLE: Mutex<CriticalSectionRawMutex, RefCell<Table>> =
-    Mutex::new(RefCell::new(Table { entries: List::new(), next_id: 1 }));
+    Mutex::new(RefCell::new(Table { entries: List::new(), last_id: 0 }));
 
 fn push(entries: &mut List, entry: Entry) -> bool {
     #[cfg(not(feature = "alloc"))]
@@ -57,8 +59,9 @@ fn push(entries: &mut List, entry: Entry) -> bool {
 pub(crate) fn insert(key: usize, waker: &Waker, spilled: &AtomicBool) -> Option<u32> {
     TABLE.lock(|table| {
         let mut table = table.borrow_mut();
-        let id = table.next_id;
-        table.next_id = table.next_id.checked_add(1).unwrap_or(1);
+        // Ids start at 1 and wrap past `u32::MAX` back to 1: 0 marks the shared entries.
+        let id = table.last_id.checked_add(1).unwrap_or(1);
+        table.last_id = id;
         let stored = push(&mut table.entries, Entry { key, id, waker: waker.clone() });
         if stored {
             spilled.store(true, Ordering::SeqCst);
