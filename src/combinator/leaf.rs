@@ -122,6 +122,7 @@ where
             inner: &inner,
             callback_result: None,
             run_result: None,
+            callback_done: false,
         }
         .await
     }
@@ -149,6 +150,9 @@ pin_project! {
         inner: &'i Ctx<'p>,
         callback_result: Option<Result<(), E>>,
         run_result: Option<Result<(), E>>,
+        // Whether `phase` is `Done`, kept apart: reading the discriminant through a shared
+        // reference to `phase` would alias the self-borrows of the callback's future inside it.
+        callback_done: bool,
     }
 }
 
@@ -172,7 +176,10 @@ where
                         *this.callback_result = Some(result);
                         Some(match make_stop.take() {
                             Some(make) => Phase::Stop { future: make() },
-                            None => Phase::Done,
+                            None => {
+                                *this.callback_done = true;
+                                Phase::Done
+                            }
                         })
                     }
                     Poll::Pending => None,
@@ -182,6 +189,7 @@ where
                         let callback = this.callback_result.take().unwrap_or(Ok(()));
                         *this.callback_result = Some(merge_results(callback, stop));
                         this.inner.cancel_with(Cause::Shutdown);
+                        *this.callback_done = true;
                         Some(Phase::Done)
                     }
                     Poll::Pending => None,
@@ -199,7 +207,7 @@ where
             this.inner.cancel_with(if run.is_ok() { Cause::Parent } else { Cause::DependencyFailed });
             *this.run_result = Some(run);
         }
-        if matches!(*this.phase, Phase::Done)
+        if *this.callback_done
             && let Some(run) = this.run_result.take()
         {
             let callback = this.callback_result.take().unwrap_or(Ok(()));
