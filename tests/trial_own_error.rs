@@ -129,8 +129,8 @@ fn own_enum_with_deadlines_and_a_supervisor() {
 #[test]
 fn own_enum_failure_comes_back_named() {
     let clock = ManualClock::new();
-    let disk = from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| -> Result<(), Error> { fail(AppError::DiskFull) })
-        .named("disk");
+    let disk =
+        from_fn(async |_: &Ctx<'_>, _: &Lifecycle<'_>| -> Result<(), Error> { fail(AppError::DiskFull) }).named("disk");
     let sup = Supervisor::new(disk, Retry::new(Exp2::new(Duration::from_millis(100)), &clock))
         .permanent_if(|e: &Error| e.iter().any(|f| f.own_error() == Some(&AppError::DiskFull)));
     let root = Ctx::new();

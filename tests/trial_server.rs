@@ -17,7 +17,7 @@ use futures::channel::mpsc;
 use procession::proc::{ServeError, Signal, serve};
 use procession::runner::{Lifecycle, Stop, from_fn};
 use procession::shot::{self, Many};
-use procession::{Ctx, Runner, RunnerExt, TreeError, chain, never};
+use procession::{Ctx, RunnerExt, TreeError, chain, never};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep};
 

@@ -31,8 +31,7 @@ fn main() {
         .with_stop_deadline(|| ready(()), || ready(()))
         .named("radio");
     let supervised = Supervisor::new(radio, Once);
-    let result: Result<(), TreeError<AppError>> =
-        embassy_futures::block_on(supervised.run(&root, async |_| Ok(())));
+    let result: Result<(), TreeError<AppError>> = embassy_futures::block_on(supervised.run(&root, async |_| Ok(())));
     assert!(result.is_err());
 
     let sampler = task("sampler", async |_: &Ctx<'_>| -> Result<(), AppError> { Err(AppError::LinkDown) });
