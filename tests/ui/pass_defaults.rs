@@ -20,7 +20,7 @@ static ROOT: Ctx<'static> = Ctx::new();
 fn main() {
     let clock = ManualClock::new();
     let _ = clock.now();
-    let supervisor = Supervisor::new(nop(), Once);
+    let supervisor: Supervisor<_, _> = Supervisor::new(nop(), Once);
     let _control: &Control = supervisor.control();
     let _ = (&LINK, &ONCE, &WORKER, &BACKUP, &JOBS, &SUPERVISOR, &ROOT);
     let _: One<'_> = One::new(&ROOT);
