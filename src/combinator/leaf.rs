@@ -61,8 +61,8 @@ impl<E, S: AsyncFn(&Ctx<'_>) -> Result<(), E>> LeafStop<E> for StopFn<S> {
     }
 }
 
-/// Makes a runner from a function that runs in the foreground until its context is cancelled
-/// (Go's `Leaf` with no graceful stop).
+/// Makes a runner from a function that runs in the foreground until its context is cancelled,
+/// with no graceful stop of its own.
 ///
 /// The callback is called at once, beside `run`: a leaf has no readiness of its own. Both get
 /// the same context, a child of the caller's. When the callback returns, that context is
@@ -93,14 +93,14 @@ pub const fn leaf<R>(run: R) -> Leaf<R, NoStop> {
 }
 
 /// Makes a runner from a function that runs in the foreground and a function that stops it
-/// gracefully (Go's `Leaf`).
+/// gracefully.
 ///
 /// As [`leaf`], but when the callback returns, `stop` is called first with the caller's
 /// context (so that a graceful stop can still do I/O), and only when it returns is the run's
-/// context cancelled. Like upstream, `stop` is called even if `run` has already returned.
+/// context cancelled. `stop` is called even if `run` has already returned.
 ///
 /// The result is the callback's error, then `stop`'s, then `run`'s, merged ([`Merge`]);
-/// upstream keeps only the first of these.
+/// none of them is dropped.
 pub const fn leaf_with_stop<R, S>(run: R, stop: S) -> Leaf<R, StopFn<S>> {
     Leaf { run, stop: StopFn(stop) }
 }

@@ -19,7 +19,7 @@
 //!
 //! A child that returns `Ok` without ever calling its callback is a start failure with no
 //! error: nothing further starts, the callback does not run, and the result is `Ok` unless
-//! another child failed (as upstream). The same holds when the caller's context is cancelled
+//! another child failed. The same holds when the caller's context is cancelled
 //! before every child is ready. A caller that must know whether its callback ran can note it
 //! in the callback.
 //!
@@ -48,19 +48,18 @@ pub struct Chain<T> {
 }
 
 /// Starts the children one after the other, each once the previous one is ready, then the main
-/// callback; stops them in reverse (Go's `Chain`).
+/// callback; stops them in reverse.
 ///
 /// Each child depends on the ones before it: when a child's callback context is cancelled
 /// (because it fails, or its own parent is cancelled), the contexts of every child after it and
 /// of the main callback are cancelled with the same cause (a forced stop of what depends on it).
 ///
-/// # Deviation from upstream
+/// # Errors
 ///
-/// Upstream nests the children's callbacks, so a child sees the result of everything after it
-/// as its callback's error, and the chain returns what the first child returns. Here every
-/// child's callback returns `Ok` and the chain returns the main callback's error merged with
-/// every child's own error, in child order: an error is reported once, by the process that
-/// produced it, and none is lost.
+/// Every child's callback returns `Ok` (a child never sees the failures of what runs after
+/// it), and the chain returns the main callback's error merged with every child's own error,
+/// in child order: an error is reported once, by the process that produced it, and none is
+/// lost.
 ///
 /// # Examples
 ///
@@ -88,7 +87,7 @@ pub struct Parallel<T> {
 }
 
 /// Starts every child at once, runs the main callback once all are ready, and stops them all
-/// at once when the callback returns (Go's `Parallel`).
+/// at once when the callback returns.
 ///
 /// Children run side by side: none is stopped before the callback has returned, and a child
 /// failing while running cancels only the callback's context
@@ -130,18 +129,17 @@ pub struct Sequential<T> {
 
 /// Starts the children one after the other, each once the previous one is ready, runs the main
 /// callback, then stops them one after the other in reverse, each once the one after it has
-/// returned (Go's `Sequential`).
+/// returned.
 ///
 /// Unlike [`chain`], every child gets a context derived from the caller's: a child failing
 /// while running cancels only the callback's context
 /// ([`Cause::DependencyFailed`](crate::Cause::DependencyFailed)) and the others stop
 /// gracefully, as in [`parallel`].
 ///
-/// # Deviation from upstream
+/// # Stop order and start failures
 ///
-/// Upstream stops the children in start order; here the stop order is the reverse, as for every
-/// combinator. Upstream also keeps calling `Start` on the remaining children after a start
-/// failure, or once its context is cancelled; here nothing further starts.
+/// The stop order is the reverse of the start order, as for every combinator. After a start
+/// failure, or once the caller's context is cancelled, nothing further starts.
 ///
 /// # Examples
 ///

@@ -19,7 +19,7 @@ impl<S, T> core::fmt::Debug for StartStop<S, T> {
 }
 
 /// Makes a runner from a function that starts something in the background and one that stops
-/// it (Go's `StartStop`).
+/// it.
 ///
 /// `start` is awaited first; if it fails, its error is returned and neither the callback nor
 /// `stop` runs. Otherwise the callback runs with the caller's context, and when it returns,
@@ -27,7 +27,7 @@ impl<S, T> core::fmt::Debug for StartStop<S, T> {
 /// cancelled, stop forced.
 ///
 /// The result is `start`'s error, or else the callback's error then `stop`'s, merged
-/// ([`Merge`]); upstream drops the stop error when the callback failed.
+/// ([`Merge`]): the stop error is kept also when the callback failed.
 ///
 /// A `start_stop` runner cannot notice that the background work failed: the callback's context
 /// is the caller's. Use [`leaf`](super::leaf) or a `Process` when that matters.

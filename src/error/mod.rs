@@ -111,7 +111,7 @@ pub(crate) fn merge_results<E: Merge>(first: Result<(), E>, other: Result<(), E>
     }
 }
 
-/// An error type that can say which process failed (Go's `PrefixedError`).
+/// An error type that can say which process failed.
 ///
 /// Used by [`RunnerExt::prefix_err`](crate::RunnerExt::prefix_err).
 pub trait Prefix {

@@ -11,7 +11,7 @@ use super::{Merge, Prefix};
 /// [`overflow`](Self::overflow) and dropped; nothing panics. Merging two lists appends the
 /// second to the first (nested lists are flattened).
 ///
-/// `Display` is upstream's (Go `proc.MultiError`): "no errors" when empty, the single message
+/// `Display`: "no errors" when empty, the single message
 /// when there is one, and otherwise "N errors:" followed by one line per failure, each after
 /// "- ", and a last line counting the failures that did not fit.
 ///

@@ -12,7 +12,7 @@ pub struct Concurrent<T> {
 }
 
 /// Runs every process at once on the caller's context, waits until all have returned, and
-/// returns every failure (Go's `proc.Concurrent`).
+/// returns every failure.
 ///
 /// A failure cancels nothing: the others keep running until they are done or the caller's
 /// context is cancelled. The result is `Ok` if every process succeeded, the failure itself if
@@ -22,12 +22,11 @@ pub struct Concurrent<T> {
 /// `procs` is a tuple of processes of any types (up to 12), an array, or, with `alloc`, a
 /// `Vec` ([`Procs`]). No process: `Ok` at once.
 ///
-/// # Deviation from upstream
+/// # Order of the failures
 ///
-/// Upstream collects errors in completion order and drops the errors of a nested
-/// `MultiError` that arrives after a plain error (its `appendErrs` bug). Here the order is the
-/// index order, and nested lists are flattened by [`MultiError`](super::MultiError)'s
-/// [`Merge`], so no failure is lost.
+/// Failures are kept in index order, not in the order the processes finished, and nested
+/// lists are flattened by [`MultiError`](super::MultiError)'s [`Merge`], so no failure is
+/// lost.
 ///
 /// # Examples
 ///
@@ -65,8 +64,7 @@ pub struct ConcurrentGroup<T> {
     procs: T,
 }
 
-/// Runs every process at once as a cooperating group: the first failure cancels the others
-/// (Go's `proc.ConcurrentGroup`).
+/// Runs every process at once as a cooperating group: the first failure cancels the others.
 ///
 /// The processes share a child of the caller's context. The first process to fail cancels it
 /// with [`Cause::DependencyFailed`]; the group still waits for every process to return, then
@@ -76,7 +74,7 @@ pub struct ConcurrentGroup<T> {
 ///
 /// The result is as for [`concurrent`]: `Ok`, the one failure unchanged, or every failure
 /// merged in the order of the set. What the cancelled siblings return (for example their own
-/// "cancelled" errors) is kept too, as upstream.
+/// "cancelled" errors) is kept too.
 ///
 /// # Examples
 ///

@@ -23,8 +23,7 @@ impl<G, P> core::fmt::Debug for StopDeadline<G, P> {
 }
 
 /// Bounds how long a process may take to return once its context is cancelled: when
-/// `deadline()` completes, the process is dropped (not part of upstream, which waits without
-/// limit).
+/// `deadline()` completes, the process is dropped.
 ///
 /// For a process, cancelling its context is already the forced stop; this adds the hard one.
 /// `deadline` is called when the context is cancelled (so each run measures from its own

@@ -1,56 +1,52 @@
-//! Processes as plain async functions of a context, and their combinators (Go's
-//! `github.com/apparentlymart/go-proc/proc`).
+//! Processes as plain async functions of a context, and their combinators.
 //!
-//! A *process* here is one call of an async function of `&Ctx` that returns `Result<(), E>`
-//! (upstream `Impl`): it runs until it is done or until its context is cancelled. Any
+//! A *process* here is one call of an async function of `&Ctx` that returns `Result<(), E>`:
+//! it runs until it is done or until its context is cancelled. Any
 //! `async |ctx: &Ctx<'_>| -> Result<(), E>` closure is a process: the [`Proc`] trait is
 //! implemented for every such function, so code that defines processes need not name this
 //! module. Unlike a [`Runner`](crate::Runner), a process has no readiness and no graceful stop:
 //! cancellation of its context is the only way to ask it to end.
 //!
-//! | item | upstream |
+//! | item | what |
 //! |---|---|
-//! | [`Proc`] | `type Impl func(ctx context.Context) error` |
-//! | [`concurrent`] | `Concurrent(impls ...Impl) Impl` |
-//! | [`concurrent_group`] | `ConcurrentGroup(impls ...Impl) Impl` |
-//! | [`sequence`] | `Sequence(impls ...Impl) Impl` |
-//! | [`task`], [`TaskError`] | `Task(taskType string, impl Impl) Impl`, `TaskError` |
-//! | [`trace_region`] | `TraceRegion(regionType string, impl Impl) Impl` |
-//! | [`main()`] (`std`, unix) | `Main(impl Impl) error` |
-//! | [`MultiError`], `UnboundedMultiError` (`alloc`); the tree error [`TreeError`](crate::TreeError) | `type MultiError []error` |
-//! | [`from_runner`], [`into_runner`] | (none: conversions to and from this crate's [`Runner`](crate::Runner)) |
-//! | [`stop_deadline`] | (none: upstream waits for a process without limit) |
+//! | [`Proc`] | a process: an async function of a context |
+//! | [`concurrent`] | runs processes side by side; keeps every failure |
+//! | [`concurrent_group`] | the same, and the first failure cancels the others |
+//! | [`sequence`] | runs processes one after another; stops at the first failure |
+//! | [`task`], [`TaskError`] | names a process; its failure says the name |
+//! | [`trace_region`] | a span or log record around a process (`tracing`, `log`, `defmt`) |
+//! | [`main()`] (`std`, unix) | runs a process as a program, stopped by SIGINT and SIGTERM |
+//! | [`serve`], [`serve_main`] (`std`, unix) | runs a [`Runner`](crate::Runner) tree until signals, stopped in three steps |
+//! | [`MultiError`], `UnboundedMultiError` (`alloc`); the tree error [`TreeError`](crate::TreeError) | several failures at once |
+//! | [`from_runner`], [`into_runner`] | conversions to and from a [`Runner`](crate::Runner) |
+//! | [`stop_deadline`] | bounds the wait for a process that may ignore its cancellation |
 //!
 //! The combinators take a set of processes: a tuple of processes of any types (up to 12), an
 //! array `[P; N]`, or, with `alloc`, a `Vec<P>` ([`Procs`]). Every child runs inside the
 //! combinator's future; nothing is spawned and, without `alloc`, nothing is allocated.
 //!
-//! # Deviations from upstream
+//! # Behaviour
 //!
-//! - **Every failure is kept, in child order.** Upstream's `appendErrs` silently drops a
-//!   `MultiError` that arrives after a plain error, and orders errors by completion. Here
-//!   [`concurrent`] and [`concurrent_group`] merge the children's errors with [`Merge`] in child
-//!   (index) order, whatever order they finished in; [`MultiError`] flattens nested lists.
-//!   One failure is returned unchanged, as upstream.
+//! - **Every failure is kept, in child order.** [`concurrent`] and [`concurrent_group`] merge
+//!   the children's errors with [`Merge`] in child (index) order, whatever order they
+//!   finished in; [`MultiError`] flattens nested lists. One failure is returned unchanged.
 //! - **Bounded without `alloc`.** [`MultiError<E, N>`](MultiError) keeps `N` failures and
 //!   counts the rest; `UnboundedMultiError` (`alloc`) keeps all.
-//! - **[`TaskError`] exposes its cause as `source()`** (upstream has only `Cause()`, so
-//!   `errors.Is` does not see through it).
+//! - **[`TaskError`] exposes its cause as `source()`**, so a caller walking the chain of
+//!   sources sees the process's own error.
 //! - **[`task`] and [`trace_region`]** open a `tracing` span (feature `tracing`) or write a
 //!   `log`/`defmt` message (features `log`, `defmt`; defmt only on targets without an OS,
-//!   where a global logger exists) instead of a `runtime/trace` task or region, and pass the
-//!   caller's context unchanged (Rust contexts carry no values).
-//! - **[`main()`]** also handles SIGTERM, and a second signal during shutdown exits at once
-//!   with status 128 + the signal number (130 for SIGINT), naming the tasks that are still
-//!   running; upstream handles only SIGINT, swallows the second one and may hang.
+//!   where a global logger exists), and pass the caller's context unchanged.
+//! - **[`main()`]** handles SIGINT and SIGTERM, and a second signal during shutdown exits at
+//!   once with status 128 + the signal number (130 for SIGINT), naming the tasks that are
+//!   still running.
 //! - The group context of [`concurrent_group`] is cancelled with a [`Cause`]:
 //!   [`Cause::DependencyFailed`] on the first failure, [`Cause::Parent`] when the group returns.
-//!
-//! Kept as upstream, on purpose: [`concurrent`] and [`concurrent_group`] wait for every child,
-//! also after a failure (bound a child that may ignore cancellation with [`stop_deadline`]);
-//! cancellation errors returned by siblings are not filtered out; [`sequence`] does not look at
-//! its context between steps; a panic in a process is not caught (it unwinds through the
-//! combinator, dropping the siblings).
+//! - [`concurrent`] and [`concurrent_group`] wait for every child, also after a failure
+//!   (bound a child that may ignore cancellation with [`stop_deadline`]); cancellation errors
+//!   returned by siblings are not filtered out; [`sequence`] does not look at its context
+//!   between steps; a panic in a process is not caught (it unwinds through the combinator,
+//!   dropping the siblings).
 //!
 //! # Examples
 //!
@@ -110,7 +106,7 @@ pub use crate::error::UnboundedMultiError;
 use crate::ctx::Ctx;
 
 /// A process: an async function of a context that runs until it is done or its context is
-/// cancelled (Go's `proc.Impl`).
+/// cancelled.
 ///
 /// Implemented for every `AsyncFn(&Ctx<'_>) -> Result<(), E>`, so an async closure is a
 /// process as it is, and for the combinators of this module. A process can run several times,

@@ -11,10 +11,10 @@ pub struct Sequence<T> {
 }
 
 /// Runs the processes one after the other on the caller's context, stopping at the first
-/// failure (Go's `proc.Sequence`).
+/// failure.
 ///
 /// The first failure is returned unchanged and the processes after it never start. No process:
-/// `Ok` at once. As upstream, the context is not checked between steps: if it is cancelled but
+/// `Ok` at once. The context is not checked between steps: if it is cancelled but
 /// each process returns `Ok`, every process still runs (each sees the cancelled context and
 /// decides for itself).
 ///

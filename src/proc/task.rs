@@ -6,11 +6,10 @@ use core::marker::PhantomData;
 use super::Proc;
 use crate::ctx::Ctx;
 
-/// A failure of a named process: the name given to [`task`] and the process's own error
-/// (Go's `proc.TaskError`).
+/// A failure of a named process: the name given to [`task`] and the process's own error.
 ///
-/// `Display` is `"<name>: <error>"`, as upstream; [`source`](core::error::Error::source) is
-/// the process's error (upstream offers only `Cause()`).
+/// `Display` is `"<name>: <error>"`; [`source`](core::error::Error::source) is the
+/// process's error.
 ///
 /// A `TaskError` is one failure: when it wraps a list of failures, combinators keep it whole
 /// and do not flatten the list into theirs.
@@ -30,9 +29,9 @@ use crate::ctx::Ctx;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TaskError<E> {
-    /// The name given to [`task`] (upstream `TaskType`).
+    /// The name given to [`task`].
     pub name: &'static str,
-    /// What the process returned (upstream `Err`).
+    /// What the process returned.
     pub error: E,
 }
 
@@ -85,8 +84,7 @@ impl<P, E> fmt::Debug for Task<P, E> {
     }
 }
 
-/// Names a process: its failures come back as [`TaskError`]s, and each run is a traced task
-/// (Go's `proc.Task`).
+/// Names a process: its failures come back as [`TaskError`]s, and each run is a traced task.
 ///
 /// The process runs on the caller's context, unchanged. If it fails with `error`, the task
 /// fails with `E2::from(TaskError { name, error })`: `E2` is `TaskError<E>` itself, or any
@@ -177,16 +175,15 @@ impl<P> fmt::Debug for TraceRegion<P> {
     }
 }
 
-/// Runs a process inside a named trace region, returning its result unchanged (Go's
-/// `proc.TraceRegion`).
+/// Runs a process inside a named trace region, returning its result unchanged.
 ///
 /// The process gets the caller's context. With feature `tracing` the run is inside a `DEBUG`
 /// span named `region` with the field `name`; with `log` (or `defmt`, on targets without an
 /// operating system) a `TRACE` record marks its start and end. Without these features it adds
 /// nothing.
 ///
-/// Unlike upstream, where a panic leaves the region open, the span is closed however the run
-/// ends (also when its future is dropped).
+/// The span is closed however the run ends: also after a panic, and when its future is
+/// dropped.
 ///
 /// # Examples
 ///

@@ -42,10 +42,10 @@ pub trait RunnerExt<E>: Runner<E> + Sized {
         Named { runner: self, name }
     }
 
-    /// Marks every error of this runner with `prefix` (Go's `PrefixedError`), through the
+    /// Marks every error of this runner with `prefix`, through the
     /// error type's [`Prefix`] implementation.
     ///
-    /// Like upstream, this also prefixes an error that came from the callback and passed
+    /// This also prefixes an error that came from the callback and passed
     /// through this runner; [`named`](Self::named) names only the node's own failures.
     fn prefix_err(self, prefix: &'static str) -> PrefixErr<Self>
     where

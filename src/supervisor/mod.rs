@@ -78,6 +78,22 @@
 //! 8. The result: the callback's error, then the executor's; both are kept ([`Merge`]), the
 //!    callback's first. A stop request is not an error.
 //!
+//! # The error type
+//!
+//! The tree's error type `E` must hold the supervisor's own failures (`From<`[`Error`]`>`) and
+//! several failures at once ([`Merge`]); the ready-made [`TreeError`](crate::TreeError), with
+//! plain messages or the user's own enum, has both, so no impl is written. A type that lacks
+//! one is reported where the supervisor is *run* (`.run`, or the combinator or handle that
+//! runs it), not where it is built: the supervisor's type does not carry `E`, since one
+//! supervisor can run a runner that is generic over it (such as [`nop`](crate::nop())), so
+//! [`Supervisor::new`] cannot check it. The compiler's message is an E0599 ("the method `run`
+//! exists ... but its trait bounds were not satisfied") whose note names the missing piece:
+//!
+//! ```text
+//! = note: the following trait bounds were not satisfied:
+//!         `&'static str: From<procession::supervisor::Error>`
+//! ```
+//!
 //! # Bounding the stop of a supervised tree
 //!
 //! Each wait of a stop that depends on someone's cooperation has its own bound:
