@@ -155,7 +155,7 @@ fn supervisor_interrupt_runner_from_pre_hook() {
     assert_eq!(result, Ok(()));
 }
 
-static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun> = Supervisor::new(Nop, InterruptThenRun);
+static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun, Error> = Supervisor::new(Nop, InterruptThenRun);
 
 /// An executor that interrupts its own supervisor, then calls the operation once.
 #[derive(Debug)]
@@ -302,7 +302,7 @@ fn supervisor_recursive_run_error() {
 }
 
 /// The process never becomes ready: the callback runs beside it.
-static FAULTY: std::sync::LazyLock<Supervisor<supervisor::Identity<ReturnsAtOnce>, Faulty>> =
+static FAULTY: std::sync::LazyLock<Supervisor<supervisor::Identity<ReturnsAtOnce>, Faulty, Error>> =
     std::sync::LazyLock::new(|| Supervisor::new(ReturnsAtOnce, Faulty).callback_beside_process());
 
 /// A runner that returns `Ok` without calling its callback.
@@ -508,7 +508,7 @@ fn request_stop_during_start() {
 #[test]
 fn request_stop_while_running_from_another_thread() {
     static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    static SUP: Supervisor<supervisor::Identity<Probe>, UntilPermanent> = Supervisor::new(Probe, UntilPermanent);
+    static SUP: Supervisor<supervisor::Identity<Probe>, UntilPermanent, Error> = Supervisor::new(Probe, UntilPermanent);
 
     #[derive(Debug)]
     struct Probe;

@@ -1,6 +1,7 @@
 //! The engine: [`Supervisor`], its builder methods, and its [`Runner`] implementation.
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;
@@ -11,7 +12,7 @@ use super::control::Active;
 use super::{AllTransient, Build, Classify, Control, Error, Hook, HookFn, Identity, State};
 use crate::ctx::{Cause, Ctx};
 use crate::deadline::Never;
-use crate::error::Merge;
+use crate::error::{Merge, TreeError};
 use crate::retry::{self, Executor};
 use crate::runner::Runner;
 
@@ -29,12 +30,12 @@ enum Failure<E> {
 
 /// The operation that the executor runs: one incarnation. A named type rather than a closure,
 /// so that the run's future is `Send` whenever its parts are.
-struct Attempt<'s, 'c, B, X, H, M: RawMutex, K, D> {
-    supervisor: &'s Supervisor<B, X, H, M, K, D>,
+struct Attempt<'s, 'c, B, X, E, H, M: RawMutex, K, D> {
+    supervisor: &'s Supervisor<B, X, E, H, M, K, D>,
     process_ctx: &'s Ctx<'c>,
 }
 
-impl<E, B, X, P, Q, M, K, D> retry::Operation<(), Failure<E>> for Attempt<'_, '_, B, X, Hook<P, Q>, M, K, D>
+impl<E, B, X, P, Q, M, K, D> retry::Operation<(), Failure<E>> for Attempt<'_, '_, B, X, E, Hook<P, Q>, M, K, D>
 where
     B: Build<E>,
     K: Classify<E>,
@@ -148,7 +149,7 @@ where
 /// assert_eq!(result, Ok(()));
 /// assert_eq!(clock.now().elapsed(), Duration::from_millis(200 + 400));
 /// ```
-pub struct Supervisor<B, X, H = Hook, M: RawMutex = CriticalSectionRawMutex, K = AllTransient, D = NoDeadline> {
+pub struct Supervisor<B, X, E = TreeError, H = Hook, M: RawMutex = CriticalSectionRawMutex, K = AllTransient, D = NoDeadline> {
     build: B,
     executor: X,
     hook: H,
@@ -156,9 +157,10 @@ pub struct Supervisor<B, X, H = Hook, M: RawMutex = CriticalSectionRawMutex, K =
     beside: bool,
     deadline: D,
     control: Control<M>,
+    error: PhantomData<fn() -> E>,
 }
 
-impl<B: fmt::Debug, X: fmt::Debug, H, M: RawMutex, K, D> fmt::Debug for Supervisor<B, X, H, M, K, D> {
+impl<B: fmt::Debug, X: fmt::Debug, E, H, M: RawMutex, K, D> fmt::Debug for Supervisor<B, X, E, H, M, K, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor")
             .field("build", &self.build)
@@ -171,17 +173,31 @@ impl<B: fmt::Debug, X: fmt::Debug, H, M: RawMutex, K, D> fmt::Debug for Supervis
 
 // === impl Supervisor ===
 
-impl<R, X> Supervisor<Identity<R>, X> {
+impl<R, X, E> Supervisor<Identity<R>, X, E> {
     /// Supervises `runner` under `executor`, without hooks. `const`, so a supervisor can be a
     /// `static`.
-    pub const fn new(runner: R, executor: X) -> Self {
+    ///
+    /// `E`, the tree's error type, must hold the supervisor's own failures and several
+    /// failures at once ([`TreeError`] does); a type that does not is reported here.
+    pub const fn new(runner: R, executor: X) -> Self
+    where
+        R: Runner<E>,
+        E: Merge + From<Error>,
+    {
         Self::with_builder(Identity(runner), executor)
     }
 }
 
-impl<B, X> Supervisor<B, X> {
+impl<B, X, E> Supervisor<B, X, E> {
     /// Supervises the runners made by `build`, a fresh one per incarnation.
-    pub const fn with_builder(build: B, executor: X) -> Self {
+    ///
+    /// `E` must hold the supervisor's own failures and several failures at once, as for
+    /// [`new`](Supervisor::new).
+    pub const fn with_builder(build: B, executor: X) -> Self
+    where
+        B: Build<E>,
+        E: Merge + From<Error>,
+    {
         Self {
             build,
             executor,
@@ -190,13 +206,14 @@ impl<B, X> Supervisor<B, X> {
             beside: false,
             deadline: crate::deadline::never as NoDeadline,
             control: Control::new(),
+            error: PhantomData,
         }
     }
 }
 
-impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
+impl<B, X, E, H, M: RawMutex, K, D> Supervisor<B, X, E, H, M, K, D> {
     /// Sets the hooks around each incarnation.
-    pub fn hook<H2>(self, hook: H2) -> Supervisor<B, X, H2, M, K, D> {
+    pub fn hook<H2>(self, hook: H2) -> Supervisor<B, X, E, H2, M, K, D> {
         Supervisor {
             build: self.build,
             executor: self.executor,
@@ -205,11 +222,12 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
             beside: self.beside,
             deadline: self.deadline,
             control: self.control,
+            error: PhantomData,
         }
     }
 
     /// Uses the raw mutex `M2` for the [`Control`].
-    pub fn mutex<M2: RawMutex>(self) -> Supervisor<B, X, H, M2, K, D> {
+    pub fn mutex<M2: RawMutex>(self) -> Supervisor<B, X, E, H, M2, K, D> {
         Supervisor {
             build: self.build,
             executor: self.executor,
@@ -218,6 +236,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
             beside: self.beside,
             deadline: self.deadline,
             control: Control::new(),
+            error: PhantomData,
         }
     }
 
@@ -228,14 +247,15 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
     ///
     /// ```
     /// use procession::retry::UntilPermanent;
-    /// use procession::{nop, supervisor::Supervisor};
+    /// use procession::{TreeError, nop, supervisor::Supervisor};
     ///
-    /// #[derive(Debug)]
+    /// #[derive(Debug, PartialEq)]
     /// enum AppError { BadConfig, LinkDown }
-    /// let sup = Supervisor::new(nop(), UntilPermanent)
-    ///     .permanent_if(|e: &AppError| matches!(e, AppError::BadConfig));
+    /// let sup = Supervisor::new(nop(), UntilPermanent).permanent_if(|e: &TreeError<AppError>| {
+    ///     e.iter().any(|failure| failure.own_error() == Some(&AppError::BadConfig))
+    /// });
     /// ```
-    pub fn permanent_if<K2>(self, classify: K2) -> Supervisor<B, X, H, M, K2, D> {
+    pub fn permanent_if<K2: Classify<E>>(self, classify: K2) -> Supervisor<B, X, E, H, M, K2, D> {
         Supervisor {
             build: self.build,
             executor: self.executor,
@@ -244,6 +264,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
             beside: self.beside,
             deadline: self.deadline,
             control: self.control,
+            error: PhantomData,
         }
     }
 
@@ -303,7 +324,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
     /// let errors = result.unwrap_err();
     /// assert_eq!(errors.errors(), [Fail::Supervisor(supervisor::Error::CallbackOverrun), Fail::Crash]);
     /// ```
-    pub fn callback_deadline<D2, DF>(self, deadline: D2) -> Supervisor<B, X, H, M, K, D2>
+    pub fn callback_deadline<D2, DF>(self, deadline: D2) -> Supervisor<B, X, E, H, M, K, D2>
     where
         D2: Fn() -> DF,
         DF: Future<Output = ()>,
@@ -316,6 +337,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
             beside: self.beside,
             deadline,
             control: self.control,
+            error: PhantomData,
         }
     }
 
@@ -345,7 +367,7 @@ impl<B, X, H, M: RawMutex, K, D> Supervisor<B, X, H, M, K, D> {
     }
 }
 
-impl<E, B, X, P, Q, M, K, D, DF> Runner<E> for Supervisor<B, X, Hook<P, Q>, M, K, D>
+impl<E, B, X, P, Q, M, K, D, DF> Runner<E> for Supervisor<B, X, E, Hook<P, Q>, M, K, D>
 where
     E: Merge + From<Error>,
     B: Build<E>,

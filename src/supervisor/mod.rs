@@ -80,19 +80,14 @@
 //!
 //! # The error type
 //!
-//! The tree's error type `E` must hold the supervisor's own failures (`From<`[`Error`]`>`) and
-//! several failures at once ([`Merge`]); the ready-made [`TreeError`](crate::TreeError), with
-//! plain messages or the user's own enum, has both, so no impl is written. A type that lacks
-//! one is reported where the supervisor is *run* (`.run`, or the combinator or handle that
-//! runs it), not where it is built: the supervisor's type does not carry `E`, since one
-//! supervisor can run a runner that is generic over it (such as [`nop`](crate::nop())), so
-//! [`Supervisor::new`] cannot check it. The compiler's message is an E0599 ("the method `run`
-//! exists ... but its trait bounds were not satisfied") whose note names the missing piece:
-//!
-//! ```text
-//! = note: the following trait bounds were not satisfied:
-//!         `&'static str: From<procession::supervisor::Error>`
-//! ```
+//! The tree's error type is the supervisor's parameter `E` (by default
+//! [`TreeError`](crate::TreeError), inferred from the runner or from the run). It must hold
+//! the supervisor's own failures (`From<`[`Error`]`>`) and several failures at once
+//! ([`Merge`]); the ready-made tree error, with plain messages or the user's own enum, has
+//! both, so no impl is written. A type that lacks one is reported where the supervisor is
+//! built, by [`Supervisor::new`] or [`Supervisor::with_builder`]. A supervisor of a runner
+//! that is generic over its error (such as [`nop`](crate::nop())) and never run says its error
+//! type where it is declared: `let sup: Supervisor<_, _> = Supervisor::new(nop(), Once);`.
 //!
 //! # Bounding the stop of a supervised tree
 //!

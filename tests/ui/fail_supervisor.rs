@@ -1,8 +1,6 @@
-//! A known limit: a supervisor whose tree error has no `From<supervisor::Error>` is reported
-//! at `.run` (E0599), not at `Supervisor::new`: the supervisor's type does not carry the error
-//! type (one supervisor can run a runner generic over it, such as `nop()`), so the constructor
-//! cannot check it. The message's note names the missing piece,
-//! `&'static str: From<procession::supervisor::Error>`. `TreeError` has it.
+//! An error type without `From<supervisor::Error>` cannot be supervised: the error is reported
+//! where the supervisor is built, naming `From<supervisor::Error>` (formerly an E0599 at
+//! `.run`). `TreeError` has it.
 
 use procession::retry::Once;
 use procession::supervisor::Supervisor;
