@@ -377,6 +377,7 @@ fn embassy_clock_sleeps_on_the_time_driver() {
 /// The std adapter: one millisecond of real time (the only test that uses real time), a past
 /// deadline at once, and no panic for the end of time.
 #[cfg(feature = "std")]
+#[cfg_attr(miri, ignore = "real time, and the timer thread of `futures-timer` outlives the test")]
 #[test]
 fn std_clock_sleeps_on_the_os_clock() {
     use procession::time::StdClock;
