@@ -116,7 +116,10 @@ fn start_serving(file: &Path, pairs: &[&str]) -> (Child, Vec<String>) {
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     loop {
         let mut line = String::new();
-        assert_ne!(reader.read_line(&mut line).expect("read"), 0, "serve ended early: {lines:?}");
+        if reader.read_line(&mut line).expect("read") == 0 {
+            let status = child.wait().expect("wait");
+            panic!("serve ended early ({status}): {lines:?}");
+        }
         let line = line.trim_end().to_owned();
         let done = line == "running";
         lines.push(line);
@@ -170,7 +173,10 @@ fn sigkill_during_writes_keeps_every_committed_key() {
     let mut last = None;
     for _ in 0..40 {
         let mut line = String::new();
-        assert_ne!(reader.read_line(&mut line).expect("read"), 0);
+        if reader.read_line(&mut line).expect("read") == 0 {
+            let status = child.wait().expect("wait");
+            panic!("churn ended early ({status})");
+        }
         let n: u32 = line.trim_end().rsplit_once('=').expect("stored: k=v").1.parse().expect("n");
         last = Some(n);
     }
