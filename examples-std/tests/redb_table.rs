@@ -103,6 +103,7 @@ fn entries(output: &Output, label: &str) -> BTreeMap<String, u32> {
 }
 
 /// Starts `serve` and waits until it printed `running`; returns it with the lines so far.
+#[allow(clippy::zombie_processes, reason = "a failed read fails the test, which ends the child with it")]
 fn start_serving(file: &Path, pairs: &[&str]) -> (Child, Vec<String>) {
     let mut child = program()
         .arg(file)
