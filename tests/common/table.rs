@@ -27,6 +27,10 @@ pub trait Harness {
     type Subject: Table<u32, u32, Error = Self::Error>;
     type Error: Debug;
 
+    /// Whether two passes can be open at once (`false` for a table whose pass holds it, as a
+    /// flash map does: the check of interleaved passes is then skipped).
+    const CONCURRENT_PASSES: bool = true;
+
     /// A table holding `entries`: a later pair for the same key replaces the earlier one, or,
     /// for a table that keeps duplicates (a slice), stays beside it.
     async fn build(&self, entries: &[(u32, u32)]) -> Self::Subject;
@@ -144,6 +148,9 @@ pub async fn passes_are_independent<H: Harness>(h: &H) {
     let mut b = table.iter(&ctx).await.expect("iter b");
     let first_b = b.next(&ctx).await.expect("b").expect("b has one");
     assert_eq!(first_a, first_b);
+    if !H::CONCURRENT_PASSES {
+        return;
+    }
     let mut c = table.iter(&ctx).await.expect("iter c");
     let mut from_b = vec![first_b];
     let mut from_c = vec![];
