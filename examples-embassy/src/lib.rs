@@ -1,11 +1,14 @@
 //! Support shared by the firmware examples: a SysTick time driver for embassy-time, a journal
-//! of what happened (printed through defmt and checked at the end), and the semihosting exit.
+//! of what happened (printed through defmt and checked at the end), the semihosting exit, and
+//! a flash that is a file on the host ([`host_flash`]).
 //!
 //! No HAL covers the emulated boards, so time comes from SysTick: one interrupt per millisecond
 //! advances a 64-bit tick counter and wakes the timers that are due. The examples contain no
 //! `unsafe` of their own.
 
 #![no_std]
+
+pub mod host_flash;
 
 use core::cell::RefCell;
 use core::task::Waker;

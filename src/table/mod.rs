@@ -12,5 +12,15 @@ mod store;
 pub use store::{Cursor, Table};
 
 // -- adapters (table helper) --
+#[cfg(feature = "alloc")]
+mod btree_table;
+mod changes;
+mod map_table;
+mod static_table;
+
+#[cfg(feature = "alloc")]
+pub use btree_table::{BTreeCursor, BTreeTable};
+pub use map_table::{MapCursor, MapTable};
+pub use static_table::{StaticCursor, StaticTable};
 
 // -- keyed supervisor (keyed helper) --
