@@ -185,3 +185,82 @@ pub async fn with_own_waker<F: Future>(fut: F) -> F::Output {
     })
     .await
 }
+
+/// One task of a [`Poller`].
+struct Task<'f> {
+    fut: Option<Pin<Box<dyn Future<Output = ()> + 'f>>>,
+    flag: Arc<Flag>,
+    waker: Waker,
+}
+
+/// A deterministic executor of several tasks that polls a task only after its waker was woken,
+/// in rounds in spawn order, and fails when a run polls more than a budget (a spin).
+#[derive(Default)]
+pub struct Poller<'f> {
+    tasks: Vec<Task<'f>>,
+}
+
+impl<'f> Poller<'f> {
+    /// Adds a task, woken so that the next run polls it; returns its index.
+    pub fn spawn(&mut self, fut: impl Future<Output = ()> + 'f) -> usize {
+        let flag = Arc::new(Flag::default());
+        flag.woken.store(true, Ordering::Relaxed);
+        let waker = Waker::from(flag.clone());
+        self.tasks.push(Task { fut: Some(Box::pin(fut)), flag, waker });
+        self.tasks.len() - 1
+    }
+
+    /// Polls task `id` once if it is woken and not finished; returns whether it polled.
+    pub fn poll_task(&mut self, id: usize) -> bool {
+        let task = &mut self.tasks[id];
+        let Some(fut) = task.fut.as_mut() else { return false };
+        if !task.flag.woken.swap(false, Ordering::Relaxed) {
+            return false;
+        }
+        let mut cx = Context::from_waker(&task.waker);
+        if fut.as_mut().poll(&mut cx).is_ready() {
+            task.fut = None;
+        }
+        true
+    }
+
+    /// Polls the woken tasks in rounds until none is woken; `Err` after `budget` polls.
+    pub fn run(&mut self, budget: usize) -> Result<usize, String> {
+        let mut polls = 0;
+        loop {
+            let mut any = false;
+            for id in 0..self.tasks.len() {
+                if self.poll_task(id) {
+                    any = true;
+                    polls += 1;
+                    if polls > budget {
+                        return Err(format!("spin: more than {budget} polls without an external event"));
+                    }
+                }
+            }
+            if !any {
+                return Ok(polls);
+            }
+        }
+    }
+
+    /// Drops task `id`'s future where it is (a hard stop of that task).
+    pub fn drop_task(&mut self, id: usize) {
+        self.tasks[id].fut = None;
+    }
+
+    pub fn is_finished(&self, id: usize) -> bool {
+        self.tasks[id].fut.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+/// A slot for a task's result, shared with the task.
+pub type Out<T> = std::rc::Rc<RefCell<Option<T>>>;
+
+pub fn out<T>() -> Out<T> {
+    std::rc::Rc::new(RefCell::new(None))
+}

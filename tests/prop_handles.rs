@@ -1,0 +1,618 @@
+//! State-machine property tests of the handles used from other tasks: random sequences of
+//! operations, each from a task of its own (or made by the resource or the runner), checked
+//! after every step against a model of the documented state machine.
+//!
+//! The tasks run on a deterministic executor that polls a task only once it was woken. After
+//! each operation every task is run until all sleep; then the handle's state, its `is_done`,
+//! its error and every task's outcome must be those of the model: a task that the model says
+//! has finished but that still sleeps is a lost wakeup, one that finished with another result
+//! is a wrong transition, and more than a budget of polls for one step is a spin.
+//!
+//! Seeds and cases: the seed is fixed and no persistence file is written (see
+//! `tests/common/prop.rs`); [`CASES`] cases per test (`PROPTEST_CASES` runs more).
+
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "the tests run on std")]
+#![allow(missing_docs)]
+
+#[path = "common/prop.rs"]
+mod harness;
+
+use std::cell::Cell;
+
+use embassy_futures::select::{Either3, select3};
+use procession::process::{self, Process};
+use procession::{Ctx, Overrun, Phase, Runner, StopLevel};
+use proptest::prelude::*;
+
+use harness::{Gate, Out, Poller, out};
+
+/// Cases per test.
+const CASES: u32 = 256;
+
+/// Polls allowed for one step of a case.
+const BUDGET: usize = 200;
+
+// === Process ===
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fail(&'static str);
+
+type PError = process::Error<Fail>;
+
+/// The runner under a [`Process`]: ready, exits and obeys as the test says.
+struct Sim {
+    ready: Gate,
+    exit: Gate,
+    exit_fails: Cell<bool>,
+    /// Ignores both the graceful and the forced stop: only an exit or the hard stop end it.
+    stubborn: bool,
+    /// Returns an error when it stops.
+    stop_fails: bool,
+    runs: Cell<u32>,
+}
+
+impl Sim {
+    fn exit_result(&self) -> Result<(), Fail> {
+        if self.exit_fails.get() { Err(Fail("exit")) } else { Ok(()) }
+    }
+
+    fn stop_result(&self) -> Result<(), Fail> {
+        if self.stop_fails { Err(Fail("stop")) } else { Ok(()) }
+    }
+}
+
+impl Runner<Fail> for Sim {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Fail>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Fail>,
+    {
+        self.runs.set(self.runs.get() + 1);
+        let cancelled = async {
+            if self.stubborn {
+                core::future::pending::<()>().await;
+            }
+            ctx.cancelled().await;
+        };
+        let mut cancelled = core::pin::pin!(cancelled);
+        match select3(self.ready.wait_for(1), self.exit.wait_for(1), cancelled.as_mut()).await {
+            Either3::First(()) => {}
+            Either3::Second(()) => return self.exit_result(),
+            Either3::Third(()) => return Ok(()),
+        }
+        let callback = async {
+            let _ = ready(ctx).await;
+            if self.stubborn {
+                core::future::pending::<()>().await;
+            }
+        };
+        match select3(callback, self.exit.wait_for(1), cancelled).await {
+            Either3::First(()) | Either3::Third(()) => self.stop_result(),
+            Either3::Second(()) => self.exit_result(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum POp {
+    /// `start(never, never)` from a new task.
+    Start,
+    /// `stop(graceful, forced)` from a new task, the deadlines being the test's two gates.
+    Stop,
+    /// `done()` from a new task.
+    Done,
+    RequestStop,
+    Cancel,
+    /// The runner becomes ready.
+    Ready,
+    /// The runner returns on its own, `Err` if `true`.
+    Exit(bool),
+    /// The graceful deadline of every `stop` passes.
+    GracefulDeadline,
+    /// The forced deadline of every `stop` passes.
+    ForcedDeadline,
+    /// The driver's future is dropped.
+    DropDriver,
+    /// A second driver: `Busy` while the first is attached.
+    SecondDriver,
+}
+
+fn pop() -> impl Strategy<Value = POp> {
+    prop_oneof![
+        3 => Just(POp::Start),
+        2 => Just(POp::Stop),
+        2 => Just(POp::Done),
+        1 => Just(POp::RequestStop),
+        1 => Just(POp::Cancel),
+        3 => Just(POp::Ready),
+        1 => any::<bool>().prop_map(POp::Exit),
+        1 => Just(POp::GracefulDeadline),
+        1 => Just(POp::ForcedDeadline),
+        1 => Just(POp::DropDriver),
+        1 => Just(POp::SecondDriver),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Req {
+    None,
+    Graceful,
+    Forced,
+    Hard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase3 {
+    NotStarted,
+    /// Running, not ready.
+    Starting,
+    /// Ready (its callback was called, whether or not the process became `Running`).
+    Ready,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndM {
+    NotRun,
+    Returned,
+    Dropped,
+    DriverGone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopWait {
+    Graceful,
+    Forced,
+    Final,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MTask {
+    Start,
+    Stop(StopWait),
+    Done,
+}
+
+/// The model of a [`Process`] and its runner.
+#[derive(Debug)]
+struct PModel {
+    state: process::State,
+    request: Req,
+    ready: bool,
+    stop_before_ready: bool,
+    overrun: Option<Overrun>,
+    end: EndM,
+    error: Option<Fail>,
+    attached: bool,
+    driver_alive: bool,
+    runner: Phase3,
+    ready_ev: bool,
+    exit_ev: Option<bool>,
+    graceful_passed: bool,
+    forced_passed: bool,
+    stubborn: bool,
+    stop_fails: bool,
+    /// Pending tasks of the model, by poller index.
+    tasks: Vec<(usize, MTask)>,
+    /// Outcomes the model expects, by poller index.
+    outcomes: Vec<(usize, String)>,
+}
+
+impl PModel {
+    fn escalate(&mut self, level: Req, overrun: Option<Overrun>) {
+        use process::State::*;
+        if self.state == Stopped {
+            return;
+        }
+        self.request = self.request.max(level);
+        if let Some(new) = overrun
+            && self.overrun.is_none_or(|old| old.level < new.level)
+        {
+            self.overrun = Some(new);
+        }
+        if !self.attached && self.state == Starting {
+            self.state = Stopped;
+        }
+    }
+
+    fn request_stop(&mut self) -> bool {
+        use process::State::*;
+        match self.state {
+            Stopped => false,
+            Initial => {
+                self.state = Stopped;
+                true
+            }
+            Starting => {
+                let changed = self.request < Req::Forced || !self.stop_before_ready;
+                self.stop_before_ready = true;
+                self.escalate(Req::Forced, None);
+                changed
+            }
+            Running => {
+                let changed = self.request < Req::Graceful;
+                self.escalate(Req::Graceful, None);
+                changed
+            }
+        }
+    }
+
+    fn cancel(&mut self) -> bool {
+        use process::State::*;
+        match self.state {
+            Stopped => false,
+            Initial => {
+                self.state = Stopped;
+                true
+            }
+            Starting | Running => {
+                let changed = self.request < Req::Forced;
+                if self.state == Starting {
+                    self.stop_before_ready = true;
+                }
+                self.escalate(Req::Forced, None);
+                changed
+            }
+        }
+    }
+
+    fn stop_result(&self) -> Result<(), PError> {
+        if let Some(o) = self.overrun {
+            return Err(PError::Overrun(o));
+        }
+        if let Some(e) = self.error {
+            return Err(PError::Run(e));
+        }
+        if self.end == EndM::DriverGone {
+            return Err(PError::DriverGone);
+        }
+        Ok(())
+    }
+
+    fn start_result(&self) -> Result<(), PError> {
+        if self.ready {
+            return Ok(());
+        }
+        if let Some(o) = self.overrun.filter(|o| o.phase == Phase::Start) {
+            return Err(PError::Overrun(o));
+        }
+        if self.stop_before_ready {
+            return Err(PError::StoppedBeforeReady);
+        }
+        self.stop_result()?;
+        Err(PError::ExitedBeforeReady)
+    }
+
+    fn runner_returns(&mut self, result: Result<(), Fail>) {
+        self.state = process::State::Stopped;
+        self.end = EndM::Returned;
+        self.error = result.err();
+        self.runner = Phase3::Ended;
+        self.attached = false;
+    }
+
+    fn exit_result(&self) -> Result<(), Fail> {
+        if self.exit_ev == Some(true) { Err(Fail("exit")) } else { Ok(()) }
+    }
+
+    fn stop_res(&self) -> Result<(), Fail> {
+        if self.stop_fails { Err(Fail("stop")) } else { Ok(()) }
+    }
+
+    /// The driver and the runner do what they can until they sleep.
+    fn settle(&mut self) {
+        use process::State::*;
+        loop {
+            let before = (self.state, self.runner, self.attached);
+            if self.attached && self.runner == Phase3::NotStarted {
+                match self.state {
+                    Initial => {}
+                    Starting => self.runner = Phase3::Starting,
+                    Running | Stopped => {
+                        // The driver finds nothing to run and detaches.
+                        self.attached = false;
+                        self.runner = Phase3::Ended;
+                    }
+                }
+            }
+            if matches!(self.runner, Phase3::Starting | Phase3::Ready) && self.request == Req::Hard {
+                self.state = Stopped;
+                self.end = EndM::Dropped;
+                self.runner = Phase3::Ended;
+                self.attached = false;
+            }
+            let cancelled = self.request >= Req::Forced && !self.stubborn;
+            match self.runner {
+                Phase3::Starting => {
+                    if self.ready_ev {
+                        self.runner = Phase3::Ready;
+                        if self.request == Req::None && self.state == Starting {
+                            self.state = Running;
+                            self.ready = true;
+                        }
+                    } else if self.exit_ev.is_some() {
+                        self.runner_returns(self.exit_result());
+                    } else if cancelled {
+                        self.runner_returns(Ok(()));
+                    }
+                }
+                Phase3::Ready => {
+                    if (self.request != Req::None && !self.stubborn) || cancelled {
+                        self.runner_returns(self.stop_res());
+                    } else if self.exit_ev.is_some() {
+                        self.runner_returns(self.exit_result());
+                    }
+                }
+                Phase3::NotStarted | Phase3::Ended => {}
+            }
+            if (self.state, self.runner, self.attached) == before {
+                break;
+            }
+        }
+    }
+
+    /// The waiting tasks see what changed, escalate, and finish.
+    fn wake_tasks(&mut self) {
+        use process::State::*;
+        let mut escalated = false;
+        for k in 0..self.tasks.len() {
+            let (_, task) = self.tasks[k].clone();
+            if let MTask::Stop(wait) = task {
+                let mut wait = wait;
+                if wait == StopWait::Graceful && self.state != Stopped && self.graceful_passed {
+                    self.escalate(Req::Forced, Some(Overrun::new(Phase::Stop, StopLevel::Forced)));
+                    escalated = true;
+                    wait = StopWait::Forced;
+                }
+                if wait == StopWait::Forced && self.state != Stopped && self.forced_passed {
+                    self.escalate(Req::Hard, Some(Overrun::new(Phase::Stop, StopLevel::Hard)));
+                    escalated = true;
+                    wait = StopWait::Final;
+                }
+                self.tasks[k].1 = MTask::Stop(wait);
+            }
+        }
+        if escalated {
+            self.settle();
+        }
+        let mut pending = Vec::new();
+        for (id, task) in core::mem::take(&mut self.tasks) {
+            let finished = match task {
+                MTask::Start => (self.ready || self.state == Stopped).then(|| format!("{:?}", self.start_result())),
+                MTask::Stop(_) => (self.state == Stopped).then(|| format!("{:?}", self.stop_result())),
+                MTask::Done => (self.state == Stopped).then(|| "()".to_string()),
+            };
+            match finished {
+                Some(outcome) => self.outcomes.push((id, outcome)),
+                None => pending.push((id, task)),
+            }
+        }
+        self.tasks = pending;
+    }
+}
+
+fn bail<M: core::fmt::Debug, O: core::fmt::Debug>(log: &[O], model: &M, what: String) -> String {
+    format!("after {log:?}: {what}; model {model:?}")
+}
+
+fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), String> {
+    let sim = Sim {
+        ready: Gate::default(),
+        exit: Gate::default(),
+        exit_fails: Cell::new(false),
+        stubborn,
+        stop_fails,
+        runs: Cell::new(0),
+    };
+    let graceful = Gate::default();
+    let forced = Gate::default();
+    // Two observer slots: more waiting tasks go to the spill table.
+    let process: Process<Fail, 2> = Process::new();
+    let root = Ctx::new();
+    let mut model = PModel {
+        state: process::State::Initial,
+        request: Req::None,
+        ready: false,
+        stop_before_ready: false,
+        overrun: None,
+        end: EndM::NotRun,
+        error: None,
+        attached: true,
+        driver_alive: true,
+        runner: Phase3::NotStarted,
+        ready_ev: false,
+        exit_ev: None,
+        graceful_passed: false,
+        forced_passed: false,
+        stubborn,
+        stop_fails,
+        tasks: Vec::new(),
+        outcomes: Vec::new(),
+    };
+    let mut poller = Poller::default();
+    let outs: Vec<Out<String>> = Vec::new();
+    let mut outs = outs;
+    let driver_out: Out<Result<(), PError>> = out();
+    let driver = {
+        let o = driver_out.clone();
+        let (process, root, sim) = (&process, &root, &sim);
+        poller.spawn(async move { *o.borrow_mut() = Some(process.drive(root, sim).await) })
+    };
+    outs.push(out());
+    if std::env::var("PROP_TRACE").is_ok() {
+        eprintln!("CASE stubborn={stubborn} stop_fails={stop_fails} {ops:?}");
+    }
+    // The driver attaches and waits for a start.
+    poller.run(BUDGET)?;
+    let mut log = Vec::new();
+    for &op in ops {
+        log.push(op);
+        match op {
+            POp::Start | POp::Stop | POp::Done => {
+                let o: Out<String> = out();
+                let o2 = o.clone();
+                let p = &process;
+                let (g, f) = (&graceful, &forced);
+                let id = match op {
+                    POp::Start => poller.spawn(async move {
+                        let r = p.start(procession::never, procession::never).await;
+                        *o2.borrow_mut() = Some(format!("{r:?}"));
+                    }),
+                    POp::Stop => poller.spawn(async move {
+                        let r = p.stop(|| g.wait_for(1), || f.wait_for(1)).await;
+                        *o2.borrow_mut() = Some(format!("{r:?}"));
+                    }),
+                    _ => poller.spawn(async move {
+                        p.done().await;
+                        *o2.borrow_mut() = Some("()".to_string());
+                    }),
+                };
+                outs.push(o);
+                debug_assert_eq!(outs.len(), poller.len());
+                // The operation's own first poll, before anything else reacts.
+                poller.poll_task(id);
+                match op {
+                    POp::Start => {
+                        if model.state == process::State::Initial {
+                            model.state = process::State::Starting;
+                            model.tasks.push((id, MTask::Start));
+                        } else {
+                            model.outcomes.push((id, format!("{:?}", Err::<(), _>(PError::InvalidState(model.state)))));
+                        }
+                    }
+                    POp::Stop => {
+                        let from = model.state;
+                        if from == process::State::Stopped {
+                            model
+                                .outcomes
+                                .push((id, format!("{:?}", Err::<(), _>(PError::InvalidState(process::State::Stopped)))));
+                        } else {
+                            model.request_stop();
+                            let wait = match from {
+                                process::State::Running => StopWait::Graceful,
+                                process::State::Starting => StopWait::Forced,
+                                _ => StopWait::Final,
+                            };
+                            model.tasks.push((id, MTask::Stop(wait)));
+                            model.wake_tasks();
+                        }
+                    }
+                    _ => model.tasks.push((id, MTask::Done)),
+                }
+            }
+            POp::RequestStop => {
+                let got = process.request_stop();
+                let want = model.request_stop();
+                if got != want {
+                    return Err(bail(&log, &model, format!("request_stop returned {got}, model {want}")));
+                }
+            }
+            POp::Cancel => {
+                let got = process.cancel();
+                let want = model.cancel();
+                if got != want {
+                    return Err(bail(&log, &model, format!("cancel returned {got}, model {want}")));
+                }
+            }
+            POp::Ready => {
+                sim.ready.open();
+                model.ready_ev = true;
+            }
+            POp::Exit(fails) => {
+                if model.exit_ev.is_none() {
+                    sim.exit_fails.set(fails);
+                    model.exit_ev = Some(fails);
+                }
+                sim.exit.open();
+            }
+            POp::GracefulDeadline => {
+                graceful.open();
+                model.graceful_passed = true;
+            }
+            POp::ForcedDeadline => {
+                forced.open();
+                model.forced_passed = true;
+            }
+            POp::DropDriver => {
+                if model.driver_alive {
+                    poller.drop_task(driver);
+                    model.driver_alive = false;
+                    if model.attached {
+                        use process::State::*;
+                        if model.state != Initial && model.state != Stopped {
+                            model.state = Stopped;
+                            model.end = EndM::DriverGone;
+                        }
+                        model.attached = false;
+                        if model.runner != Phase3::NotStarted {
+                            model.runner = Phase3::Ended;
+                        }
+                    }
+                }
+            }
+            POp::SecondDriver => {
+                let expect = if model.attached {
+                    Err(PError::Busy)
+                } else if model.state == process::State::Stopped {
+                    Ok(())
+                } else {
+                    // A driver that would take over: not modelled.
+                    continue;
+                };
+                let got = embassy_futures::block_on(process.drive(&root, &sim));
+                if got != expect {
+                    return Err(bail(&log, &model, format!("second driver returned {got:?}, model {expect:?}")));
+                }
+            }
+        }
+        model.settle();
+        model.wake_tasks();
+        poller.run(BUDGET).map_err(|e| format!("after {log:?}: {e}"))?;
+        // The handle agrees with the model.
+        if process.state() != model.state {
+            return Err(bail(&log, &model, format!("state {:?}", process.state())));
+        }
+        if process.is_done() != (model.state == process::State::Stopped) {
+            return Err(bail(&log, &model, "is_done disagrees with state".into()));
+        }
+        if process.error() != model.error {
+            return Err(bail(&log, &model, format!("error {:?}", process.error())));
+        }
+        if sim.runs.get() > 1 {
+            return Err(bail(&log, &model, "the runner ran twice".into()));
+        }
+        // Every task finished as the model says; none sleeps that should have finished.
+        for &(id, ref want) in &model.outcomes {
+            match outs[id].borrow().as_ref() {
+                Some(got) if got == want => {}
+                Some(got) => return Err(bail(&log, &model, format!("task {id} returned {got}, model {want}"))),
+                None => return Err(bail(&log, &model, format!("task {id} still waits (lost wakeup?), model {want}"))),
+            }
+        }
+        for (id, task) in &model.tasks {
+            if let Some(got) = outs[*id].borrow().as_ref() {
+                return Err(bail(&log, &model, format!("task {id} ({task:?}) returned {got}, model: still waiting")));
+            }
+        }
+        // The driver returns once it ran the runner, or found nothing to run.
+        if model.driver_alive && poller.is_finished(driver) != (model.runner == Phase3::Ended) {
+            return Err(bail(&log, &model, format!("driver finished: {}", poller.is_finished(driver))));
+        }
+    }
+    if let Some(r) = driver_out.borrow().as_ref()
+        && *r != Ok(())
+    {
+        return Err(format!("driver returned {r:?}"));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(harness::config(CASES))]
+
+    /// Random operations on a `Process` from several tasks, against the model.
+    #[test]
+    fn process_follows_its_model(stubborn in prop::bool::weighted(0.25), stop_fails in any::<bool>(),
+                                 ops in prop::collection::vec(pop(), 1..24)) {
+        check_process(stubborn, stop_fails, &ops).map_err(TestCaseError::fail)?;
+    }
+}
