@@ -616,3 +616,371 @@ proptest! {
         check_process(stubborn, stop_fails, &ops).map_err(TestCaseError::fail)?;
     }
 }
+
+// === shot::One and shot::Many ===
+
+/// An operation on a `One` or a `Many`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SOp {
+    /// The resource starts a run and keeps its guard.
+    Start,
+    /// The resource drops its guard.
+    DropGuard,
+    /// `close(deadline)` from a new task.
+    Close,
+    Cancel,
+    /// `end_run(deadline)` from a new task (`Many` only).
+    EndRun,
+    /// `cancel_run()` (`Many` only).
+    CancelRun,
+    /// `done()` from a new task.
+    Done,
+    /// The deadline of every `close` and `end_run` passes.
+    Deadline,
+    /// The parent context is cancelled.
+    CancelParent,
+}
+
+fn sop(restartable: bool) -> impl Strategy<Value = SOp> {
+    let many_only = if restartable { 2 } else { 0 };
+    prop_oneof![
+        3 => Just(SOp::Start),
+        3 => Just(SOp::DropGuard),
+        1 => Just(SOp::Close),
+        1 => Just(SOp::Cancel),
+        many_only => Just(SOp::EndRun),
+        many_only => Just(SOp::CancelRun),
+        2 => Just(SOp::Done),
+        1 => Just(SOp::Deadline),
+        1 => Just(SOp::CancelParent),
+    ]
+}
+
+/// The model of the state machine shared by `One` and `Many`.
+#[derive(Debug, Default)]
+struct SModel {
+    restartable: bool,
+    state: Option<shot::State>,
+    ends: u32,
+    closing: bool,
+    ctx_cancelled: bool,
+    parent_cancelled: bool,
+    guard: bool,
+    deadline_passed: bool,
+    /// Pending tasks: poller index, the run count they wait on, the outcome once it ends.
+    waiting: Vec<(usize, u32, String)>,
+    outcomes: Vec<(usize, String)>,
+}
+
+use procession::shot;
+
+impl SModel {
+    fn state(&self) -> shot::State {
+        self.state.unwrap_or(shot::State::Initial)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.ctx_cancelled || self.parent_cancelled
+    }
+
+    fn cancel_ctx(&mut self) -> bool {
+        if self.cancelled() {
+            return false;
+        }
+        self.ctx_cancelled = true;
+        true
+    }
+
+    fn start(&mut self) -> Result<(), shot::Error> {
+        use shot::State::*;
+        match self.state() {
+            Initial => {}
+            Stopped if self.restartable => self.ctx_cancelled = false,
+            Running => return Err(shot::Error::Running),
+            Stopped | Closed => return Err(shot::Error::Closed),
+        }
+        self.state = Some(Running);
+        self.guard = true;
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.cancel_ctx();
+        self.state = Some(if self.restartable && !self.closing && !self.parent_cancelled {
+            shot::State::Stopped
+        } else {
+            shot::State::Closed
+        });
+        self.closing = false;
+        self.ends += 1;
+        self.guard = false;
+    }
+
+    /// `(prev, changed, wait)`, as the handle's request.
+    fn request_close(&mut self) -> (shot::State, bool, Option<u32>) {
+        use shot::State::*;
+        let prev = self.state();
+        match prev {
+            Initial => {
+                self.cancel_ctx();
+                self.state = Some(Closed);
+                self.ends += 1;
+                (prev, true, None)
+            }
+            Running => {
+                let changed = !self.closing;
+                self.closing = true;
+                self.cancel_ctx();
+                (prev, changed, Some(self.ends))
+            }
+            Stopped => {
+                self.state = Some(Closed);
+                (prev, true, None)
+            }
+            Closed => (prev, false, None),
+        }
+    }
+
+    fn request_end_run(&mut self) -> Result<(shot::State, bool, Option<u32>), shot::Error> {
+        use shot::State::*;
+        let prev = self.state();
+        match prev {
+            Initial => {
+                self.cancel_ctx();
+                self.state = Some(Stopped);
+                self.ends += 1;
+                Ok((prev, true, None))
+            }
+            Running => {
+                let changed = self.cancel_ctx();
+                Ok((prev, changed, Some(self.ends)))
+            }
+            Stopped => Ok((prev, false, None)),
+            Closed => Err(shot::Error::Closed),
+        }
+    }
+
+    /// A task waiting for the end of run `ends` (or finished at once), `Ok(prev)` once it ends,
+    /// `Err(Deadline)` if the deadline passes first; `deadline` says whether it has one.
+    fn wait(&mut self, id: usize, wait: Option<u32>, ok: String, deadline: bool) {
+        match wait {
+            None => self.outcomes.push((id, ok)),
+            Some(_) if deadline && self.deadline_passed => {
+                self.outcomes.push((id, format!("{:?}", Err::<(), _>(shot::Error::Deadline))))
+            }
+            Some(ends) => self.waiting.push((id, if deadline { ends | 1 << 31 } else { ends }, ok)),
+        }
+    }
+
+    fn wake(&mut self) {
+        let mut pending = Vec::new();
+        for (id, key, ok) in core::mem::take(&mut self.waiting) {
+            let (ends, deadline) = (key & !(1 << 31), key & (1 << 31) != 0);
+            if self.ends != ends {
+                self.outcomes.push((id, ok));
+            } else if deadline && self.deadline_passed {
+                self.outcomes.push((id, format!("{:?}", Err::<(), _>(shot::Error::Deadline))));
+            } else {
+                pending.push((id, key, ok));
+            }
+        }
+        self.waiting = pending;
+    }
+}
+
+/// The `One` or the `Many` under test, behind one interface.
+enum Shot<'a> {
+    One(shot::One<'a>),
+    Many(shot::Many<'a>),
+}
+
+type Guard<'s, 'a> = shot::Run<'s, 'a, procession::mutex::CriticalSectionRawMutex>;
+
+impl<'a> Shot<'a> {
+    fn start(&self) -> Result<Guard<'_, 'a>, shot::Error> {
+        match self {
+            Self::One(h) => h.start(),
+            Self::Many(h) => h.start(),
+        }
+    }
+
+    async fn close(&self, deadline: impl core::future::Future<Output = ()>) -> Result<shot::State, shot::Error> {
+        match self {
+            Self::One(h) => h.close(deadline).await,
+            Self::Many(h) => h.close(deadline).await,
+        }
+    }
+
+    fn cancel(&self) -> bool {
+        match self {
+            Self::One(h) => h.cancel(),
+            Self::Many(h) => h.cancel(),
+        }
+    }
+
+    async fn done(&self) {
+        match self {
+            Self::One(h) => h.done().await,
+            Self::Many(h) => h.done().await,
+        }
+    }
+
+    fn state(&self) -> shot::State {
+        match self {
+            Self::One(h) => h.state(),
+            Self::Many(h) => h.state(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::One(h) => h.is_done(),
+            Self::Many(h) => h.is_done(),
+        }
+    }
+
+    fn many(&self) -> &shot::Many<'a> {
+        match self {
+            Self::Many(h) => h,
+            Self::One(_) => unreachable!("a Many operation on a One"),
+        }
+    }
+}
+
+fn check_shot(restartable: bool, ops: &[SOp]) -> Result<(), String> {
+    let parent = Ctx::new();
+    let handle = if restartable { Shot::Many(shot::Many::new(&parent)) } else { Shot::One(shot::One::new(&parent)) };
+    let deadline = Gate::default();
+    let mut model = SModel { restartable, ..SModel::default() };
+    let mut poller = Poller::default();
+    let mut outs: Vec<Out<String>> = Vec::new();
+    let mut guard = None;
+    let mut log = Vec::new();
+    for &op in ops {
+        log.push(op);
+        match op {
+            SOp::Start => {
+                let got = handle.start();
+                let want = model.start();
+                if got.as_ref().err() != want.as_ref().err() {
+                    return Err(bail(&log, &model, format!("start returned {:?}", got.as_ref().err())));
+                }
+                if let Ok(g) = got {
+                    guard = Some(g);
+                }
+            }
+            SOp::DropGuard => {
+                if guard.take().is_some() {
+                    model.finish();
+                }
+            }
+            SOp::Cancel => {
+                let (got, (_, want, _)) = (handle.cancel(), model.request_close());
+                if got != want {
+                    return Err(bail(&log, &model, format!("cancel returned {got}")));
+                }
+            }
+            SOp::CancelRun => {
+                let got = handle.many().cancel_run();
+                let want = model.request_end_run().is_ok_and(|(_, changed, _)| changed);
+                if got != want {
+                    return Err(bail(&log, &model, format!("cancel_run returned {got}")));
+                }
+            }
+            SOp::Close | SOp::EndRun | SOp::Done => {
+                let o: Out<String> = out();
+                let o2 = o.clone();
+                let (h, d) = (&handle, &deadline);
+                let id = match op {
+                    SOp::Close => poller.spawn(async move {
+                        let r = h.close(d.wait_for(1)).await;
+                        *o2.borrow_mut() = Some(format!("{r:?}"));
+                    }),
+                    SOp::EndRun => poller.spawn(async move {
+                        let r = h.many().end_run(d.wait_for(1)).await;
+                        *o2.borrow_mut() = Some(format!("{r:?}"));
+                    }),
+                    _ => poller.spawn(async move {
+                        h.done().await;
+                        *o2.borrow_mut() = Some("()".to_string());
+                    }),
+                };
+                outs.push(o);
+                poller.poll_task(id);
+                match op {
+                    SOp::Close => {
+                        let (prev, _, wait) = model.request_close();
+                        model.wait(id, wait, format!("{:?}", Ok::<_, shot::Error>(prev)), true);
+                    }
+                    SOp::EndRun => match model.request_end_run() {
+                        Ok((prev, _, wait)) => model.wait(id, wait, format!("{:?}", Ok::<_, shot::Error>(prev)), true),
+                        Err(e) => model.outcomes.push((id, format!("{:?}", Err::<shot::State, _>(e)))),
+                    },
+                    _ => {
+                        let wait = match model.state() {
+                            shot::State::Initial | shot::State::Running => Some(model.ends),
+                            _ => None,
+                        };
+                        model.wait(id, wait, "()".to_string(), false);
+                    }
+                }
+            }
+            SOp::Deadline => {
+                deadline.open();
+                model.deadline_passed = true;
+            }
+            SOp::CancelParent => {
+                parent.cancel();
+                model.parent_cancelled = true;
+            }
+        }
+        model.wake();
+        poller.run(BUDGET).map_err(|e| format!("after {log:?}: {e}"))?;
+        if handle.state() != model.state() {
+            return Err(bail(&log, &model, format!("state {:?}", handle.state())));
+        }
+        if handle.is_done() != model.state().is_done() {
+            return Err(bail(&log, &model, "is_done disagrees with state".into()));
+        }
+        if let Some(g) = &guard
+            && g.context().is_cancelled() != model.cancelled()
+        {
+            return Err(bail(&log, &model, format!("the run's context cancelled: {}", g.context().is_cancelled())));
+        }
+        if let Shot::One(one) = &handle
+            && one.context().is_cancelled() != (model.cancelled() || model.state().is_done())
+        {
+            return Err(bail(&log, &model, format!("the One's context cancelled: {}", one.context().is_cancelled())));
+        }
+        for &(id, ref want) in &model.outcomes {
+            match outs[id].borrow().as_ref() {
+                Some(got) if got == want => {}
+                Some(got) => return Err(bail(&log, &model, format!("task {id} returned {got}, model {want}"))),
+                None => return Err(bail(&log, &model, format!("task {id} still waits (lost wakeup?), model {want}"))),
+            }
+        }
+        for &(id, _, _) in &model.waiting {
+            if let Some(got) = outs[id].borrow().as_ref() {
+                return Err(bail(&log, &model, format!("task {id} returned {got}, model: still waiting")));
+            }
+        }
+    }
+    drop(guard);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(harness::config(CASES))]
+
+    /// Random operations on a `shot::Many` from a resource and several tasks, against the model.
+    #[test]
+    fn many_follows_its_model(ops in prop::collection::vec(sop(true), 1..32)) {
+        check_shot(true, &ops).map_err(TestCaseError::fail)?;
+    }
+
+    /// Random operations on a `shot::One` from a resource and several tasks, against the model.
+    #[test]
+    fn one_follows_its_model(ops in prop::collection::vec(sop(false), 1..32)) {
+        check_shot(false, &ops).map_err(TestCaseError::fail)?;
+    }
+}

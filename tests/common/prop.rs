@@ -119,19 +119,18 @@ impl<'f, T> Strict<'f, T> {
 }
 
 /// A gate the test opens, any number of times; a waiter waits until it was opened `n` times.
-/// One waiter at a time (one waker slot). Opening it wakes the waiter: an external event.
+/// Any number of waiters; opening it wakes them all: an external event.
 #[derive(Debug, Default)]
 pub struct Gate {
     opened: Cell<usize>,
-    waker: RefCell<Option<Waker>>,
+    wakers: RefCell<Vec<Waker>>,
 }
 
 impl Gate {
     pub fn open(&self) {
         self.opened.set(self.opened.get() + 1);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
+        let wakers = core::mem::take(&mut *self.wakers.borrow_mut());
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     pub fn opened(&self) -> usize {
@@ -144,7 +143,10 @@ impl Gate {
             if self.opened.get() >= n {
                 return Poll::Ready(());
             }
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            let mut wakers = self.wakers.borrow_mut();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await;
