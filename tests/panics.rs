@@ -322,7 +322,13 @@ fn runner_panicking_in_a_tree_releases_every_handle() {
     let ran = callback_ran.clone();
     GO.cancel();
     let message = panics(move || {
-        let tree = chain((HoldsOne(&ONE), HoldsMany(&MANY), DrivesProcess(&PROCESS), &SUP, Panicky { at: At::Start, go: &GO }));
+        let tree = chain((
+            HoldsOne(&ONE),
+            HoldsMany(&MANY),
+            DrivesProcess(&PROCESS),
+            &SUP,
+            Panicky { at: At::Start, go: &GO },
+        ));
         let root = Ctx::new();
         let _ = block_on(tree.run(&root, async |_| {
             ran.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -482,9 +482,10 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
                     POp::Stop => {
                         let from = model.state;
                         if from == process::State::Stopped {
-                            model
-                                .outcomes
-                                .push((id, format!("{:?}", Err::<(), _>(PError::InvalidState(process::State::Stopped)))));
+                            model.outcomes.push((
+                                id,
+                                format!("{:?}", Err::<(), _>(PError::InvalidState(process::State::Stopped))),
+                            ));
                         } else {
                             model.request_stop();
                             let wait = match from {

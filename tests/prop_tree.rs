@@ -504,8 +504,7 @@ fn check_order(shape: &Shape, log: &[Ev]) -> Result<(), String> {
     let sets: Vec<Vec<usize>> = children.iter().map(Shape::leaf_list).collect();
     for (a, below) in sets.iter().enumerate() {
         for (b, above) in sets.iter().enumerate().skip(a + 1) {
-            let above_starts: Vec<usize> =
-                above.iter().flat_map(|&i| pos(log, |e| *e == Ev::Start(i))).collect();
+            let above_starts: Vec<usize> = above.iter().flat_map(|&i| pos(log, |e| *e == Ev::Start(i))).collect();
             let Some(&first_start) = above_starts.iter().min() else { continue };
             // Start order: everything below is ready before anything above starts.
             for &i in below {
@@ -516,11 +515,8 @@ fn check_order(shape: &Shape, log: &[Ev]) -> Result<(), String> {
                 }
             }
             // Stop order: nothing below is stopped before everything above has returned.
-            let last_end = above
-                .iter()
-                .flat_map(|&i| pos(log, |e| matches!(e, Ev::End(j, _) if *j == i)))
-                .max()
-                .unwrap_or(0);
+            let last_end =
+                above.iter().flat_map(|&i| pos(log, |e| matches!(e, Ev::End(j, _) if *j == i))).max().unwrap_or(0);
             for &i in below {
                 if let Some(&s) = stop_events(log, i).first()
                     && s < last_end
@@ -612,8 +608,7 @@ fn run_fixed(n: usize, case: &Case) -> Result<(), String> {
         }
         2 => {
             // Depth 4.
-            let shape =
-                g(Sequential, [l(0), g(Parallel, [l(1), g(Chain, [l(2), g(Parallel, [l(3), l(4)])])]), l(5)]);
+            let shape = g(Sequential, [l(0), g(Parallel, [l(1), g(Chain, [l(2), g(Parallel, [l(3), l(4)])])]), l(5)]);
             let tree = sequential((f(0), parallel((f(1), chain((f(2), parallel([f(3), f(4)]))))), f(5)));
             check_case(&shape, &tree, &rec, case)
         }
