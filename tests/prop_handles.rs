@@ -770,7 +770,7 @@ impl SModel {
         match wait {
             None => self.outcomes.push((id, ok)),
             Some(_) if deadline && self.deadline_passed => {
-                self.outcomes.push((id, format!("{:?}", Err::<(), _>(shot::Error::Deadline))))
+                self.outcomes.push((id, format!("{:?}", Err::<(), _>(shot::Error::Deadline))));
             }
             Some(ends) => self.waiting.push((id, if deadline { ends | 1 << 31 } else { ends }, ok)),
         }
