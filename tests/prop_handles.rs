@@ -988,3 +988,375 @@ proptest! {
         check_shot(false, &ops).map_err(TestCaseError::fail)?;
     }
 }
+
+// === supervisor::Control ===
+
+/// The error of the supervised trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SupFail {
+    Crash,
+    Sup(supervisor::Error),
+}
+
+impl From<supervisor::Error> for SupFail {
+    fn from(e: supervisor::Error) -> Self {
+        Self::Sup(e)
+    }
+}
+
+impl procession::Merge for SupFail {
+    fn merge(self, _later: Self) -> Self {
+        self
+    }
+}
+
+use procession::supervisor;
+
+/// The supervised process: each incarnation becomes ready, fails or exits when the test says
+/// (the next opening of the gate after it started), and obeys every stop.
+struct Incarnation {
+    ready: Gate,
+    fail: Gate,
+    exit: Gate,
+}
+
+impl Runner<SupFail> for Incarnation {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), SupFail>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), SupFail>,
+    {
+        let (r, f, e) = (self.ready.opened() + 1, self.fail.opened() + 1, self.exit.opened() + 1);
+        let ended = async {
+            match embassy_futures::select::select(self.fail.wait_for(f), self.exit.wait_for(e)).await {
+                embassy_futures::select::Either::First(()) => Err(SupFail::Crash),
+                embassy_futures::select::Either::Second(()) => Ok(()),
+            }
+        };
+        let mut ended = core::pin::pin!(ended);
+        match select3(self.ready.wait_for(r), ended.as_mut(), ctx.cancelled()).await {
+            Either3::First(()) => {}
+            Either3::Second(result) => return result,
+            Either3::Third(_) => return Ok(()),
+        }
+        match embassy_futures::select::select(ready(ctx), ended).await {
+            embassy_futures::select::Either::First(result) => result,
+            embassy_futures::select::Either::Second(result) => result,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum COp {
+    /// `run` from a new task (refused while a run is active).
+    Run,
+    RequestStop,
+    Cancel,
+    /// The current incarnation becomes ready.
+    Ready,
+    /// The current incarnation fails.
+    Fail,
+    /// The current incarnation returns `Ok` (which ends supervision).
+    Exit,
+    /// The clock passes the backoff.
+    Advance,
+    /// The run's callback returns.
+    MainReturns,
+    /// `ready()` from a new task.
+    ReadyWaiter,
+}
+
+fn cop() -> impl Strategy<Value = COp> {
+    prop_oneof![
+        2 => Just(COp::Run),
+        1 => Just(COp::RequestStop),
+        1 => Just(COp::Cancel),
+        3 => Just(COp::Ready),
+        2 => Just(COp::Fail),
+        1 => Just(COp::Exit),
+        2 => Just(COp::Advance),
+        1 => Just(COp::MainReturns),
+        2 => Just(COp::ReadyWaiter),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inc {
+    None,
+    Starting,
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MainM {
+    NotStarted,
+    Running,
+    Done,
+}
+
+/// The model of a supervisor's control, its run and its incarnations.
+#[derive(Debug)]
+struct CModel {
+    ever_run: bool,
+    active: bool,
+    incarnation: u32,
+    inc: Inc,
+    stop: bool,
+    cancel: bool,
+    process_cancelled: bool,
+    exec_done: bool,
+    main: MainM,
+    run_task: Option<usize>,
+    ready_waiters: Vec<usize>,
+    /// Waiters whose outcome depends on a transient state: not checked.
+    uncertain: Vec<usize>,
+    outcomes: Vec<(usize, String)>,
+}
+
+impl CModel {
+    fn state(&self) -> supervisor::State {
+        use supervisor::State::*;
+        if !self.ever_run {
+            return Initial;
+        }
+        if !self.active || self.exec_done {
+            return Stopped;
+        }
+        match self.inc {
+            Inc::Starting => Starting,
+            Inc::Ready => Running,
+            Inc::None => BackingOff,
+        }
+    }
+
+    fn request_stop(&mut self) -> bool {
+        if !self.active || self.exec_done || self.stop {
+            return false;
+        }
+        self.stop = true;
+        true
+    }
+
+    fn attempt_end(&mut self, ok: bool) {
+        self.inc = Inc::None;
+        if self.stop || self.process_cancelled || ok {
+            self.exec_done = true;
+        }
+    }
+
+    fn became_running(&mut self) {
+        let waiters = core::mem::take(&mut self.ready_waiters);
+        self.outcomes.extend(waiters.into_iter().map(|id| (id, "()".to_string())));
+    }
+
+    /// One event reaches the incarnation, if one runs: `Ready`, `Fail` or `Exit`.
+    fn event(&mut self, op: COp) {
+        if !self.active || self.exec_done {
+            return;
+        }
+        match (self.inc, op) {
+            (Inc::Starting, COp::Ready) => {
+                if self.stop {
+                    // Ready after a stop request: it stops at once; a waiter may or may not
+                    // see it ready.
+                    self.uncertain.append(&mut self.ready_waiters);
+                    self.attempt_end(true);
+                } else {
+                    self.inc = Inc::Ready;
+                    self.became_running();
+                    if self.main == MainM::NotStarted {
+                        self.main = MainM::Running;
+                    }
+                }
+            }
+            (Inc::Starting | Inc::Ready, COp::Fail) => self.attempt_end(false),
+            (Inc::Starting | Inc::Ready, COp::Exit) => self.attempt_end(true),
+            (Inc::None, COp::Advance) => {
+                self.incarnation += 1;
+                self.inc = Inc::Starting;
+            }
+            _ => {}
+        }
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..8 {
+            if self.active && !self.exec_done {
+                if self.cancel {
+                    if self.main == MainM::Running {
+                        // Its context cancelled, the callback returns, which asks for a stop.
+                        self.main = MainM::Done;
+                        self.stop = true;
+                    }
+                    self.process_cancelled = true;
+                }
+                match self.inc {
+                    Inc::Starting if self.process_cancelled => self.attempt_end(true),
+                    Inc::Ready if self.stop || self.process_cancelled => self.attempt_end(true),
+                    Inc::None if self.stop || self.process_cancelled => self.exec_done = true,
+                    _ => {}
+                }
+            }
+            if self.active && self.exec_done {
+                if self.main == MainM::Running {
+                    self.main = MainM::Done;
+                }
+                self.active = false;
+                if let Some(id) = self.run_task.take() {
+                    self.outcomes.push((id, "ended".to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn check_control(ops: &[COp]) -> Result<(), String> {
+    use procession::retry::{Constant, Retry};
+    let clock: procession::time::ManualClock = procession::time::ManualClock::new();
+    let inc = Incarnation { ready: Gate::default(), fail: Gate::default(), exit: Gate::default() };
+    let main_gate = Gate::default();
+    let sup = supervisor::Supervisor::new(&inc, Retry::new(Constant::every(core::time::Duration::from_secs(1)), &clock));
+    let control = sup.control();
+    let root = Ctx::new();
+    let mut model = CModel {
+        ever_run: false,
+        active: false,
+        incarnation: 0,
+        inc: Inc::None,
+        stop: false,
+        cancel: false,
+        process_cancelled: false,
+        exec_done: false,
+        main: MainM::NotStarted,
+        run_task: None,
+        ready_waiters: Vec::new(),
+        uncertain: Vec::new(),
+        outcomes: Vec::new(),
+    };
+    let mut poller = Poller::default();
+    let mut outs: Vec<Out<String>> = Vec::new();
+    let mut log = Vec::new();
+    for &op in ops {
+        log.push(op);
+        match op {
+            COp::Run => {
+                let o: Out<String> = out();
+                let o2 = o.clone();
+                let (sup, root, main_gate) = (&sup, &root, &main_gate);
+                let id = poller.spawn(async move {
+                    let r = sup
+                        .run(root, async |ctx: &Ctx<'_>| {
+                            let next = main_gate.opened() + 1;
+                            let _ = embassy_futures::select::select(main_gate.wait_for(next), ctx.cancelled()).await;
+                            Ok(())
+                        })
+                        .await;
+                    *o2.borrow_mut() = Some(match r {
+                        Err(SupFail::Sup(supervisor::Error::RecursiveOrConcurrentRun)) => "refused".to_string(),
+                        _ => "ended".to_string(),
+                    });
+                });
+                outs.push(o);
+                if model.active {
+                    model.outcomes.push((id, "refused".to_string()));
+                } else {
+                    model.ever_run = true;
+                    model.active = true;
+                    model.stop = false;
+                    model.cancel = false;
+                    model.process_cancelled = false;
+                    model.exec_done = false;
+                    model.main = MainM::NotStarted;
+                    model.incarnation += 1;
+                    model.inc = Inc::Starting;
+                    model.run_task = Some(id);
+                }
+            }
+            COp::RequestStop => {
+                let (got, want) = (control.request_stop(), model.request_stop());
+                if got != want {
+                    return Err(bail(&log, &model, format!("request_stop returned {got}")));
+                }
+            }
+            COp::Cancel => {
+                let got = control.cancel();
+                let want = model.active && !model.exec_done && !model.cancel;
+                model.cancel |= want;
+                if got != want {
+                    return Err(bail(&log, &model, format!("cancel returned {got}")));
+                }
+            }
+            COp::Ready => {
+                inc.ready.open();
+                model.event(op);
+            }
+            COp::Fail => {
+                inc.fail.open();
+                model.event(op);
+            }
+            COp::Exit => {
+                inc.exit.open();
+                model.event(op);
+            }
+            COp::Advance => {
+                clock.advance(core::time::Duration::from_secs(1));
+                model.event(op);
+            }
+            COp::MainReturns => {
+                main_gate.open();
+                if model.main == MainM::Running {
+                    model.main = MainM::Done;
+                    model.request_stop();
+                }
+            }
+            COp::ReadyWaiter => {
+                let o: Out<String> = out();
+                let o2 = o.clone();
+                let id = poller.spawn(async move {
+                    control.ready().await;
+                    *o2.borrow_mut() = Some("()".to_string());
+                });
+                outs.push(o);
+                if model.state() == supervisor::State::Running {
+                    model.outcomes.push((id, "()".to_string()));
+                } else {
+                    model.ready_waiters.push(id);
+                }
+            }
+        }
+        model.settle();
+        poller.run(BUDGET).map_err(|e| format!("after {log:?}: {e}"))?;
+        if control.state() != model.state() {
+            return Err(bail(&log, &model, format!("state {:?}", control.state())));
+        }
+        if control.is_active() != model.active {
+            return Err(bail(&log, &model, format!("is_active {}", control.is_active())));
+        }
+        if control.incarnation() != model.incarnation {
+            return Err(bail(&log, &model, format!("incarnation {}", control.incarnation())));
+        }
+        for &(id, ref want) in &model.outcomes {
+            match outs[id].borrow().as_ref() {
+                Some(got) if got == want => {}
+                Some(got) => return Err(bail(&log, &model, format!("task {id} returned {got}, model {want}"))),
+                None => return Err(bail(&log, &model, format!("task {id} still waits (lost wakeup?), model {want}"))),
+            }
+        }
+        for &id in model.ready_waiters.iter().chain(&model.run_task) {
+            if let Some(got) = outs[id].borrow().as_ref() {
+                return Err(bail(&log, &model, format!("task {id} returned {got}, model: still waiting")));
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(harness::config(CASES))]
+
+    /// Random operations on a supervisor's `Control` from several tasks, with incarnations that
+    /// become ready, fail and exit at random, against the model.
+    #[test]
+    fn control_follows_its_model(ops in prop::collection::vec(cop(), 1..32)) {
+        check_control(&ops).map_err(TestCaseError::fail)?;
+    }
+}
