@@ -98,6 +98,9 @@ enum Kind {
     /// Ready; when its trigger fires before its callback returned, drops the callback and
     /// fails.
     DropCallback,
+    /// As `Ok`, handing its callback a context of its own making (a root, not derived from
+    /// the one it was given), which nobody else cancels.
+    OwnCtx,
 }
 
 impl Kind {
@@ -203,6 +206,12 @@ impl Leaf {
                 let result = ready(ctx).await;
                 rec.push(Ev::Released(i));
                 if self.spec.kind == Kind::FailStop { merge(result, mine()) } else { result }
+            }
+            Kind::OwnCtx => {
+                let own = Ctx::new();
+                let result = ready(&own).await;
+                rec.push(Ev::Released(i));
+                result
             }
             Kind::OwnWaker => {
                 let result = with_own_waker(ready(ctx)).await;
@@ -548,6 +557,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         2 => Just(Kind::ForcedOnly),
         2 => Just(Kind::OwnWaker),
         2 => Just(Kind::DropCallback),
+        1 => Just(Kind::OwnCtx),
     ]
 }
 
