@@ -1214,7 +1214,8 @@ fn check_control(ops: &[COp]) -> Result<(), String> {
     let clock: procession::time::ManualClock = procession::time::ManualClock::new();
     let inc = Incarnation { ready: Gate::default(), fail: Gate::default(), exit: Gate::default() };
     let main_gate = Gate::default();
-    let sup = supervisor::Supervisor::new(&inc, Retry::new(Constant::every(core::time::Duration::from_secs(1)), &clock));
+    let sup =
+        supervisor::Supervisor::new(&inc, Retry::new(Constant::every(core::time::Duration::from_secs(1)), &clock));
     let control = sup.control();
     let root = Ctx::new();
     let mut model = CModel {
