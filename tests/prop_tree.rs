@@ -134,7 +134,11 @@ enum Ev {
     Dropped(usize),
     End(usize, Result<(), Errs>),
     MainStart,
+    /// The main callback saw its context cancelled (a forced stop of the callback).
+    MainCancelled,
     MainEnd(Result<(), Errs>),
+    /// The test fired an external event.
+    Fired(Event),
 }
 
 /// The shared record of one case: the log and the gates the test opens.
@@ -366,7 +370,9 @@ fn check_case<R: Runner<Errs>>(shape: &Shape, tree: &R, rec: &Rc<Rec>, case: &Ca
         tree.run(&root, async |ctx: &Ctx<'_>| {
             rec.push(Ev::MainStart);
             if !main.immediate {
-                let _ = select(rec.main_gate.wait_for(1), ctx.cancelled()).await;
+                if let Either::Second(_) = select(rec.main_gate.wait_for(1), ctx.cancelled()).await {
+                    rec.push(Ev::MainCancelled);
+                }
             }
             let result = if main.fails { Err(Errs(vec![Who::Main])) } else { Ok(()) };
             rec.push(Ev::MainEnd(result.clone()));
@@ -379,11 +385,14 @@ fn check_case<R: Runner<Errs>>(shape: &Shape, tree: &R, rec: &Rc<Rec>, case: &Ca
     let mut script: Vec<Event> = case.script.clone();
     script.extend([Event::MainReturns, Event::CancelRoot]);
     let mut script = script.into_iter();
-    let fire = |e: Event| match e {
-        Event::Trigger(n) => rec.gates[n % leaves].open(),
-        Event::MainReturns => rec.main_gate.open(),
-        Event::CancelRoot => {
-            root.cancel();
+    let fire = |e: Event| {
+        rec.push(Ev::Fired(e));
+        match e {
+            Event::Trigger(n) => rec.gates[n % leaves].open(),
+            Event::MainReturns => rec.main_gate.open(),
+            Event::CancelRoot => {
+                root.cancel();
+            }
         }
     };
     let mut eager = case.eager.iter().copied().cycle();
@@ -471,6 +480,35 @@ fn check_log(shape: &Shape, log: &[Ev], result: &Result<(), Errs>) -> Result<(),
             if pos(log, |e| *e == Ev::Abandoned(i)).first().is_some_and(|&a| a < p) {
                 return Err(format!("callback after leaf {i} abandoned its callback"));
             }
+        }
+    }
+    // The callback runs unless something kept it from running: a leaf never ready, a stop
+    // from outside, a leaf that failed or gave up before every leaf was ready.
+    let readies: Vec<usize> = all.iter().filter_map(|&i| pos(log, |e| *e == Ev::Ready(i)).first().copied()).collect();
+    if main_starts.is_empty() && readies.len() == all.len() && root_leaf.is_none() {
+        // Once every leaf is ready, the callback starts before the tree goes idle, that is
+        // before the test fires its next event, unless something stops the tree meanwhile.
+        let last_ready = readies.iter().copied().max().unwrap_or(0);
+        let until =
+            log[last_ready..].iter().position(|e| matches!(e, Ev::Fired(_))).map_or(log.len(), |p| last_ready + p);
+        let excuse = log[..until].iter().any(|e| {
+            matches!(
+                e,
+                Ev::Fired(Event::CancelRoot) | Ev::Failing(_) | Ev::Abandoned(_) | Ev::End(..) | Ev::Cancelled(_)
+            )
+        });
+        if !excuse {
+            return Err(format!("every leaf ready and nothing stopped them, yet no callback: {log:?}"));
+        }
+    }
+    // The callback's context is cancelled only for a reason: a stop from outside, a leaf that
+    // failed or gave up.
+    if let Some(c) = pos(log, |e| *e == Ev::MainCancelled).first() {
+        let excuse = log[..*c].iter().any(|e| {
+            matches!(e, Ev::Fired(Event::CancelRoot) | Ev::Failing(_) | Ev::Abandoned(_) | Ev::Dropped(_) | Ev::End(..))
+        });
+        if !excuse {
+            return Err(format!("the callback's context was cancelled for no reason: {log:?}"));
         }
     }
     // Every started leaf returned, once; none started twice.
