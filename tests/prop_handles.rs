@@ -29,6 +29,14 @@ use harness::{Gate, Out, Poller, out};
 /// Cases per test.
 const CASES: u32 = 256;
 
+/// The waiter spill table is one for the whole program: the tests of this file run one at a
+/// time, so that one test's waiters never take the room another counts on (without `alloc`).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Polls allowed for one step of a case.
 const BUDGET: usize = 200;
 
@@ -614,6 +622,7 @@ proptest! {
     #[test]
     fn process_follows_its_model(stubborn in prop::bool::weighted(0.25), stop_fails in any::<bool>(),
                                  ops in prop::collection::vec(pop(), 1..24)) {
+        let _serial = serial();
         check_process(stubborn, stop_fails, &ops).map_err(TestCaseError::fail)?;
     }
 }
@@ -979,12 +988,14 @@ proptest! {
     /// Random operations on a `shot::Many` from a resource and several tasks, against the model.
     #[test]
     fn many_follows_its_model(ops in prop::collection::vec(sop(true), 1..32)) {
+        let _serial = serial();
         check_shot(true, &ops).map_err(TestCaseError::fail)?;
     }
 
     /// Random operations on a `shot::One` from a resource and several tasks, against the model.
     #[test]
     fn one_follows_its_model(ops in prop::collection::vec(sop(false), 1..32)) {
+        let _serial = serial();
         check_shot(false, &ops).map_err(TestCaseError::fail)?;
     }
 }
@@ -1358,6 +1369,86 @@ proptest! {
     /// become ready, fail and exit at random, against the model.
     #[test]
     fn control_follows_its_model(ops in prop::collection::vec(cop(), 1..32)) {
+        let _serial = serial();
         check_control(&ops).map_err(TestCaseError::fail)?;
     }
+}
+
+// === beyond the waiter slots and the spill table ===
+
+/// More tasks wait for the end of a `Process` than its slot and the spill table hold (without
+/// `alloc`, where the table is bounded): they must still sleep until the end (woken early at
+/// most a bounded number of times, never waking each other for ever), and all be woken then.
+#[test]
+#[cfg_attr(
+    not(feature = "alloc"),
+    ignore = "bug: without alloc, waiters beyond the slots and the spill table wake each other for ever (a spin)"
+)]
+fn process_waiters_beyond_the_spill_table_sleep() {
+    let _serial = serial();
+    let process: Process<Fail, 1> = Process::new();
+    let woken = Cell::new(0);
+    let mut poller = Poller::default();
+    let tasks = 1 + procession::ctx::SPILL_SLOTS + 3;
+    for _ in 0..tasks {
+        let (p, w) = (&process, &woken);
+        poller.spawn(async move {
+            p.done().await;
+            w.set(w.get() + 1);
+        });
+    }
+    let polls = poller.run(20 * tasks).map_err(|e| format!("{tasks} waiters: {e}"));
+    assert!(polls.is_ok(), "{polls:?}");
+    assert_eq!(woken.get(), 0);
+    assert!(process.request_stop());
+    assert!(poller.run(20 * tasks).is_ok(), "spin after the stop");
+    assert_eq!(woken.get(), tasks, "every waiter sees the end");
+}
+
+/// The same for a context.
+#[test]
+fn ctx_waiters_beyond_the_spill_table_sleep() {
+    let _serial = serial();
+    let ctx = Ctx::new();
+    let woken = Cell::new(0);
+    let mut poller = Poller::default();
+    let tasks = 1 + procession::ctx::SPILL_SLOTS + 3;
+    for _ in 0..tasks {
+        let (c, w) = (&ctx, &woken);
+        poller.spawn(async move {
+            c.cancelled().await;
+            w.set(w.get() + 1);
+        });
+    }
+    let polls = poller.run(20 * tasks).map_err(|e| format!("{tasks} waiters: {e}"));
+    assert!(polls.is_ok(), "{polls:?}");
+    ctx.cancel();
+    assert!(poller.run(20 * tasks).is_ok(), "spin after the cancel");
+    assert_eq!(woken.get(), tasks, "every waiter sees the cancel");
+}
+
+/// The same for a `shot::One`.
+#[test]
+#[cfg_attr(
+    not(feature = "alloc"),
+    ignore = "bug: without alloc, waiters beyond the slots and the spill table wake each other for ever (a spin)"
+)]
+fn one_waiters_beyond_the_spill_table_sleep() {
+    let _serial = serial();
+    let one: shot::One<'static> = shot::One::detached();
+    let woken = Cell::new(0);
+    let mut poller = Poller::default();
+    let tasks = procession::ctx::WAITER_SLOTS + procession::ctx::SPILL_SLOTS + 3;
+    for _ in 0..tasks {
+        let (o, w) = (&one, &woken);
+        poller.spawn(async move {
+            o.done().await;
+            w.set(w.get() + 1);
+        });
+    }
+    let polls = poller.run(20 * tasks).map_err(|e| format!("{tasks} waiters: {e}"));
+    assert!(polls.is_ok(), "{polls:?}");
+    assert!(one.cancel());
+    assert!(poller.run(20 * tasks).is_ok(), "spin after the close");
+    assert_eq!(woken.get(), tasks, "every waiter sees the end");
 }
