@@ -369,10 +369,10 @@ fn check_case<R: Runner<Errs>>(shape: &Shape, tree: &R, rec: &Rc<Rec>, case: &Ca
     let fut = async {
         tree.run(&root, async |ctx: &Ctx<'_>| {
             rec.push(Ev::MainStart);
-            if !main.immediate {
-                if let Either::Second(_) = select(rec.main_gate.wait_for(1), ctx.cancelled()).await {
-                    rec.push(Ev::MainCancelled);
-                }
+            if !main.immediate
+                && let Either::Second(_) = select(rec.main_gate.wait_for(1), ctx.cancelled()).await
+            {
+                rec.push(Ev::MainCancelled);
             }
             let result = if main.fails { Err(Errs(vec![Who::Main])) } else { Ok(()) };
             rec.push(Ev::MainEnd(result.clone()));
