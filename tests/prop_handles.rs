@@ -102,8 +102,12 @@ impl Runner<Fail> for Sim {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum POp {
-    /// `start(never, never)` from a new task.
+    /// `start(deadline, forced)` from a new task, the deadlines being two gates of the test.
     Start,
+    /// The start deadline of every `start` passes.
+    StartDeadline,
+    /// The forced deadline of every `start` passes.
+    StartForced,
     /// `stop(graceful, forced)` from a new task, the deadlines being the test's two gates.
     Stop,
     /// `done()` from a new task.
@@ -137,6 +141,8 @@ fn pop() -> impl Strategy<Value = POp> {
         1 => Just(POp::ForcedDeadline),
         1 => Just(POp::DropDriver),
         1 => Just(POp::SecondDriver),
+        1 => Just(POp::StartDeadline),
+        1 => Just(POp::StartForced),
     ]
 }
 
@@ -175,7 +181,7 @@ enum StopWait {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum MTask {
-    Start,
+    Start(StopWait),
     Stop(StopWait),
     Done,
 }
@@ -197,6 +203,8 @@ struct PModel {
     exit_ev: Option<bool>,
     graceful_passed: bool,
     forced_passed: bool,
+    start_deadline_passed: bool,
+    start_forced_passed: bool,
     stubborn: bool,
     stop_fails: bool,
     /// Pending tasks of the model, by poller index.
@@ -378,6 +386,23 @@ impl PModel {
                 }
                 self.tasks[k].1 = MTask::Stop(wait);
             }
+            if let MTask::Start(wait) = task {
+                // `Graceful` stands for the start deadline here.
+                let mut wait = wait;
+                let settled = self.ready || self.state == Stopped;
+                if wait == StopWait::Graceful && !settled && self.start_deadline_passed {
+                    self.escalate(Req::Forced, Some(Overrun::new(Phase::Start, StopLevel::Forced)));
+                    escalated = true;
+                    wait = StopWait::Forced;
+                }
+                let settled = self.ready || self.state == Stopped;
+                if wait == StopWait::Forced && !settled && self.start_forced_passed {
+                    self.escalate(Req::Hard, Some(Overrun::new(Phase::Start, StopLevel::Hard)));
+                    escalated = true;
+                    wait = StopWait::Final;
+                }
+                self.tasks[k].1 = MTask::Start(wait);
+            }
         }
         if escalated {
             self.settle();
@@ -385,7 +410,7 @@ impl PModel {
         let mut pending = Vec::new();
         for (id, task) in core::mem::take(&mut self.tasks) {
             let finished = match task {
-                MTask::Start => (self.ready || self.state == Stopped).then(|| format!("{:?}", self.start_result())),
+                MTask::Start(_) => (self.ready || self.state == Stopped).then(|| format!("{:?}", self.start_result())),
                 MTask::Stop(_) => (self.state == Stopped).then(|| format!("{:?}", self.stop_result())),
                 MTask::Done => (self.state == Stopped).then(|| "()".to_string()),
             };
@@ -413,6 +438,8 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
     };
     let graceful = Gate::default();
     let forced = Gate::default();
+    let start_deadline = Gate::default();
+    let start_forced = Gate::default();
     // Two observer slots: more waiting tasks go to the spill table.
     let process: Process<Fail, 2> = Process::new();
     let root = Ctx::new();
@@ -431,6 +458,8 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
         exit_ev: None,
         graceful_passed: false,
         forced_passed: false,
+        start_deadline_passed: false,
+        start_forced_passed: false,
         stubborn,
         stop_fails,
         tasks: Vec::new(),
@@ -460,9 +489,10 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
                 let o2 = o.clone();
                 let p = &process;
                 let (g, f) = (&graceful, &forced);
+                let (sd, sf) = (&start_deadline, &start_forced);
                 let id = match op {
                     POp::Start => poller.spawn(async move {
-                        let r = p.start(procession::never, procession::never).await;
+                        let r = p.start(|| sd.wait_for(1), || sf.wait_for(1)).await;
                         *o2.borrow_mut() = Some(format!("{r:?}"));
                     }),
                     POp::Stop => poller.spawn(async move {
@@ -482,7 +512,8 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
                     POp::Start => {
                         if model.state == process::State::Initial {
                             model.state = process::State::Starting;
-                            model.tasks.push((id, MTask::Start));
+                            model.tasks.push((id, MTask::Start(StopWait::Graceful)));
+                            model.wake_tasks();
                         } else {
                             model.outcomes.push((id, format!("{:?}", Err::<(), _>(PError::InvalidState(model.state)))));
                         }
@@ -536,6 +567,14 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
             POp::GracefulDeadline => {
                 graceful.open();
                 model.graceful_passed = true;
+            }
+            POp::StartDeadline => {
+                start_deadline.open();
+                model.start_deadline_passed = true;
+            }
+            POp::StartForced => {
+                start_forced.open();
+                model.start_forced_passed = true;
             }
             POp::ForcedDeadline => {
                 forced.open();
