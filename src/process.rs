@@ -13,11 +13,19 @@
 //! Nothing is spawned: the run happens inside a **driver future**, [`Process::drive`], that
 //! the owner polls (an embassy task, a tokio task, a `join` arm). The handle itself is plain
 //! interior state behind a blocking mutex `M` (`const fn new`, so a `static` works); the other
-//! operations are called from any task and talk to the driver through that state. Waiting
-//! tasks register in `N` waker slots; more distinct tasks than that go to the program-wide
-//! spill table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded
-//! with it), so no waiting task is woken early because another one arrived. Only when the
-//! spill table is full too are the waiters woken early (never lost).
+//! operations are called from any task and talk to the driver through that state. The state
+//! and the wakers of the waiting tasks change together under that one lock (with
+//! `NoopRawMutex`, no critical section while the waiters fit in the slots). Waiting tasks
+//! register in `N` waker slots; more distinct tasks than that go to the program-wide spill
+//! table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded with it,
+//! behind a critical section of its own), so no waiting task is ever woken early because
+//! another one arrived.
+//!
+//! Only when the spill table is full too (without `alloc`) can a waiter not be kept. The wait
+//! that cannot be kept then ends at once, and nobody else is disturbed: `start` and `stop`
+//! return [`Error::Overflow`] (what they asked for goes on, as when their future is dropped),
+//! and [`done`](Process::done) and [`poll_done`](Process::poll_done) complete while
+//! [`is_done`](Process::is_done) is still `false`. Choose `N` for the tasks that wait at once.
 //!
 //! # Operations
 //!
@@ -348,7 +356,8 @@ impl<E, const N: usize> Shared<E, N> {
 ///
 /// - `E` is the runner's error type.
 /// - `N` (by default 4) is the number of waker slots (at least 1): how many distinct tasks can
-///   wait in `start`, `stop` or `done` at once without being woken early. The driver and the
+///   wait in `start`, `stop` or `done` at once without touching the program-wide spill table
+///   (see the [module docs](self) for what happens when that is full too). The driver and the
 ///   runner's callback have a slot each of their own.
 /// - `M` is the blocking mutex of the shared state, as in embassy-sync: by default
 ///   [`CriticalSectionRawMutex`], to share it between tasks of different priorities or
@@ -524,7 +533,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     }
 
     /// Polls for the end of the process: `Ready` once the state is `Stopped`; otherwise
-    /// registers the waker of `cx`.
+    /// registers the waker of `cx`. Without `alloc`, a waiter that can be kept nowhere is
+    /// `Ready` at once (see the [module docs](self)): [`is_done`](Self::is_done) tells.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.poll_until(cx, |s| (s.state == State::Stopped).then_some(())).map(|_| ())
     }
@@ -537,7 +547,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// Waits until the process is `Stopped`: the run has ended, the process was stopped before
     /// it started, or its driver was dropped.
     ///
-    /// Any number of tasks can wait at once; see the type docs for what happens beyond `N`.
+    /// Any number of tasks can wait at once; see the [module docs](self) for the one case,
+    /// without `alloc`, in which it completes before the end.
     /// To bound the wait, race it with a deadline (`embassy_futures::select::select`).
     ///
     /// # Cancel safety

@@ -9,19 +9,19 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use alloc::task::Wake;
-use core::future::{Future, pending};
+use core::future::Future;
 use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 use std::sync::Mutex;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use procession::ctx::{SPILL_SLOTS, WAITER_SLOTS};
 use procession::mutex::NoopRawMutex;
 use procession::process::{Error, Process, State};
-use procession::shot::{self, Group, Many};
-use procession::{Cause, Ctx, never};
+use procession::shot::Group;
+use procession::{Ctx, never};
 
 /// One test at a time: they fill the spill table, or hold the critical section.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -182,15 +182,15 @@ fn a_many_reports_a_waiter_that_fits_nowhere() {
     let filler = counters(1 + SPILL_SLOTS);
     let spilled = fill_spill(&ctx, &filler);
 
-    let many: Many<'_> = Many::detached();
+    let many: procession::shot::Many<'_> = procession::shot::Many::detached();
     let run = many.start().unwrap();
     let tasks = counters(WAITER_SLOTS + 2);
     let mut kept: Vec<_> = (0..WAITER_SLOTS).map(|_| Box::pin(many.done())).collect();
     for (fut, (_, waker)) in kept.iter_mut().zip(&tasks) {
         assert!(poll(fut.as_mut(), waker).is_pending());
     }
-    let mut close = pin!(many.close(pending()));
-    assert_eq!(poll(close.as_mut(), &tasks[WAITER_SLOTS].1), Poll::Ready(Err(shot::Error::Overflow)));
+    let mut close = pin!(many.close(core::future::pending()));
+    assert_eq!(poll(close.as_mut(), &tasks[WAITER_SLOTS].1), Poll::Ready(Err(procession::shot::Error::Overflow)));
     assert!(run.context().is_cancelled(), "the close stays requested");
     let mut late = pin!(many.done());
     assert_eq!(poll(late.as_mut(), &tasks[WAITER_SLOTS + 1].1), Poll::Ready(()));
@@ -198,11 +198,11 @@ fn a_many_reports_a_waiter_that_fits_nowhere() {
     assert_eq!(wakes(&tasks), vec![0; WAITER_SLOTS + 2], "nobody was woken early");
 
     drop(run);
-    assert_eq!(many.state(), shot::State::Closed);
+    assert_eq!(many.state(), procession::shot::State::Closed);
     let mut expected = vec![1; WAITER_SLOTS];
     expected.extend([0, 0]);
     assert_eq!(wakes(&tasks), expected);
-    ctx.cancel_with(Cause::Shutdown);
+    ctx.cancel_with(procession::Cause::Shutdown);
     drop(spilled);
 }
 

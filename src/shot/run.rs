@@ -281,6 +281,8 @@ impl<M: RawMutex> fmt::Debug for Core<'_, M> {
 /// not make it pending again.
 ///
 /// Dropping it loses nothing; it holds no resource but a waker slot until the next wake.
+/// Without `alloc`, a waiter that can be kept nowhere completes at once (see the
+/// [module docs](super)); `is_done` tells.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Done<'s, 'a, M: RawMutex> {
     core: &'s Core<'a, M>,

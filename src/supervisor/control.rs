@@ -327,6 +327,8 @@ impl<M: RawMutex> Control<M> {
     ///
     /// It looks at the state whenever it is woken: an incarnation that is ready and fails again
     /// before this future is polled can be missed, and it then waits for the next one.
+    /// Without `alloc`, a waiter that can be kept nowhere completes at once (see
+    /// [`poll_ready`](Self::poll_ready)).
     ///
     /// # Cancel safety
     ///
