@@ -100,3 +100,75 @@ impl<M: RawMutex, const N: usize> core::fmt::Debug for Event<M, N> {
         f.debug_struct("Event").field("set", &self.get()).finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // Linked for the tests also without the `alloc` feature.
+    extern crate alloc as heap;
+
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::{Context, Poll, Waker};
+    use heap::sync::Arc;
+    use heap::task::Wake;
+
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+
+    use super::Event;
+    use crate::ctx::Cause;
+
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Counter>, Waker) {
+        let c = Arc::new(Counter(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    /// Two tasks wait in the slots; `set` wakes each once, keeps the first cause, and later
+    /// waits see it at once.
+    #[test]
+    fn set_wakes_every_waiter_once_and_keeps_its_cause() {
+        let event = Event::<NoopRawMutex, 2>::new();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        assert!(event.poll_wait(&Context::from_waker(&wa)).is_pending());
+        assert!(event.poll_wait(&Context::from_waker(&wb)).is_pending());
+        assert!(event.poll_wait(&Context::from_waker(&wa)).is_pending(), "the same task again");
+        assert!(event.set(Cause::Parent));
+        assert!(!event.set(Cause::Shutdown));
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
+        assert_eq!(event.poll_wait(&Context::from_waker(&wa)), Poll::Ready(Cause::Parent));
+    }
+
+    /// Without `alloc`, with its slot and the spill table full, an event that cannot keep one
+    /// more waiter sets itself with `Cause::Overflow`, wakes the waiter it kept once, and
+    /// wakes nobody before.
+    #[test]
+    #[cfg(not(feature = "alloc"))]
+    fn an_event_that_cannot_keep_a_waiter_sets_itself_with_overflow() {
+        use crate::waitqueue::spill;
+        use heap::vec::Vec;
+
+        // Fill the spill table under keys of nothing (odd addresses are no primitive's).
+        let fillers: Vec<_> = (0..spill::SPILL_SLOTS).map(|_| counter()).collect();
+        for (i, (_, waker)) in fillers.iter().enumerate() {
+            assert!(spill::register_key(2 * i + 1, waker));
+        }
+        let event = Event::<NoopRawMutex, 1>::new();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        assert!(event.poll_wait(&Context::from_waker(&wa)).is_pending());
+        assert_eq!(a.0.load(Ordering::SeqCst), 0);
+        assert_eq!(event.poll_wait(&Context::from_waker(&wb)), Poll::Ready(Cause::Overflow));
+        assert_eq!(event.get(), Some(Cause::Overflow));
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 0));
+        for i in 0..spill::SPILL_SLOTS {
+            spill::clear_key(2 * i + 1);
+        }
+    }
+}
