@@ -610,6 +610,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// - [`Error::Run`] if the runner failed before it was ready.
     /// - [`Error::DriverGone`] if the driver was dropped.
     /// - [`Error::ExitedBeforeReady`] if the runner returned `Ok` without becoming ready.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold), at once; what it asked for goes on.
     ///
     /// The first that applies, in this order.
     ///
@@ -684,6 +686,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     ///   if a start deadline ended the run first).
     /// - [`Error::Run`] if the runner returned an error.
     /// - [`Error::DriverGone`] if the driver was dropped during the run.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold), at once; what it asked for goes on.
     ///
     /// The first that applies, in this order; every task that stops the process gets the same.
     /// The end of the run wins a tie with a deadline.
