@@ -34,15 +34,11 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-
-use crate::waitqueue::{WakerCell, WakerSet, spill};
+use crate::waitqueue::{WakerCell, spill};
 
 pub use crate::waitqueue::SPILL_SLOTS;
 
-/// How many distinct tasks the internal waiter sets of the handles (`Process`, the `shot`
-/// types, the supervisor's control) hold inline; further ones go to the spill table.
-pub const WAITER_SLOTS: usize = 4;
+pub use crate::waitqueue::WAITER_SLOTS;
 
 /// Why a context was cancelled.
 ///
@@ -116,44 +112,6 @@ impl fmt::Display for Cause {
     }
 }
 
-/// Waker slots that are all woken together, never losing a wakeup: the waiter set of the
-/// handles (`Process`, the `shot` types, the supervisor's control).
-///
-/// [`WAITER_SLOTS`] distinct tasks are held inline; further ones go to the spill table. Only
-/// when that is full too (without `alloc`) does registering one more wake every registered
-/// waker early, so that none is lost.
-pub(crate) struct Waiters {
-    set: WakerSet<CriticalSectionRawMutex, WAITER_SLOTS>,
-}
-
-impl Waiters {
-    pub(crate) const fn new() -> Self {
-        Self { set: WakerSet::new() }
-    }
-
-    /// Registers `cx`'s waker, to be woken by the next `wake`. The caller re-checks its
-    /// condition afterwards.
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        if !self.set.register(cx.waker()) {
-            // Nowhere to keep it: wake everyone rather than lose a wakeup.
-            self.set.wake();
-            cx.waker().wake_by_ref();
-        }
-    }
-
-    /// Wakes and forgets every registered waker. The caller changed the condition before.
-    pub(crate) fn wake(&self) {
-        self.set.wake();
-    }
-}
-
-/// A sticky one-shot event: set once with a cause, waited on by any number of tasks.
-pub(crate) struct Latch {
-    /// 0 while not set, otherwise `Cause::to_bits`.
-    state: AtomicU8,
-    waiters: Waiters,
-}
-
 /// Stores `cause` into `state` if it is still 0; returns whether this call stored it. A
 /// compare-and-swap where the target has one; otherwise check and store inside a critical
 /// section (plain loads and stores only, for `thumbv6m`).
@@ -168,56 +126,6 @@ fn set_once(state: &AtomicU8, cause: Cause) -> bool {
         state.store(cause.to_bits(), Ordering::SeqCst);
         true
     })
-}
-
-impl Latch {
-    pub(crate) const fn new() -> Self {
-        Self { state: AtomicU8::new(0), waiters: Waiters::new() }
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> Option<Cause> {
-        Cause::from_bits(self.state.load(Ordering::SeqCst))
-    }
-
-    #[inline]
-    pub(crate) fn is_set(&self) -> bool {
-        self.state.load(Ordering::SeqCst) != 0
-    }
-
-    /// Sets the latch, keeping an earlier cause; wakes every waiter. Returns whether this call
-    /// set it.
-    pub(crate) fn set(&self, cause: Cause) -> bool {
-        if self.is_set() || !set_once(&self.state, cause) {
-            return false;
-        }
-        self.waiters.wake();
-        true
-    }
-
-    /// Ready once the latch is set.
-    pub(crate) fn poll_wait(&self, cx: &Context<'_>) -> Poll<Cause> {
-        if let Some(cause) = self.get() {
-            return Poll::Ready(cause);
-        }
-        self.waiters.register(cx);
-        // Re-check after registering: a `set` between the load and the registration stored
-        // the flag before waking, so it is visible now.
-        match self.get() {
-            Some(cause) => Poll::Ready(cause),
-            None => Poll::Pending,
-        }
-    }
-
-    pub(crate) async fn wait(&self) -> Cause {
-        core::future::poll_fn(|cx| self.poll_wait(cx)).await
-    }
-}
-
-impl fmt::Debug for Latch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Latch").field("set", &self.get()).finish_non_exhaustive()
-    }
 }
 
 /// Waker slots for a root context that many tasks wait on: `N` distinct tasks sleep in it

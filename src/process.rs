@@ -13,11 +13,19 @@
 //! Nothing is spawned: the run happens inside a **driver future**, [`Process::drive`], that
 //! the owner polls (an embassy task, a tokio task, a `join` arm). The handle itself is plain
 //! interior state behind a blocking mutex `M` (`const fn new`, so a `static` works); the other
-//! operations are called from any task and talk to the driver through that state. Waiting
-//! tasks register in `N` waker slots; more distinct tasks than that go to the program-wide
-//! spill table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded
-//! with it), so no waiting task is woken early because another one arrived. Only when the
-//! spill table is full too are the waiters woken early (never lost).
+//! operations are called from any task and talk to the driver through that state. The state
+//! and the wakers of the waiting tasks change together under that one lock (with
+//! `NoopRawMutex`, no critical section while the waiters fit in the slots). Waiting tasks
+//! register in `N` waker slots; more distinct tasks than that go to the program-wide spill
+//! table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded with it,
+//! behind a critical section of its own), so no waiting task is ever woken early because
+//! another one arrived.
+//!
+//! Only when the spill table is full too (without `alloc`) can a waiter not be kept. The wait
+//! that cannot be kept then ends at once, and nobody else is disturbed: `start` and `stop`
+//! return [`Error::Overflow`] (what they asked for goes on, as when their future is dropped),
+//! and [`done`](Process::done) and [`poll_done`](Process::poll_done) complete while
+//! [`is_done`](Process::is_done) is still `false`. Choose `N` for the tasks that wait at once.
 //!
 //! # Operations
 //!
@@ -81,8 +89,7 @@ use core::cell::RefCell;
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
-use core::sync::atomic::AtomicBool;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
@@ -91,7 +98,7 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
 use crate::runner::Runner;
-use crate::waitqueue::spill;
+use crate::waitqueue::{Full, Slot, WaitList, Woken};
 
 /// The state of a [`Process`]; see the [module documentation](self) for the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,6 +150,11 @@ pub enum Error<E> {
     /// The driver future was dropped before the run ended, so the runner's future was dropped
     /// with it. Remedy: keep polling [`Process::drive`] until the process is stopped.
     DriverGone,
+    /// This call could not wait (without `alloc` only): more distinct tasks waited on the
+    /// process than its `N` slots and the program-wide spill table
+    /// ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)) hold. The start or stop it asked for goes on,
+    /// as when its future is dropped; nobody else was disturbed. Remedy: a larger `N`.
+    Overflow,
     /// Another driver is attached to this process now; this one runs nothing. Only one driver
     /// ever runs the runner (a driver polled once the process has stopped returns `Ok` at
     /// once, without running it).
@@ -159,6 +171,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Self::Overrun(overrun) => overrun.fmt(f),
             Self::DriverGone => f.write_str("process driver dropped during the run"),
             Self::Busy => f.write_str("process already has a driver"),
+            Self::Overflow => f.write_str("too many tasks waiting on the process"),
         }
     }
 }
@@ -221,7 +234,7 @@ struct Shared<E, const N: usize> {
     end: End,
     error: Option<E>,
     /// Tasks waiting for a change of `state`: `start`, `stop`, `done`.
-    observers: Observers<N>,
+    observers: WaitList<N>,
     /// The driver waiting for a start, then its watcher waiting for a forced or hard stop.
     driver: Slot,
     /// The runner's callback waiting for a stop request. Apart from `driver`: the runner may
@@ -230,57 +243,24 @@ struct Shared<E, const N: usize> {
     callback: Slot,
 }
 
-/// The waker of one waiting future (tokio's `AtomicWaker`, under the lock): a new waker
-/// replaces the old one without waking it, since the same future moved to a new waker.
-struct Slot(Option<Waker>);
-
-impl Slot {
-    fn register(&mut self, waker: &Waker) {
-        match &mut self.0 {
-            Some(old) if old.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
-    }
-}
-
 /// Wakers taken out under the lock, woken after it is released (a waker may run code that
 /// uses the process again).
-struct Woken<const N: usize> {
-    observers: heapless::Vec<Waker, N>,
-    /// The spill table holds observers to wake too.
-    spill: bool,
-    driver: Option<Waker>,
-    callback: Option<Waker>,
+struct Wake<const N: usize> {
+    observers: Woken<N>,
+    driver: Option<core::task::Waker>,
+    callback: Option<core::task::Waker>,
 }
 
-impl<const N: usize> Woken<N> {
-    const NONE: Self = Self { observers: heapless::Vec::new(), spill: false, driver: None, callback: None };
-
+impl<const N: usize> Wake<N> {
     fn wake(self) {
-        self.observers.into_iter().chain(self.driver).chain(self.callback).for_each(Waker::wake);
+        self.observers.wake();
+        self.driver.into_iter().chain(self.callback).for_each(core::task::Waker::wake);
     }
 }
 
-/// Bounded waker slots, all woken together. A waker that does not fit goes to the spill table
-/// (see `Process::poll_until`): nobody is woken early because another task arrived. Wakers are
-/// handed out to be woken after the lock is released.
-struct Observers<const N: usize>(heapless::Vec<Waker, N>);
-
-impl<const N: usize> Observers<N> {
-    /// Registers `waker`; `false` if the slots are full of other tasks' wakers.
-    fn register(&mut self, waker: &Waker) -> bool {
-        self.0.iter().any(|w| w.will_wake(waker)) || self.0.push(waker.clone()).is_ok()
-    }
-
-    fn take(&mut self) -> heapless::Vec<Waker, N> {
-        core::mem::take(&mut self.0)
-    }
-}
-
-/// Whose waker a wait registers.
+/// Which single future a wait of `poll_slot` is.
 #[derive(Clone, Copy)]
 enum Side {
-    Observer,
     Driver,
     Callback,
 }
@@ -376,7 +356,8 @@ impl<E, const N: usize> Shared<E, N> {
 ///
 /// - `E` is the runner's error type.
 /// - `N` (by default 4) is the number of waker slots (at least 1): how many distinct tasks can
-///   wait in `start`, `stop` or `done` at once without being woken early. The driver and the
+///   wait in `start`, `stop` or `done` at once without touching the program-wide spill table
+///   (see the [module docs](self) for what happens when that is full too). The driver and the
 ///   runner's callback have a slot each of their own.
 /// - `M` is the blocking mutex of the shared state, as in embassy-sync: by default
 ///   [`CriticalSectionRawMutex`], to share it between tasks of different priorities or
@@ -417,14 +398,13 @@ impl<E, const N: usize> Shared<E, N> {
 /// ```
 pub struct Process<E, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
     shared: Mutex<M, RefCell<Shared<E, N>>>,
-    /// Some observer beyond the `N` slots waits in the spill table under this process's address.
-    spilled: AtomicBool,
 }
 
 impl<E, const N: usize, M: RawMutex> Drop for Process<E, N, M> {
     fn drop(&mut self) {
         // Nobody can wait on a process that is going away: forget its spilled observers.
-        spill::clear(self.key(), &self.spilled);
+        let key = self.key();
+        self.shared.get_mut().get_mut().observers.forget_spilled(key);
     }
 }
 
@@ -447,35 +427,31 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
                 overrun: None,
                 end: End::NotRun,
                 error: None,
-                observers: Observers(heapless::Vec::new()),
-                driver: Slot(None),
-                callback: Slot(None),
+                observers: WaitList::new(),
+                driver: Slot::new(),
+                callback: Slot::new(),
             })),
-            spilled: AtomicBool::new(false),
         }
     }
 
     /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2), after
     /// releasing the lock.
     fn update<T>(&self, f: impl FnOnce(&mut Shared<E, N>) -> T) -> T {
-        let mut woken = Woken::NONE;
+        let key = self.key();
+        let mut woken = Wake { observers: Woken::NONE, driver: None, callback: None };
         let out = self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             let (state, request) = (shared.state, shared.request);
             let out = f(&mut shared);
             if shared.state != state {
-                woken.observers = shared.observers.take();
-                woken.spill = true;
+                woken.observers = shared.observers.take(key);
             }
             if shared.request != request || (state == State::Initial && shared.state != state) {
-                woken.driver = shared.driver.0.take();
-                woken.callback = shared.callback.0.take();
+                woken.driver = shared.driver.take();
+                woken.callback = shared.callback.take();
             }
             out
         });
-        if woken.spill {
-            spill::wake(self.key(), &self.spilled);
-        }
         woken.wake();
         out
     }
@@ -489,48 +465,55 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
         self.shared.lock(|shared| f(&shared.borrow()))
     }
 
-    /// `Ready` once `f` returns `Some`; otherwise registers the waker, under the same lock
-    /// as the check, so that no change between them is missed.
-    fn poll_until<T>(&self, cx: &Context<'_>, side: Side, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
-        let mut displaced = heapless::Vec::<Waker, N>::new();
-        let poll = self.shared.lock(|shared| {
+    /// `Ready` once `f` returns `Some`; otherwise registers the waker among the observers,
+    /// under the same lock as the check, so that no change between them is missed.
+    ///
+    /// An observer beyond the `N` slots goes to the spill table; `Ready(Err(Full))` if that is
+    /// full too (without `alloc`): nothing was stored, and nobody else was disturbed.
+    fn poll_until<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<Result<T, Full>> {
+        let key = self.key();
+        self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             match f(&shared) {
-                Some(out) => Poll::Ready(out),
-                None => {
-                    match side {
-                        Side::Observer => {
-                            // Beyond the slots, the spill table (under the same lock, so the
-                            // check and the registration stay together); only when that is
-                            // full too are the others woken early rather than lost.
-                            if !shared.observers.register(cx.waker())
-                                && !spill::register_shared(self.key(), cx.waker(), &self.spilled)
-                            {
-                                displaced = shared.observers.take();
-                                let _ = shared.observers.register(cx.waker());
-                            }
-                        }
-                        Side::Driver => shared.driver.register(cx.waker()),
-                        Side::Callback => shared.callback.register(cx.waker()),
-                    }
-                    Poll::Pending
-                }
+                Some(out) => Poll::Ready(Ok(out)),
+                None => match shared.observers.register(key, cx.waker()) {
+                    Ok(()) => Poll::Pending,
+                    Err(full) => Poll::Ready(Err(full)),
+                },
             }
-        });
-        displaced.into_iter().for_each(Waker::wake);
-        poll
+        })
+    }
+
+    /// As `poll_until`, for the one future of the driver or of the callback, which has a slot
+    /// of its own (it cannot overflow).
+    fn poll_slot<T>(&self, cx: &Context<'_>, side: Side, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<T> {
+        self.shared.lock(|shared| {
+            let mut shared = shared.borrow_mut();
+            if let Some(out) = f(&shared) {
+                return Poll::Ready(out);
+            }
+            match side {
+                Side::Driver => shared.driver.register(cx.waker()),
+                Side::Callback => shared.callback.register(cx.waker()),
+            }
+            Poll::Pending
+        })
     }
 
     /// Waits, as an observer, until `f` returns `Some`; `f` must depend only on `state` and
     /// what changes with it.
-    async fn until<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
-        poll_fn(|cx| self.poll_until(cx, Side::Observer, &f)).await
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] if the waiter could be kept nowhere (without `alloc`).
+    async fn until<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> Result<T, Error<E>> {
+        poll_fn(|cx| self.poll_until(cx, &f)).await.map_err(|Full| Error::Overflow)
     }
 
     /// Waits, in the driver, until `f` returns `Some`; `f` must depend only on `request` and
     /// on `state` leaving `Initial`.
     async fn until_driver<T>(&self, f: impl Fn(&Shared<E, N>) -> Option<T>) -> T {
-        poll_fn(|cx| self.poll_until(cx, Side::Driver, &f)).await
+        poll_fn(|cx| self.poll_slot(cx, Side::Driver, &f)).await
     }
 
     /// The current state.
@@ -550,9 +533,10 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     }
 
     /// Polls for the end of the process: `Ready` once the state is `Stopped`; otherwise
-    /// registers the waker of `cx`.
+    /// registers the waker of `cx`. Without `alloc`, a waiter that can be kept nowhere is
+    /// `Ready` at once (see the [module docs](self)): [`is_done`](Self::is_done) tells.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_until(cx, Side::Observer, |s| (s.state == State::Stopped).then_some(()))
+        self.poll_until(cx, |s| (s.state == State::Stopped).then_some(())).map(|_| ())
     }
 
     /// Whether the process is `Stopped`: [`done`](Self::done) would complete at once.
@@ -563,7 +547,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// Waits until the process is `Stopped`: the run has ended, the process was stopped before
     /// it started, or its driver was dropped.
     ///
-    /// Any number of tasks can wait at once; see the type docs for what happens beyond `N`.
+    /// Any number of tasks can wait at once; see the [module docs](self) for the one case,
+    /// without `alloc`, in which it completes before the end.
     /// To bound the wait, race it with a deadline (`embassy_futures::select::select`).
     ///
     /// # Cancel safety
@@ -625,6 +610,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// - [`Error::Run`] if the runner failed before it was ready.
     /// - [`Error::DriverGone`] if the driver was dropped.
     /// - [`Error::ExitedBeforeReady`] if the runner returned `Ok` without becoming ready.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold), at once; what it asked for goes on.
     ///
     /// The first that applies, in this order.
     ///
@@ -652,18 +639,26 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
             Ok(())
         })?;
         let settled = |s: &Shared<E, N>| (s.ready || s.state == State::Stopped).then_some(());
-        if let Either::Second(()) = select(self.until(settled), deadline()).await {
-            let escalated = self.update(|s| {
-                if settled(s).is_some() {
-                    return false;
+        match select(self.until(settled), deadline()).await {
+            Either::First(waited) => waited?,
+            Either::Second(()) => {
+                let escalated = self.update(|s| {
+                    if settled(s).is_some() {
+                        return false;
+                    }
+                    s.escalate(Request::Forced, Cause::Deadline, Some(Overrun::new(Phase::Start, StopLevel::Forced)));
+                    true
+                });
+                if escalated {
+                    match select(self.until(settled), forced()).await {
+                        Either::First(waited) => waited?,
+                        Either::Second(()) => {
+                            let overrun = Overrun::new(Phase::Start, StopLevel::Hard);
+                            self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+                            self.until(settled).await?;
+                        }
+                    }
                 }
-                s.escalate(Request::Forced, Cause::Deadline, Some(Overrun::new(Phase::Start, StopLevel::Forced)));
-                true
-            });
-            if escalated && let Either::Second(()) = select(self.until(settled), forced()).await {
-                let overrun = Overrun::new(Phase::Start, StopLevel::Hard);
-                self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
-                self.until(settled).await;
             }
         }
         self.read(Shared::start_result)
@@ -691,6 +686,8 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     ///   if a start deadline ended the run first).
     /// - [`Error::Run`] if the runner returned an error.
     /// - [`Error::DriverGone`] if the driver was dropped during the run.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold), at once; what it asked for goes on.
     ///
     /// The first that applies, in this order; every task that stops the process gets the same.
     /// The end of the run wins a tie with a deadline.
@@ -719,20 +716,29 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
         let stopped = |s: &Shared<E, N>| (s.state == State::Stopped).then_some(());
         let mut pending = from != State::Initial;
         if pending && from == State::Running {
-            if let Either::Second(()) = select(self.until(stopped), graceful()).await {
-                let overrun = Overrun::new(Phase::Stop, StopLevel::Forced);
-                pending = self.update(|s| {
-                    s.escalate(Request::Forced, Cause::Deadline, Some(overrun));
-                    s.state != State::Stopped
-                });
-            } else {
-                pending = false;
+            match select(self.until(stopped), graceful()).await {
+                Either::First(waited) => {
+                    waited?;
+                    pending = false;
+                }
+                Either::Second(()) => {
+                    let overrun = Overrun::new(Phase::Stop, StopLevel::Forced);
+                    pending = self.update(|s| {
+                        s.escalate(Request::Forced, Cause::Deadline, Some(overrun));
+                        s.state != State::Stopped
+                    });
+                }
             }
         }
-        if pending && let Either::Second(()) = select(self.until(stopped), forced()).await {
-            let overrun = Overrun::new(Phase::Stop, StopLevel::Hard);
-            self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
-            self.until(stopped).await;
+        if pending {
+            match select(self.until(stopped), forced()).await {
+                Either::First(waited) => waited?,
+                Either::Second(()) => {
+                    let overrun = Overrun::new(Phase::Stop, StopLevel::Hard);
+                    self.update(|s| s.escalate(Request::Hard, Cause::Deadline, Some(overrun)));
+                    self.until(stopped).await?;
+                }
+            }
         }
         self.read(Shared::stop_result)
     }
@@ -793,7 +799,7 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
             });
             if ready {
                 let stop =
-                    poll_fn(|cx| self.poll_until(cx, Side::Callback, |s| (s.request != Request::None).then_some(())));
+                    poll_fn(|cx| self.poll_slot(cx, Side::Callback, |s| (s.request != Request::None).then_some(())));
                 select(stop, cb_ctx.cancelled()).await;
             }
             Ok(())

@@ -1501,7 +1501,6 @@ fn stress_one() {
 /// the state, and the end state is Closed. Every loop is bounded by a count (no spinning on a
 /// flag), so that the miri run stays short.
 #[test]
-#[ignore = "flaky since the vocabulary merge (about 1 run in 4 misses the end's wakeup of a done waiter); under investigation, see the issue note"]
 fn stress_many() {
     static MANY: Many<'static, Cs> = Many::detached();
     let running = AtomicUsize::new(0);

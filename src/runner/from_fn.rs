@@ -4,8 +4,9 @@ use core::future::Future;
 use core::task::Poll;
 
 use super::Runner;
-use crate::ctx::{Cause, Ctx, Latch};
+use crate::ctx::{Cause, Ctx};
 use crate::error::Merge;
+use crate::waitqueue::Event;
 
 /// How a graceful or forced stop was asked of a [`from_fn`] process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +25,8 @@ pub enum Stop {
 /// [`stop_requested`](Self::stop_requested) and shuts down.
 pub struct Lifecycle<'r> {
     run_ctx: &'r Ctx<'r>,
-    ready: Latch,
-    stopping: Latch,
+    ready: Event,
+    stopping: Event,
 }
 
 impl Lifecycle<'_> {
@@ -43,14 +44,20 @@ impl Lifecycle<'_> {
     /// [`Stop::Forced`] once the run's context is cancelled, whichever comes first (graceful
     /// wins a tie).
     ///
+    /// Without `alloc`, a wait that can be kept nowhere (more distinct tasks waiting on this
+    /// lifecycle than its slots and the spill table hold) reports
+    /// `Stop::Forced(`[`Cause::Overflow`]`)` at once, as a [`Ctx`] that cannot keep a waiter
+    /// cancels itself.
+    ///
     /// # Cancel safety
     ///
     /// This method is cancel safe: both conditions are sticky.
     pub async fn stop_requested(&self) -> Stop {
         let mut cancelled = core::pin::pin!(self.run_ctx.cancelled());
         core::future::poll_fn(|cx| {
-            if self.stopping.poll_wait(cx).is_ready() {
-                return Poll::Ready(Stop::Graceful);
+            if let Poll::Ready(cause) = self.stopping.poll_wait(cx) {
+                // An event that could not keep this waiter set itself with `Overflow`.
+                return Poll::Ready(if cause == Cause::Overflow { Stop::Forced(cause) } else { Stop::Graceful });
             }
             cancelled.as_mut().poll(cx).map(Stop::Forced)
         })
@@ -93,9 +100,9 @@ impl<G> core::fmt::Debug for FromFn<G> {
 ///   the runner waits for the callback to return.
 /// - The result is the callback's error, then the closure's, merged ([`Merge`]).
 ///
-/// Upstream's `RunnerFunc` hands the callback itself to the function; a closure cannot be
-/// generic over the callback's type, so the runner calls it instead, which also keeps the
-/// run's future `Send` whenever its parts are and needs no heap.
+/// The closure does not get the callback itself: a closure cannot be generic over the
+/// callback's type, so the runner calls it instead, which also keeps the run's future `Send`
+/// whenever its parts are and needs no heap.
 ///
 /// # Examples
 ///
@@ -130,8 +137,8 @@ where
         use embassy_futures::select::{Either, select};
 
         let inner = ctx.child();
-        let lc = Lifecycle { run_ctx: ctx, ready: Latch::new(), stopping: Latch::new() };
-        let finished = Latch::new();
+        let lc = Lifecycle { run_ctx: ctx, ready: Event::new(), stopping: Event::new() };
+        let finished: Event = Event::new();
         // The callback arm comes first, so that the closure sees a graceful stop in the same poll.
         let callback = async {
             match select(lc.ready.wait(), finished.wait()).await {

@@ -77,8 +77,6 @@ mod map_err;
 mod named;
 mod nop;
 mod prefix_err;
-mod start_deadline;
-mod stop_deadline;
 
 #[cfg(feature = "alloc")]
 mod boxed;
@@ -86,14 +84,13 @@ mod boxed;
 mod send;
 
 pub use contract::Runner;
+pub use deadline::{StartDeadline, StopDeadline};
 pub use ext::RunnerExt;
 pub use from_fn::{FromFn, Lifecycle, Stop, from_fn};
 pub use map_err::MapErr;
 pub use named::Named;
 pub use nop::{Nop, nop};
 pub use prefix_err::PrefixErr;
-pub use start_deadline::StartDeadline;
-pub use stop_deadline::StopDeadline;
 
 #[cfg(feature = "alloc")]
 pub use boxed::{BoxRunner, DynReady, DynRunner, LocalBoxFuture};

@@ -9,8 +9,9 @@ use core::pin::Pin;
 use embassy_futures::select::{Either, select};
 
 use super::Runner;
-use crate::ctx::{Cause, Ctx, Latch};
+use crate::ctx::{Cause, Ctx};
 use crate::error::Merge;
+use crate::waitqueue::Event;
 
 /// A boxed future that is `Send`.
 pub type SendBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -22,8 +23,8 @@ pub type SendBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// context, and waits for the callback to return. It is used by [`send_runner!`](crate::send_runner)
 /// (crate::send_runner), which is the way to make one.
 pub struct SendReady<'a> {
-    ready: &'a Latch,
-    done: &'a Latch,
+    ready: &'a Event,
+    done: &'a Event,
     callback_ctx: &'a Ctx<'a>,
 }
 
@@ -158,9 +159,9 @@ impl<E: Merge> Runner<E> for SendRunner<E> {
         F: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
         let callback_ctx = ctx.child();
-        let is_ready = Latch::new();
-        let done = Latch::new();
-        let finished = Latch::new();
+        let is_ready: Event = Event::new();
+        let done: Event = Event::new();
+        let finished: Event = Event::new();
         let link = SendReady { ready: &is_ready, done: &done, callback_ctx: &callback_ctx };
         let runner = async {
             let result = self.inner.run_boxed(ctx, link).await;

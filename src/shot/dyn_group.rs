@@ -227,6 +227,8 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// - [`Error::Deadline`] if `deadline` completed first; the group stays closed and
     ///   cancelled, and the jobs still running keep running until they return (or the driver
     ///   is dropped).
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///

@@ -17,6 +17,11 @@ pub enum Error {
     /// The deadline passed before the instance ended. The request stays in force: the
     /// instance was cancelled and still ends when it returns; wait again with `done`.
     Deadline,
+    /// The wait could not be kept (without `alloc` only): more distinct tasks waited on the
+    /// handle than its slots ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS)) and the program-wide
+    /// spill table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)) hold. The request stays in force;
+    /// nothing waits for a wakeup that cannot come.
+    Overflow,
 }
 
 impl fmt::Display for Error {
@@ -25,6 +30,7 @@ impl fmt::Display for Error {
             Self::Running => "already running",
             Self::Closed => "closed",
             Self::Deadline => "deadline passed",
+            Self::Overflow => "too many waiters",
         })
     }
 }

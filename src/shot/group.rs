@@ -147,6 +147,8 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     ///
     /// - [`Error::Deadline`] if `deadline` completed first; the group stays closed and
     ///   cancelled.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///

@@ -145,6 +145,8 @@ impl<E, M: RawMutex> Job<E, M> {
     /// # Errors
     ///
     /// - [`Error::Deadline`] if `deadline` completed first; the job stays cancelled.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///

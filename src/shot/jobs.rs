@@ -11,17 +11,14 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
 use super::error::{Error, GoError};
-use crate::ctx::{Ctx, Waiters};
+use crate::ctx::Ctx;
+use crate::waitqueue::{Full, Slot, WAITER_SLOTS, WaitList, Woken};
 
 /// A group's context and jobs; `Q` is the queue of jobs handed to `go` and not yet taken by
 /// the driver.
 pub(super) struct Jobs<'a, M: RawMutex, Q> {
     ctx: Ctx<'a>,
     book: Mutex<M, RefCell<Book<Q>>>,
-    /// Waiters for `done` and `close`.
-    idle: Waiters,
-    /// The driver, waiting for jobs or for `close`.
-    driver: Waiters,
 }
 
 struct Book<Q> {
@@ -33,16 +30,30 @@ struct Book<Q> {
     /// `close` was called, or the driver ended: `go` refuses, the driver ends when idle.
     closed: bool,
     driving: bool,
+    /// Waiters for `done` and `close`: woken when `idles` moves on, under the same lock.
+    idle: WaitList<WAITER_SLOTS>,
+    /// The driver, waiting for jobs or for `close` (one future: a new waker replaces the old).
+    driver: Slot,
 }
 
 impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
     pub(super) const fn new(ctx: Ctx<'a>, queue: Q) -> Self {
         Self {
             ctx,
-            book: Mutex::new(RefCell::new(Book { queue, active: 0, idles: 0, closed: false, driving: false })),
-            idle: Waiters::new(),
-            driver: Waiters::new(),
+            book: Mutex::new(RefCell::new(Book {
+                queue,
+                active: 0,
+                idles: 0,
+                closed: false,
+                driving: false,
+                idle: WaitList::new(),
+                driver: Slot::new(),
+            })),
         }
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     pub(super) fn context(&self) -> &Ctx<'a> {
@@ -57,7 +68,7 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
         capacity: usize,
         push: impl FnOnce(&mut Q, T) -> Result<(), T>,
     ) -> Result<(), GoError<T>> {
-        self.book.lock(|book| {
+        let driver = self.book.lock(|book| {
             let mut book = book.borrow_mut();
             if book.closed {
                 return Err(GoError::Closed(job));
@@ -67,9 +78,11 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
             }
             push(&mut book.queue, job).map_err(GoError::Full)?;
             book.active += 1;
-            Ok(())
+            Ok(book.driver.take())
         })?;
-        self.driver.wake();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
         Ok(())
     }
 
@@ -92,30 +105,44 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
         self.poll_idle(self.wait_from(), cx)
     }
 
+    /// `Ready` once the group is idle or has been idle since `from`; otherwise registers the
+    /// waker of `cx`. A waiter that could be kept nowhere (without `alloc`) is `Ready` at once.
     pub(super) fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
-        let Some(from) = from else { return Poll::Ready(()) };
-        let idle = || {
-            self.book.lock(|book| {
-                let book = book.borrow();
-                book.active == 0 || book.idles != from
-            })
-        };
-        if idle() {
-            return Poll::Ready(());
-        }
-        self.idle.register(cx);
-        if idle() { Poll::Ready(()) } else { Poll::Pending }
+        self.poll_idle_or_full(from, cx).map(|_| ())
+    }
+
+    /// As `poll_idle`, telling a waiter that could be kept nowhere apart.
+    fn poll_idle_or_full(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<Result<(), Full>> {
+        let Some(from) = from else { return Poll::Ready(Ok(())) };
+        let key = self.key();
+        // The check and the registration under one lock: no end of a job is missed between.
+        self.book.lock(|book| {
+            let mut book = book.borrow_mut();
+            if book.active == 0 || book.idles != from {
+                return Poll::Ready(Ok(()));
+            }
+            match book.idle.register(key, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(full) => Poll::Ready(Err(full)),
+            }
+        })
     }
 
     /// Cancels the context, refuses further jobs, wakes the driver (so that it can end once
     /// idle) and waits until the group is idle or `deadline` completes.
     pub(super) async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
         self.ctx.cancel();
-        self.book.lock(|book| book.borrow_mut().closed = true);
-        self.driver.wake();
-        let from = self.wait_from();
-        match select(poll_fn(|cx| self.poll_idle(from, cx)), deadline).await {
-            Either::First(()) => Ok(()),
+        let (from, driver) = self.book.lock(|book| {
+            let mut book = book.borrow_mut();
+            book.closed = true;
+            ((book.active > 0).then_some(book.idles), book.driver.take())
+        });
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        match select(poll_fn(|cx| self.poll_idle_or_full(from, cx)), deadline).await {
+            Either::First(Ok(())) => Ok(()),
+            Either::First(Err(Full)) => Err(Error::Overflow),
             Either::Second(()) => Err(Error::Deadline),
         }
     }
@@ -148,7 +175,7 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
 
     /// Registers the driver to be woken by the next `go` or `close`.
     pub(super) fn register_driver(&self, cx: &Context<'_>) {
-        self.driver.register(cx);
+        self.book.lock(|book| book.borrow_mut().driver.register(cx.waker()));
     }
 
     /// Runs `f` on the queue, with whether the group is closed, under the lock.
@@ -162,17 +189,25 @@ impl<'a, M: RawMutex, Q> Jobs<'a, M, Q> {
 
     /// Counts a job that returned; wakes the waits when it was the last.
     pub(super) fn job_ended(&self) {
-        let idle = self.book.lock(|book| {
+        let key = self.key();
+        let woken = self.book.lock(|book| {
             let mut book = book.borrow_mut();
             book.active -= 1;
-            if book.active == 0 {
-                book.idles = book.idles.wrapping_add(1);
+            if book.active > 0 {
+                return Woken::NONE;
             }
-            book.active == 0
+            book.idles = book.idles.wrapping_add(1);
+            book.idle.take(key)
         });
-        if idle {
-            self.idle.wake();
-        }
+        woken.wake();
+    }
+}
+
+impl<M: RawMutex, Q> Drop for Jobs<'_, M, Q> {
+    fn drop(&mut self) {
+        // Nothing can wait on a group that is going away (waiters borrow it).
+        let key = self.key();
+        self.book.get_mut().get_mut().idle.forget_spilled(key);
     }
 }
 
@@ -184,7 +219,8 @@ pub(super) struct DriverEnd<'j, 'a, M: RawMutex, Q: Default> {
 
 impl<M: RawMutex, Q: Default> Drop for DriverEnd<'_, '_, M, Q> {
     fn drop(&mut self) {
-        let queued = self.jobs.book.lock(|book| {
+        let key = self.jobs.key();
+        let (queued, woken) = self.jobs.book.lock(|book| {
             let mut book = book.borrow_mut();
             book.closed = true;
             book.driving = false;
@@ -192,11 +228,11 @@ impl<M: RawMutex, Q: Default> Drop for DriverEnd<'_, '_, M, Q> {
                 book.active = 0;
                 book.idles = book.idles.wrapping_add(1);
             }
-            core::mem::take(&mut book.queue)
+            (core::mem::take(&mut book.queue), book.idle.take(key))
         });
         // The jobs may use the group when dropped: drop them outside the lock.
         drop(queued);
         self.jobs.ctx.cancel();
-        self.jobs.idle.wake();
+        woken.wake();
     }
 }

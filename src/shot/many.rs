@@ -128,6 +128,8 @@ impl<'a, M: RawMutex> Many<'a, M> {
     /// - [`Error::Closed`] if the `Many` is closed.
     /// - [`Error::Deadline`] if `deadline` completed first (so the state before was Running).
     ///   The run stays cancelled and ends in Stopped when it returns.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///
@@ -157,6 +159,8 @@ impl<'a, M: RawMutex> Many<'a, M> {
     /// - [`Error::Deadline`] if `deadline` completed first (so the state before was Running).
     ///   The close stays requested: the run is cancelled and the state becomes Closed when it
     ///   returns.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///

@@ -20,9 +20,18 @@
 //! default [`CriticalSectionRawMutex`](crate::mutex::CriticalSectionRawMutex) (so they are
 //! `Send` and `Sync`, and `Many::detached()` needs no annotation beyond `Many<'_>`). Nothing is
 //! spawned: the resource runs in whatever task called `start` ([`Job::drive`],
-//! [`Group::drive`] and `DynGroup::drive` are the futures their owner polls). Waiters use
-//! bounded slots that never lose a wakeup (more waiters than slots are woken early and register
-//! again).
+//! [`Group::drive`] and `DynGroup::drive` are the futures their owner polls).
+//!
+//! The state and the wakers of the tasks waiting on a handle change together, under the
+//! handle's one lock of `M` (with `NoopRawMutex` no critical section is taken for them while
+//! the waiters fit; the handle's context, a [`Ctx`](crate::Ctx), keeps its own waiters behind a
+//! critical section). [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) distinct tasks wait in slots
+//! of the handle's own, more in the program-wide spill table
+//! ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`, unbounded with it); nobody
+//! is ever woken early because another task arrived. Only when the spill table is full too
+//! (without `alloc`) can a waiter not be kept: that wait ends at once, and nobody else is
+//! disturbed. `close` and `end_run` return [`Error::Overflow`] (the request stays in force);
+//! `done` and `poll_done` complete while `is_done` is still `false`.
 //!
 //! # Operations
 //!

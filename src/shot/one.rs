@@ -120,6 +120,8 @@ impl<'a, M: RawMutex> One<'a, M> {
     /// - [`Error::Deadline`] if `deadline` completed first (so the state before was Running).
     ///   The close stays requested: the instance is cancelled and becomes Closed when it
     ///   returns.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the slots and the spill table hold); the request stays in force.
     ///
     /// # Cancel safety
     ///

@@ -13,7 +13,7 @@
 //!    request can never cancel a later run; for `Many` it is reset only by the `start` that
 //!    begins the next run, when no guard (and so no borrow of it) exists.
 
-use core::cell::Cell;
+use core::cell::RefCell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -26,15 +26,18 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use super::error::Error;
 use super::state::State;
 
-use crate::ctx::{Cause, Ctx, Waiters};
+use crate::ctx::{Cause, Ctx};
+use crate::waitqueue::{Full, WAITER_SLOTS, WaitList, Woken};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct Inner {
     state: State,
     /// How many times the state went from Initial or Running to Stopped or Closed.
     ends: u32,
     /// A close was requested while running: the run ends in Closed.
     closing: bool,
+    /// Tasks waiting for `ends` to move on: woken by the change, under the same lock.
+    waiters: WaitList<WAITER_SLOTS>,
 }
 
 /// What a request found, and what it needs the caller to wait for.
@@ -48,8 +51,7 @@ pub(crate) struct Request {
 
 pub(crate) struct Core<'a, M: RawMutex> {
     ctx: Ctx<'a>,
-    inner: Mutex<M, Cell<Inner>>,
-    waiters: Waiters,
+    inner: Mutex<M, RefCell<Inner>>,
     restartable: bool,
 }
 
@@ -57,8 +59,12 @@ impl<'a, M: RawMutex> Core<'a, M> {
     pub(crate) const fn new(ctx: Ctx<'a>, restartable: bool) -> Self {
         Self {
             ctx,
-            inner: Mutex::new(Cell::new(Inner { state: State::Initial, ends: 0, closing: false })),
-            waiters: Waiters::new(),
+            inner: Mutex::new(RefCell::new(Inner {
+                state: State::Initial,
+                ends: 0,
+                closing: false,
+                waiters: WaitList::new(),
+            })),
             restartable,
         }
     }
@@ -69,20 +75,29 @@ impl<'a, M: RawMutex> Core<'a, M> {
     }
 
     pub(crate) fn state(&self) -> State {
-        self.inner.lock(|c| c.get().state)
+        self.inner.lock(|c| c.borrow().state)
     }
 
-    /// Runs `f` on the state under the lock. `f` may cancel the context (which wakes its
-    /// waiters): under the lock, so that a request reaches the run it was meant for and never a
-    /// later one. A waker only schedules its task (no executor runs a task inside `wake`), so
-    /// nothing re-enters the lock; the handles' own waiters are woken after it.
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
+    }
+
+    /// Runs `f` on the state under the lock, and wakes the waiters if `ends` moved on, after
+    /// releasing it (invariant 2). `f` may cancel the context (which wakes its waiters): under
+    /// the lock, so that a request reaches the run it was meant for and never a later one. A
+    /// waker only schedules its task (no executor runs a task inside `wake`), so nothing
+    /// re-enters the lock.
     fn update<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        self.inner.lock(|c| {
-            let mut inner = c.get();
+        let key = self.key();
+        let (r, woken) = self.inner.lock(|c| {
+            let mut inner = c.borrow_mut();
+            let ends = inner.ends;
             let r = f(&mut inner);
-            c.set(inner);
-            r
-        })
+            let woken = if inner.ends == ends { Woken::NONE } else { inner.waiters.take(key) };
+            (r, woken)
+        });
+        woken.wake();
+        r
     }
 
     pub(crate) fn start(&self) -> Result<Run<'_, 'a, M>, Error> {
@@ -117,70 +132,64 @@ impl<'a, M: RawMutex> Core<'a, M> {
             inner.closing = false;
             inner.ends = inner.ends.wrapping_add(1);
         });
-        self.waiters.wake();
     }
 
     /// Requests a close: Initial and Stopped become Closed at once, a running run is cancelled
     /// and ends in Closed.
     pub(crate) fn request_close(&self) -> Request {
-        let (request, woke) = self.update(|inner| {
+        self.update(|inner| {
             let prev = inner.state;
             match prev {
                 State::Initial => {
                     self.ctx.cancel_with(Cause::Shutdown);
                     inner.state = State::Closed;
                     inner.ends = inner.ends.wrapping_add(1);
-                    (Request { prev, changed: true, wait: None }, true)
+                    Request { prev, changed: true, wait: None }
                 }
                 State::Running => {
                     let changed = !core::mem::replace(&mut inner.closing, true);
                     self.ctx.cancel_with(Cause::Shutdown);
-                    (Request { prev, changed, wait: Some(inner.ends) }, false)
+                    Request { prev, changed, wait: Some(inner.ends) }
                 }
                 State::Stopped => {
                     inner.state = State::Closed;
-                    (Request { prev, changed: true, wait: None }, true)
+                    Request { prev, changed: true, wait: None }
                 }
-                State::Closed => (Request { prev, changed: false, wait: None }, false),
+                State::Closed => Request { prev, changed: false, wait: None },
             }
-        });
-        if woke {
-            self.waiters.wake();
-        }
-        request
+        })
     }
 
-    /// Requests the end of the current run (restartable only): Initial becomes Stopped at once, a running run is
-    /// cancelled and ends in Stopped (or Closed, if a close was requested too).
+    /// Requests the end of the current run (restartable only): Initial becomes Stopped at
+    /// once, a running run is cancelled and ends in Stopped (or Closed, if a close was
+    /// requested too).
     pub(crate) fn request_end_run(&self) -> Result<Request, Error> {
-        let (request, woke) = self.update(|inner| {
+        self.update(|inner| {
             let prev = inner.state;
             match prev {
                 State::Initial => {
                     self.ctx.cancel_with(Cause::Shutdown);
                     inner.state = State::Stopped;
                     inner.ends = inner.ends.wrapping_add(1);
-                    Ok((Request { prev, changed: true, wait: None }, true))
+                    Ok(Request { prev, changed: true, wait: None })
                 }
                 State::Running => {
                     let changed = self.ctx.cancel_with(Cause::Shutdown);
-                    Ok((Request { prev, changed, wait: Some(inner.ends) }, false))
+                    Ok(Request { prev, changed, wait: Some(inner.ends) })
                 }
-                State::Stopped => Ok((Request { prev, changed: false, wait: None }, false)),
+                State::Stopped => Ok(Request { prev, changed: false, wait: None }),
                 State::Closed => Err(Error::Closed),
             }
-        })?;
-        if woke {
-            self.waiters.wake();
-        }
-        Ok(request)
+        })
     }
 
     /// Waits for the run counted before `ends` to end, bounded by `deadline`. The end wins a
     /// tie.
     pub(crate) async fn wait_end(&self, ends: Option<u32>, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        match select(Done { core: self, ends }, deadline).await {
-            Either::First(()) => Ok(()),
+        let end = core::future::poll_fn(|cx| self.poll_end(ends, cx));
+        match select(end, deadline).await {
+            Either::First(Ok(())) => Ok(()),
+            Either::First(Err(Full)) => Err(Error::Overflow),
             Either::Second(()) => Err(Error::Deadline),
         }
     }
@@ -188,7 +197,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
     /// The snapshot a done future waits from: `None` when the current cycle has ended already.
     pub(crate) fn done_from(&self) -> Option<u32> {
         self.inner.lock(|c| {
-            let inner = c.get();
+            let inner = c.borrow();
             match inner.state {
                 State::Initial | State::Running => Some(inner.ends),
                 State::Stopped | State::Closed => None,
@@ -207,18 +216,25 @@ impl<'a, M: RawMutex> Core<'a, M> {
     /// `Ready` while the current cycle has ended (Stopped or Closed); otherwise registers the
     /// waker of `cx`, to be woken at the next end.
     pub(crate) fn poll_done(&self, cx: &Context<'_>) -> Poll<()> {
-        self.poll_end(self.done_from(), cx)
+        self.poll_end(self.done_from(), cx).map(|_| ())
     }
 
-    fn poll_end(&self, ends: Option<u32>, cx: &Context<'_>) -> Poll<()> {
-        let Some(ends) = ends else { return Poll::Ready(()) };
-        let ended = || self.inner.lock(|c| c.get().ends != ends);
-        if ended() {
-            return Poll::Ready(());
-        }
-        self.waiters.register(cx);
-        // A finish between the check and the registration changed `ends` before it woke.
-        if ended() { Poll::Ready(()) } else { Poll::Pending }
+    /// `Ready(Ok)` once the run counted before `ends` has ended; otherwise registers the waker
+    /// of `cx`, under the lock that checked `ends`, so that no end is missed in between.
+    /// `Ready(Err(Full))` if the waker could be kept nowhere (without `alloc`).
+    fn poll_end(&self, ends: Option<u32>, cx: &Context<'_>) -> Poll<Result<(), Full>> {
+        let Some(ends) = ends else { return Poll::Ready(Ok(())) };
+        let key = self.key();
+        self.inner.lock(|c| {
+            let mut inner = c.borrow_mut();
+            if inner.ends != ends {
+                return Poll::Ready(Ok(()));
+            }
+            match inner.waiters.register(key, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(full) => Poll::Ready(Err(full)),
+            }
+        })
     }
 }
 
@@ -229,7 +245,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
     }
 
     fn run_ended(&self, ends: Option<u32>) -> bool {
-        ends.is_none_or(|ends| self.inner.lock(|c| c.get().ends != ends))
+        ends.is_none_or(|ends| self.inner.lock(|c| c.borrow().ends != ends))
     }
 
     fn poll_run_cancelled(&self, ends: Option<u32>, cx: &mut Context<'_>) -> Poll<()> {
@@ -240,6 +256,14 @@ impl<'a, M: RawMutex> Core<'a, M> {
         // waker registered above; a run that ended between the first check and the
         // registration (and a restart that reset the context since) shows in `ends`.
         if self.run_ended(ends) { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl<M: RawMutex> Drop for Core<'_, M> {
+    fn drop(&mut self) {
+        // Nothing can wait on a handle that is going away (waiters borrow it).
+        let key = self.key();
+        self.inner.get_mut().get_mut().waiters.forget_spilled(key);
     }
 }
 
@@ -257,6 +281,8 @@ impl<M: RawMutex> fmt::Debug for Core<'_, M> {
 /// not make it pending again.
 ///
 /// Dropping it loses nothing; it holds no resource but a waker slot until the next wake.
+/// Without `alloc`, a waiter that can be kept nowhere completes at once (see the
+/// [module docs](super)); `is_done` tells.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Done<'s, 'a, M: RawMutex> {
     core: &'s Core<'a, M>,
@@ -267,7 +293,7 @@ impl<M: RawMutex> Future for Done<'_, '_, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.core.poll_end(self.ends, cx)
+        self.core.poll_end(self.ends, cx).map(|_| ())
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! A [`Control`] holds one `Phase` behind its raw mutex, plus the incarnation counter and
 //! whether an incarnation of the active run has been ready. The run's engine and the
-//! [`Control`] methods move it along these edges, each under one critical section:
+//! [`Control`] methods move it along these edges, each under one lock of `M`:
 //!
 //! | edge | from | to |
 //! |---|---|---|
@@ -47,7 +47,9 @@
 //!    whose executor has not returned, once; the engine then cancels the callback's context
 //!    (a forced stop, which reaches the process once the callback no longer runs) and clears
 //!    it (`poll_take_forced`).
-//! 9. Every change that a waiter may observe wakes the waiters, after the critical section.
+//! 9. Every change that a waiter may observe takes the waiters' wakers out under the same lock
+//!    as the change, and wakes them after it. Each wait checks its condition and registers its
+//!    waker under one lock, so no change falls between the two.
 
 use core::cell::RefCell;
 use core::fmt;
@@ -56,7 +58,7 @@ use core::task::{Context, Poll};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
-use crate::ctx::Waiters;
+use crate::waitqueue::{Slot, WAITER_SLOTS, WaitList};
 
 /// Where a supervised process is, as seen from any task ([`Control::state`]).
 ///
@@ -137,11 +139,32 @@ struct Shared {
     /// [`Control::cancel`] was called in this run and the engine has yet to see it (invariant 8).
     cancel: Cancel,
     incarnation: u32,
+    /// Tasks waiting in [`Control::ready`].
+    observers: WaitList<WAITER_SLOTS>,
+    /// The engine's watch of the cancel requests (`poll_take_cancel`, `poll_take_forced`).
+    watch: Slot,
+    /// The ready callback of the incarnation, waiting for a stop request.
+    callback: Slot,
+    /// The run's callback, waiting for the first readiness.
+    gate: Slot,
+}
+
+/// What a change takes out under the lock, to be woken after it.
+struct Wake {
+    observers: crate::waitqueue::Woken<WAITER_SLOTS>,
+    slots: [Option<core::task::Waker>; 3],
+}
+
+impl Wake {
+    fn wake(self) {
+        self.observers.wake();
+        self.slots.into_iter().flatten().for_each(core::task::Waker::wake);
+    }
 }
 
 /// The part of a [`Supervisor`](super::Supervisor) that other tasks and the hooks use: ask for
 /// a stop, read the state and the incarnation count, wait for readiness. Every method is
-/// non-blocking (a short critical section of `M`), and callable from any task, a hook, or the
+/// non-blocking (a short lock of `M`), and callable from any task, a hook, or the
 /// executor.
 ///
 /// | operation | method |
@@ -156,16 +179,17 @@ struct Shared {
 /// The control has no end of its own (a supervisor can run again): the end of a run is the
 /// end of its future, [`Supervisor::run`](crate::Runner::run).
 ///
-/// Tasks waiting on it (the run itself, [`Control::ready`]) register in the crate's bounded
-/// waiter slots ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) of them, behind a critical
-/// section, like a [`Ctx`](crate::Ctx)): more waiters wake each other early and register
-/// again; no wakeup is lost.
+/// The state and the wakers of the tasks waiting on it sit under one lock of `M`: with
+/// `NoopRawMutex` it takes no critical section while the waiters fit. The run's own waits have a
+/// slot each; the tasks in [`Control::ready`] have
+/// [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) slots, and more of them go to the program-wide
+/// spill table ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS) entries without `alloc`); nobody is
+/// woken early because another one arrived.
 ///
 /// Dropping a control (with its supervisor) does nothing else: a run borrows its supervisor,
 /// so none can be active then.
 pub struct Control<M: RawMutex = CriticalSectionRawMutex> {
     shared: Mutex<M, RefCell<Shared>>,
-    waiters: Waiters,
 }
 
 impl<M: RawMutex> fmt::Debug for Control<M> {
@@ -196,22 +220,33 @@ impl<M: RawMutex> Control<M> {
                 ever_ready: false,
                 cancel: Cancel::No,
                 incarnation: 0,
+                observers: WaitList::new(),
+                watch: Slot::new(),
+                callback: Slot::new(),
+                gate: Slot::new(),
             })),
-            waiters: Waiters::new(),
         }
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
         self.shared.lock(|s| f(&mut s.borrow_mut()))
     }
 
-    /// Applies `f`; wakes the waiters if it returns `true` (invariant 8).
+    /// Applies `f`; if it returns `true`, takes every waiter's waker out under the same lock
+    /// and wakes them after it (invariant 9).
     fn change(&self, f: impl FnOnce(&mut Shared) -> bool) -> bool {
-        let changed = self.with(f);
-        if changed {
-            self.waiters.wake();
-        }
-        changed
+        let key = self.key();
+        let wake = self.with(|s| {
+            f(s).then(|| Wake {
+                observers: s.observers.take(key),
+                slots: [s.watch.take(), s.callback.take(), s.gate.take()],
+            })
+        });
+        wake.map(Wake::wake).is_some()
     }
 
     /// Asks the active run to stop, without waiting; returns whether this call did (`false`
@@ -264,13 +299,17 @@ impl<M: RawMutex> Control<M> {
 
     /// The state of the supervised process.
     pub fn state(&self) -> State {
-        self.with(|s| match s.phase {
+        self.with(|s| Self::state_of(s.phase))
+    }
+
+    const fn state_of(phase: Phase) -> State {
+        match phase {
             Phase::Initial => State::Initial,
             Phase::Launched | Phase::Starting | Phase::Stopping { ready: false } => State::Starting,
             Phase::Running | Phase::Stopping { ready: true } => State::Running,
             Phase::BackingOff => State::BackingOff,
             Phase::Stopped | Phase::Interrupted { .. } | Phase::Finished => State::Stopped,
-        })
+        }
     }
 
     /// How many incarnations have been started since this supervisor was made (wrapping).
@@ -288,6 +327,8 @@ impl<M: RawMutex> Control<M> {
     ///
     /// It looks at the state whenever it is woken: an incarnation that is ready and fails again
     /// before this future is polled can be missed, and it then waits for the next one.
+    /// Without `alloc`, a waiter that can be kept nowhere completes at once (see
+    /// [`poll_ready`](Self::poll_ready)).
     ///
     /// # Cancel safety
     ///
@@ -298,9 +339,18 @@ impl<M: RawMutex> Control<M> {
 
     /// Polls for readiness: `Ready` while an incarnation is ready ([`State::Running`]),
     /// otherwise registers the waker of `cx`.
+    ///
+    /// Without `alloc`, a waiter that can be kept nowhere (more distinct tasks waiting than the
+    /// slots and the spill table hold) is `Ready` at once: check [`state`](Self::state).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.waiters.register(cx);
-        if self.state() == State::Running { Poll::Ready(()) } else { Poll::Pending }
+        let key = self.key();
+        self.with(|s| {
+            if Self::state_of(s.phase) == State::Running || s.observers.register(key, cx.waker()).is_err() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
     // --- the engine's edges ---
@@ -384,8 +434,8 @@ impl<M: RawMutex> Control<M> {
     /// Whether the engine must cancel the process's context now (invariant 5); registers the
     /// waker either way.
     pub(super) fn poll_take_cancel(&self, cx: &Context<'_>) -> bool {
-        self.waiters.register(cx);
         self.with(|s| {
+            s.watch.register(cx.waker());
             if s.phase == (Phase::Interrupted { cancel: true }) {
                 s.phase = Phase::Interrupted { cancel: false };
                 true
@@ -398,8 +448,8 @@ impl<M: RawMutex> Control<M> {
     /// Whether the engine must cancel the callback's context now (invariant 8); registers the
     /// waker either way.
     pub(super) fn poll_take_forced(&self, cx: &Context<'_>) -> bool {
-        self.waiters.register(cx);
         self.with(|s| {
+            s.watch.register(cx.waker());
             if s.cancel == Cancel::Asked {
                 s.cancel = Cancel::Done;
                 true
@@ -411,23 +461,36 @@ impl<M: RawMutex> Control<M> {
 
     /// Ready once the running incarnation is asked to stop gracefully.
     pub(super) fn poll_stop_requested(&self, cx: &Context<'_>) -> Poll<()> {
-        self.waiters.register(cx);
-        if self.with(|s| matches!(s.phase, Phase::Stopping { .. })) { Poll::Ready(()) } else { Poll::Pending }
+        self.with(|s| {
+            if matches!(s.phase, Phase::Stopping { .. }) {
+                return Poll::Ready(());
+            }
+            s.callback.register(cx.waker());
+            Poll::Pending
+        })
     }
 
     /// Ready with `true` once an incarnation of this run was ready, `false` once the run's
     /// executor has returned without one (invariant 7).
     pub(super) fn poll_first_ready(&self, cx: &Context<'_>) -> Poll<bool> {
-        self.waiters.register(cx);
         self.with(|s| {
             if s.ever_ready {
                 Poll::Ready(true)
             } else if s.phase == Phase::Finished {
                 Poll::Ready(false)
             } else {
+                s.gate.register(cx.waker());
                 Poll::Pending
             }
         })
+    }
+}
+
+impl<M: RawMutex> Drop for Control<M> {
+    fn drop(&mut self) {
+        // Nothing can wait on a control that is going away (waiters borrow it).
+        let key = self.key();
+        self.shared.get_mut().get_mut().observers.forget_spilled(key);
     }
 }
 

@@ -11,7 +11,7 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 
 use super::{Clock, Instant};
-use crate::ctx::Waiters;
+use crate::waitqueue::{WAITER_SLOTS, WaitList, Woken};
 
 /// A clock that moves only when told: the test clock.
 ///
@@ -33,7 +33,13 @@ use crate::ctx::Waiters;
 /// check their own, and [`next`](Self::next) sees their earliest deadline. Only their wake
 /// order among themselves is not kept, and once they were woken, `next` and
 /// [`sleeping`](Self::sleeping) see the ones still waiting again when they have been polled.
-/// Shared state sits behind a critical-section mutex, like [`Ctx`](crate::Ctx), so the clock
+/// The tasks sleeping beyond `N` and those in [`observe`](Self::observe) and
+/// [`wait_sleeping`](Self::wait_sleeping) have
+/// [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) slots each, then the program-wide spill table;
+/// without `alloc`, a wait that fits nowhere completes at once (the test then sees a sleep end
+/// early, or a wait for sleepers return before they sleep) rather than hang.
+///
+/// The time, the sleepers and every waker sit under one critical-section mutex, so the clock
 /// can be a `static` and be moved from another task or thread.
 ///
 /// # Examples
@@ -58,11 +64,6 @@ use crate::ctx::Waiters;
 /// ```
 pub struct ManualClock<const N: usize = 16> {
     inner: Mutex<CriticalSectionRawMutex, RefCell<Inner<N>>>,
-    /// Sleepers that did not fit into the table: woken together when the time reaches the
-    /// earliest of their deadlines.
-    overflow: Waiters,
-    /// Tasks waiting in `observe` or `wait_sleeping`.
-    observers: Waiters,
 }
 
 struct Slot {
@@ -86,6 +87,11 @@ struct Inner<const N: usize> {
     /// Goes up at every change a sleeper or the time makes: a sleeper starts or resumes
     /// waiting, completes or is dropped, or the time is set. [`AutoAdvance`] watches it.
     activity: u64,
+    /// Sleepers that did not fit into the table: woken together when the time reaches the
+    /// earliest of their deadlines.
+    overflow: WaitList<WAITER_SLOTS>,
+    /// Tasks waiting in `observe` or `wait_sleeping`: woken when a sleeper registers.
+    observers: WaitList<WAITER_SLOTS>,
 }
 
 impl<const N: usize> Default for ManualClock<N> {
@@ -137,10 +143,20 @@ impl<const N: usize> ManualClock<N> {
                 overflow_len: 0,
                 overflow_epoch: 0,
                 activity: 0,
+                overflow: WaitList::new(),
+                observers: WaitList::new(),
             })),
-            overflow: Waiters::new(),
-            observers: Waiters::new(),
         }
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
+    }
+
+    /// The key of the sleepers beyond the table in the spill table (the observers use the
+    /// clock's own address).
+    fn overflow_key(&self) -> usize {
+        core::ptr::from_ref(&self.inner).cast::<()>() as usize + 1
     }
 
     /// The current time (also [`Clock::now`]).
@@ -160,18 +176,19 @@ impl<const N: usize> ManualClock<N> {
     pub fn set(&self, now: Instant) -> Instant {
         // Take the due sleepers out under the lock, wake them outside it, in order.
         let mut due: heapless::Vec<Slot, N> = heapless::Vec::new();
-        let mut wake_overflow = false;
+        let mut overflow = Woken::NONE;
+        let overflow_key = self.overflow_key();
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             i.now = now;
             i.activity += 1;
             // The sleepers beyond the table are woken only when one of them may be due; they
             // register again (deadline and count) when they are polled.
-            wake_overflow = i.overflow_min.is_some_and(|earliest| is_due(earliest, now));
-            if wake_overflow {
+            if i.overflow_min.is_some_and(|earliest| is_due(earliest, now)) {
                 i.overflow_min = None;
                 i.overflow_len = 0;
                 i.overflow_epoch += 1;
+                overflow = i.overflow.take(overflow_key);
             }
             let mut k = 0;
             while k < i.table.len() {
@@ -188,9 +205,7 @@ impl<const N: usize> ManualClock<N> {
         for slot in due {
             slot.waker.wake();
         }
-        if wake_overflow {
-            self.overflow.wake();
-        }
+        overflow.wake();
         now
     }
 
@@ -251,14 +266,17 @@ impl<const N: usize> ManualClock<N> {
     ///
     /// This method is cancel safe.
     pub async fn wait_sleeping(&self, n: usize) {
-        core::future::poll_fn(|cx| {
-            if self.sleeping() >= n {
-                return Poll::Ready(());
-            }
-            self.observers.register(cx);
-            if self.sleeping() >= n { Poll::Ready(()) } else { Poll::Pending }
+        core::future::poll_fn(|cx| self.poll_observe(cx, |i| i.table.len() + i.overflow_len >= n)).await;
+    }
+
+    /// `Ready` once `f` holds; otherwise registers `cx`'s waker among the observers, under the
+    /// same lock as the check. `Ready` at once if the waker can be kept nowhere.
+    fn poll_observe(&self, cx: &Context<'_>, f: impl FnOnce(&Inner<N>) -> bool) -> Poll<()> {
+        let key = self.key();
+        self.inner.lock(|i| {
+            let mut i = i.borrow_mut();
+            if f(&i) || i.observers.register(key, cx.waker()).is_err() { Poll::Ready(()) } else { Poll::Pending }
         })
-        .await;
     }
 
     fn poll_sleep(
@@ -268,19 +286,15 @@ impl<const N: usize> ManualClock<N> {
         counted: &mut Option<u64>,
         cx: &Context<'_>,
     ) -> Poll<()> {
-        enum Step {
-            Ready,
-            Pending,
-            Overflow,
-        }
+        let (key, overflow_key) = (self.key(), self.overflow_key());
         // `sleeping` grew: a sleeper entered the table (new, or again after time was set back
-        // before it ran), or one beyond the table counted itself again.
-        let mut grew = false;
-        let step = self.inner.lock(|i| {
+        // before it ran), or one beyond the table counted itself again; the observers are
+        // taken out under the same lock.
+        let (poll, observers) = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             if is_due(deadline, i.now) {
                 i.leave(seq.take(), counted.take());
-                return Step::Ready;
+                return (Poll::Ready(()), Woken::NONE);
             }
             let s = match *seq {
                 Some(s) => s,
@@ -296,46 +310,29 @@ impl<const N: usize> ManualClock<N> {
                 if !slot.waker.will_wake(cx.waker()) {
                     slot.waker = cx.waker().clone();
                 }
-                return Step::Pending;
+                return (Poll::Pending, Woken::NONE);
             }
-            match i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }) {
-                Ok(()) => {
-                    i.activity += 1;
-                    grew = true;
-                    Step::Pending
-                }
-                Err(_) => {
-                    if *counted != Some(i.overflow_epoch) {
-                        i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
-                        i.overflow_len += 1;
-                        *counted = Some(i.overflow_epoch);
-                        i.activity += 1;
-                        grew = true;
-                    }
-                    Step::Overflow
-                }
+            if i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }).is_ok() {
+                i.activity += 1;
+                return (Poll::Pending, i.observers.take(key));
             }
+            // Beyond the table: woken with the others beyond it when the earliest of their
+            // deadlines is due. A sleeper that fits nowhere (without `alloc`) ends at once.
+            if i.overflow.register(overflow_key, cx.waker()).is_err() {
+                i.leave(seq.take(), counted.take());
+                return (Poll::Ready(()), Woken::NONE);
+            }
+            if *counted == Some(i.overflow_epoch) {
+                return (Poll::Pending, Woken::NONE);
+            }
+            i.overflow_min = Some(i.overflow_min.map_or(deadline, |m| m.min(deadline)));
+            i.overflow_len += 1;
+            *counted = Some(i.overflow_epoch);
+            i.activity += 1;
+            (Poll::Pending, i.observers.take(key))
         });
-        if matches!(step, Step::Overflow) {
-            self.overflow.register(cx);
-        }
-        if grew {
-            self.observers.wake();
-        }
-        match step {
-            Step::Ready => Poll::Ready(()),
-            Step::Pending => Poll::Pending,
-            // Time may have changed between the lock and the registration.
-            Step::Overflow => self.inner.lock(|i| {
-                let mut i = i.borrow_mut();
-                if is_due(deadline, i.now) {
-                    i.leave(seq.take(), counted.take());
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }),
-        }
+        observers.wake();
+        poll
     }
 
     /// A future that moves time to the next deadline each time the code under test is idle,
@@ -436,6 +433,16 @@ impl<const N: usize> Inner<N> {
     }
 }
 
+impl<const N: usize> Drop for ManualClock<N> {
+    fn drop(&mut self) {
+        // Nothing can wait on a clock that is going away (waiters borrow it).
+        let (key, overflow_key) = (self.key(), self.overflow_key());
+        let inner = self.inner.get_mut().get_mut();
+        inner.observers.forget_spilled(key);
+        inner.overflow.forget_spilled(overflow_key);
+    }
+}
+
 impl<const N: usize> Clock for ManualClock<N> {
     type Sleep<'a> = Sleep<'a, N>;
 
@@ -506,11 +513,8 @@ impl<const N: usize> Future for Observe<'_, N> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.clock.registrations() > self.seen {
-            return Poll::Ready(());
-        }
-        self.clock.observers.register(cx);
-        if self.clock.registrations() > self.seen { Poll::Ready(()) } else { Poll::Pending }
+        let seen = self.seen;
+        self.clock.poll_observe(cx, |i| i.registrations > seen)
     }
 }
 

@@ -1,20 +1,38 @@
 //! The one implementation of waker storage that every primitive of the crate uses.
 //!
-//! Two pieces, both generic over the blocking mutex of the primitive that holds them (so a
-//! handle built on `NoopRawMutex` takes no critical section):
+//! Everything here is generic over the blocking mutex of the primitive that holds it, or is
+//! plain data that lives inside that primitive's own lock, so a handle built on `NoopRawMutex`
+//! takes no critical section while its waiters fit in its slots:
 //!
-//! - [`WakerCell`]: one waker, the building block (embassy-sync's `WakerRegistration` inside the
-//!   primitive's own lock). `try_register` refuses a second, different waker instead of waking
-//!   the first one early, so two waiters can never take turns waking each other.
-//! - [`WakerSet`]: a fixed number of distinct wakers, woken together, for the handles that
-//!   several tasks wait on.
+//! - [`WaitList`]: the wakers of up to `N` distinct tasks waiting on a handle, kept next to the
+//!   handle's state in its `Mutex<M, RefCell<..>>`, so that a change of state and the
+//!   registrations it concerns happen under one lock (embassy-sync's `MultiWakerRegistration`,
+//!   without its early wake when full). [`Woken`] carries what a change takes out of it, to be
+//!   woken once the lock is released.
+//! - [`Slot`]: the waker of the one future that waits for a thing (a driver, a callback): a
+//!   new waker replaces the old one without waking it (embassy-sync's `WakerRegistration`,
+//!   without its wake of the replaced waker, which is the same future's).
+//! - [`Event`]: a sticky one-shot event with a cause, state and wakers under one lock of `M`.
+//! - [`WakerCell`] and [`WakerSet`]: waker slots behind a mutex of their own, for a [`Ctx`],
+//!   whose state is atomic.
 //!
 //! What does not fit goes to the [`spill`] table: one table for the whole program, keyed by the
 //! address of the primitive, holding wakers until that primitive wakes them. Without `alloc` it
-//! has [`SPILL_SLOTS`] entries; with `alloc` it grows on the heap. A waiter is therefore never
-//! woken early because another one arrived: nothing here ever wakes a waker except the change
-//! its owner waits for (or the removal of that very waker).
+//! has [`SPILL_SLOTS`] entries; with `alloc` it grows on the heap. It has a critical section of
+//! its own, the only one a primitive on `NoopRawMutex` can enter, and only for a waiter beyond
+//! its slots. A waiter is therefore never woken early because another one arrived: nothing here
+//! ever wakes a waker except the change its owner waits for.
+//!
+//! Only when the spill table is full too (without `alloc`) can a waiter not be kept:
+//! [`WaitList::register`] then fails with [`Full`] and stores nothing, and the primitive reports
+//! it (a [`Ctx`] cancels itself with [`Cause::Overflow`](crate::Cause::Overflow), an [`Event`]
+//! sets itself with it, a handle completes the wait at once and reports the overflow where the
+//! method returns a result).
+//!
+//! [`Ctx`]: crate::Ctx
 
+mod event;
+mod list;
 pub(crate) mod spill;
 
 use core::cell::Cell;
@@ -23,7 +41,13 @@ use core::task::Waker;
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
+pub(crate) use event::Event;
+pub(crate) use list::{Full, Slot, WaitList, Woken};
 pub use spill::SPILL_SLOTS;
+
+/// How many distinct tasks the waiter lists of the handles (the `shot` types, the supervisor's
+/// control) hold inline; further ones go to the spill table.
+pub const WAITER_SLOTS: usize = 4;
 
 /// One waker slot behind the mutex `M`.
 pub(crate) struct WakerCell<M: RawMutex = CriticalSectionRawMutex> {
@@ -71,13 +95,16 @@ impl<M: RawMutex> core::fmt::Debug for WakerCell<M> {
 }
 
 /// `N` slots of distinct wakers behind the mutex `M`, woken together; what does not fit goes to
-/// the spill table under this set's address.
+/// the spill table under this set's address. For a primitive whose state is atomic; one with a
+/// lock of its own keeps a [`WaitList`] inside it instead.
+#[allow(dead_code, reason = "kept for the combinators and contexts")]
 pub(crate) struct WakerSet<M: RawMutex, const N: usize> {
     cells: [WakerCell<M>; N],
     /// Some waker of this set went to the spill table.
     spilled: core::sync::atomic::AtomicBool,
 }
 
+#[allow(dead_code, reason = "kept for the combinators and contexts")]
 impl<M: RawMutex, const N: usize> WakerSet<M, N> {
     pub(crate) const fn new() -> Self {
         Self { cells: [const { WakerCell::new() }; N], spilled: core::sync::atomic::AtomicBool::new(false) }

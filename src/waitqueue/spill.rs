@@ -96,39 +96,59 @@ pub(crate) fn remove(id: u32) {
     });
 }
 
-/// Stores `waker` under `key` once per task (a shared entry); `false` if full.
+/// Stores `waker` under `key` once per task (a shared entry) and notes it in `spilled`;
+/// `false` if full.
 pub(crate) fn register_shared(key: usize, waker: &Waker, spilled: &AtomicBool) -> bool {
+    let stored = register_key(key, waker);
+    if stored {
+        spilled.store(true, Ordering::SeqCst);
+    }
+    stored
+}
+
+/// Stores `waker` under `key` once per task (a shared entry); `false` if full.
+pub(crate) fn register_key(key: usize, waker: &Waker) -> bool {
     TABLE.lock(|table| {
         let mut table = table.borrow_mut();
         if let Some(entry) = table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && e.waker.will_wake(waker)) {
             entry.waker.clone_from(waker);
             return true;
         }
-        let stored = push(&mut table.entries, Entry { key, id: 0, waker: waker.clone() });
-        if stored {
-            spilled.store(true, Ordering::SeqCst);
-        }
-        stored
+        push(&mut table.entries, Entry { key, id: 0, waker: waker.clone() })
     })
 }
 
-/// Wakes and removes every entry under `key`.
+/// Wakes and removes every entry under `key`, if `spilled` says there may be some.
 pub(crate) fn wake(key: usize, spilled: &AtomicBool) {
     if !spilled.load(Ordering::SeqCst) {
         return;
     }
+    wake_with(key, Some(spilled));
+}
+
+/// Wakes and removes every entry under `key`.
+pub(crate) fn wake_key(key: usize) {
+    wake_with(key, None);
+}
+
+fn wake_with(key: usize, spilled: Option<&AtomicBool>) {
+    let set = |value: bool| {
+        if let Some(flag) = spilled {
+            flag.store(value, Ordering::SeqCst);
+        }
+    };
     let mut taken: heapless::Vec<Waker, 8> = heapless::Vec::new();
     loop {
         // In batches, so that no waker is woken while the lock is held.
         let more = TABLE.lock(|table| {
             let mut table = table.borrow_mut();
-            spilled.store(false, Ordering::SeqCst);
+            set(false);
             let mut i = 0;
             while i < table.entries.len() {
                 if table.entries[i].key != key {
                     i += 1;
                 } else if taken.is_full() {
-                    spilled.store(true, Ordering::SeqCst);
+                    set(true);
                     return true;
                 } else {
                     let _ = taken.push(table.entries.swap_remove(i).waker);
@@ -143,8 +163,8 @@ pub(crate) fn wake(key: usize, spilled: &AtomicBool) {
     }
 }
 
-/// Forgets every entry under `key` without waking it (its owner is going away, so nothing
-/// waits on it any more).
+/// Forgets every entry under `key` without waking it, if `spilled` says there may be some
+/// (its owner is going away, so nothing waits on it any more).
 pub(crate) fn clear(key: usize, spilled: &AtomicBool) {
     if !spilled.load(Ordering::SeqCst) {
         return;
@@ -153,6 +173,11 @@ pub(crate) fn clear(key: usize, spilled: &AtomicBool) {
         spilled.store(false, Ordering::SeqCst);
         table.borrow_mut().entries.retain(|e| e.key != key);
     });
+}
+
+/// Forgets every entry under `key` without waking it (its owner is going away).
+pub(crate) fn clear_key(key: usize) {
+    TABLE.lock(|table| table.borrow_mut().entries.retain(|e| e.key != key));
 }
 
 /// How many entries the table holds now.

@@ -1,0 +1,149 @@
+//! [`WaitList`]: the wakers of the tasks waiting on one primitive, kept inside that primitive's
+//! own lock, and [`Slot`], the waker of the one future that waits for something.
+
+use core::task::Waker;
+
+use super::spill;
+
+/// A waiter could be kept neither in the primitive's slots nor in the spill table (only
+/// without `alloc`, where the spill table has [`SPILL_SLOTS`](super::SPILL_SLOTS) entries).
+/// Nothing was stored; the caller reports it instead of waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// The wakers of up to `N` distinct tasks waiting on a primitive, plus any number (with
+/// `alloc`) or what fits (without) in the spill table under the primitive's key.
+///
+/// It is plain data: it lives inside the primitive's `Mutex<M, RefCell<..>>`, next to the state
+/// it guards, so a change of state and the registrations it concerns happen under one lock (the
+/// primitive's own `M`; with `NoopRawMutex`, no critical section at all while the waiters fit in
+/// the `N` slots). A waiter beyond `N` goes to the program-wide spill table, which has a
+/// critical section of its own: the only one a primitive on `NoopRawMutex` ever enters.
+///
+/// Nothing here wakes a waker early: a registration never displaces another task's waker. A
+/// waker stays until [`take`](Self::take) hands it out (the change it waited for happened); a
+/// waiter that gave up leaves its waker until then, and the same task registering again reuses
+/// its slot.
+pub(crate) struct WaitList<const N: usize> {
+    wakers: heapless::Vec<Waker, N>,
+    /// Some waker of this list went to the spill table and was not woken yet.
+    spilled: bool,
+}
+
+impl<const N: usize> WaitList<N> {
+    pub(crate) const fn new() -> Self {
+        Self { wakers: heapless::Vec::new(), spilled: false }
+    }
+
+    /// Keeps `waker` until the next [`take`](Self::take): in a slot (where the same task may
+    /// already have one, which is refreshed), else in the spill table under `key`, the address of
+    /// the primitive. Call it under the primitive's lock, after checking the condition there.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] if neither had room (without `alloc` only); nothing was stored.
+    pub(crate) fn register(&mut self, key: usize, waker: &Waker) -> Result<(), Full> {
+        if let Some(held) = self.wakers.iter_mut().find(|held| held.will_wake(waker)) {
+            held.clone_from(waker);
+            return Ok(());
+        }
+        if self.wakers.push(waker.clone()).is_ok() {
+            return Ok(());
+        }
+        if spill::register_key(key, waker) {
+            self.spilled = true;
+            return Ok(());
+        }
+        Err(Full)
+    }
+
+    /// Takes every waker out, to be woken once the lock is released ([`Woken::wake`]).
+    pub(crate) fn take(&mut self, key: usize) -> Woken<N> {
+        Woken { wakers: core::mem::take(&mut self.wakers), spill: core::mem::take(&mut self.spilled).then_some(key) }
+    }
+
+    /// Forgets the wakers this list left in the spill table, without waking them: for the
+    /// `Drop` of a primitive, which nothing can wait on any more (waiters borrow it).
+    pub(crate) fn forget_spilled(&mut self, key: usize) {
+        if core::mem::take(&mut self.spilled) {
+            spill::clear_key(key);
+        }
+    }
+
+    /// Whether no waker is kept (in the slots or the spill table).
+    #[allow(dead_code, reason = "for tests and debugging")]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && !self.spilled
+    }
+}
+
+impl<const N: usize> Default for WaitList<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for WaitList<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WaitList")
+            .field("waiting", &self.wakers.len())
+            .field("spilled", &self.spilled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wakers taken out of a [`WaitList`] under its primitive's lock, woken after the lock is
+/// released (a waker may run code that uses the primitive again).
+#[must_use = "the taken wakers must be woken"]
+pub(crate) struct Woken<const N: usize> {
+    wakers: heapless::Vec<Waker, N>,
+    /// The key whose spill entries are to be woken too.
+    spill: Option<usize>,
+}
+
+impl<const N: usize> Woken<N> {
+    /// Nothing to wake.
+    pub(crate) const NONE: Self = Self { wakers: heapless::Vec::new(), spill: None };
+
+    /// Wakes every waker taken, and the spill entries of the list's key.
+    ///
+    /// A task that registered in the spill table under the same key after the `take` is woken
+    /// too: once, spuriously (it checks its condition and registers again), never lost.
+    pub(crate) fn wake(self) {
+        self.wakers.into_iter().for_each(Waker::wake);
+        if let Some(key) = self.spill {
+            spill::wake_key(key);
+        }
+    }
+}
+
+/// The waker of the one future that waits for a thing (a driver, a callback): a new waker
+/// replaces the old one without waking it, since it is the same future polled by another task
+/// now. Plain data, inside its primitive's lock, as a [`WaitList`].
+#[derive(Default)]
+pub(crate) struct Slot(Option<Waker>);
+
+impl Slot {
+    pub(crate) const fn new() -> Self {
+        Self(None)
+    }
+
+    /// Keeps `waker`, replacing (without waking) the one kept before.
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        match &mut self.0 {
+            Some(held) if held.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Takes the waker out, to be woken once the lock is released.
+    pub(crate) fn take(&mut self) -> Option<Waker> {
+        self.0.take()
+    }
+}
+
+impl core::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Slot").field("set", &self.0.is_some()).finish()
+    }
+}

@@ -1,0 +1,229 @@
+//! The waiter storage of the handles: one lock per change of state (none but the handle's own
+//! `M`, so no critical section with `NoopRawMutex`), no early wakeups, and the one capacity
+//! behaviour without `alloc` once the program-wide spill table is full.
+//!
+//! The tests share the spill table and the critical section of the program, so they take a
+//! lock of their own and run one at a time.
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use core::future::Future;
+use core::pin::{Pin, pin};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use procession::ctx::{SPILL_SLOTS, WAITER_SLOTS};
+use procession::mutex::NoopRawMutex;
+use procession::process::{Error, Process, State};
+use procession::shot::Group;
+use procession::{Ctx, never};
+
+/// One test at a time: they fill the spill table, or hold the critical section.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counters(n: usize) -> Vec<(Arc<Counter>, Waker)> {
+    (0..n)
+        .map(|_| {
+            let c = Arc::new(Counter(AtomicUsize::new(0)));
+            (c.clone(), Waker::from(c))
+        })
+        .collect()
+}
+
+fn wakes(tasks: &[(Arc<Counter>, Waker)]) -> Vec<usize> {
+    tasks.iter().map(|(c, _)| c.0.load(Ordering::SeqCst)).collect()
+}
+
+fn poll<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+/// Runs `f` on this thread while another thread holds the critical section: if `f` entered
+/// a critical section it would block until the other thread gives up (after a generous
+/// bound, a failure, not a timing the test relies on).
+fn without_critical_section(f: impl FnOnce()) {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        critical_section::with(|_| {
+            held_tx.send(()).unwrap();
+            done_rx.recv_timeout(Duration::from_secs(20)).is_ok()
+        })
+    });
+    held_rx.recv().unwrap();
+    f();
+    let _ = done_tx.send(());
+    assert!(holder.join().unwrap(), "the code entered a critical section");
+}
+
+/// A `Process` on `NoopRawMutex` takes no critical section: its state and its waiters (two
+/// observers, in its slots) change under its own lock only, also when a stop wakes them.
+#[test]
+fn a_noop_process_takes_no_critical_section() {
+    let _serial = serial();
+    let process: Process<(), 2, NoopRawMutex> = Process::new();
+    let tasks = counters(2);
+    without_critical_section(|| {
+        let mut start = pin!(process.start(never, never));
+        let mut done = pin!(process.done());
+        assert!(poll(start.as_mut(), &tasks[0].1).is_pending());
+        assert!(poll(done.as_mut(), &tasks[1].1).is_pending());
+        assert_eq!(process.state(), State::Starting);
+        assert!(process.request_stop());
+        assert_eq!(wakes(&tasks), [1, 1]);
+        assert_eq!(poll(start.as_mut(), &tasks[0].1), Poll::Ready(Err(Error::StoppedBeforeReady)));
+        assert_eq!(poll(done.as_mut(), &tasks[1].1), Poll::Ready(()));
+        assert!(process.is_done());
+    });
+}
+
+/// A `shot::Group` on `NoopRawMutex` takes no critical section for its bookkeeping and its
+/// waiters: `go`, `poll_done` with as many tasks as it has slots, the driver's registration.
+/// (Its context, a [`Ctx`], is not generic over the mutex: cancelling it, as `close` does,
+/// takes the critical section of the context's own waker slot.)
+#[test]
+fn a_noop_group_takes_no_critical_section() {
+    let _serial = serial();
+    let group: Group<'_, u32, 2, NoopRawMutex> = Group::detached();
+    let tasks = counters(WAITER_SLOTS);
+    // Dropped after the check: dropping the driver cancels the group's context.
+    let mut driver = pin!(group.drive(async |_ctx: &Ctx<'_>, _item: u32| {}));
+    without_critical_section(|| {
+        group.go(1).unwrap();
+        for (_, waker) in &tasks {
+            assert!(group.poll_done(&mut Context::from_waker(waker)).is_pending());
+        }
+        // The job runs and ends at once: the group is idle, its waiters are woken once each.
+        assert!(poll(driver.as_mut(), &tasks[0].1).is_pending());
+        assert!(group.is_done());
+        assert_eq!(wakes(&tasks)[1..], [1; WAITER_SLOTS - 1]);
+    });
+}
+
+/// Fills the spill table: one task waits on a root context inline, `SPILL_SLOTS` more in the
+/// table. Returns the context's futures, to be dropped (or the context cancelled) at the end.
+#[cfg(not(feature = "alloc"))]
+fn fill_spill<'c>(
+    ctx: &'c Ctx<'static>,
+    tasks: &[(Arc<Counter>, Waker)],
+) -> Vec<Pin<Box<procession::ctx::Cancelled<'c, 'static>>>> {
+    assert_eq!(tasks.len(), 1 + SPILL_SLOTS);
+    let mut futures: Vec<_> = tasks.iter().map(|_| Box::pin(ctx.cancelled())).collect();
+    for (fut, (_, waker)) in futures.iter_mut().zip(tasks) {
+        assert!(poll(fut.as_mut(), waker).is_pending());
+    }
+    assert!(!ctx.is_cancelled(), "the spill table had room for every waiter");
+    futures
+}
+
+/// Without `alloc`, a process whose slot and the spill table are full: a `stop` from another
+/// task returns `Error::Overflow` at once (the stop stays requested), a `done` completes at
+/// once (while `is_done` says the truth), nobody is woken early, and the waiter that was kept
+/// is woken once by the end.
+#[test]
+#[cfg(not(feature = "alloc"))]
+fn a_process_reports_a_waiter_that_fits_nowhere() {
+    let _serial = serial();
+    let ctx = Ctx::new();
+    let filler = counters(1 + SPILL_SLOTS);
+    let spilled = fill_spill(&ctx, &filler);
+
+    let process: Process<(), 1> = Process::new();
+    let runner = procession::runner::nop();
+    let root = Ctx::new();
+    let tasks = counters(4);
+    let mut driver = Box::pin(process.drive(&root, &runner));
+    assert!(poll(driver.as_mut(), &tasks[3].1).is_pending(), "the driver waits for a start");
+    let mut start = pin!(process.start(never, never));
+    assert!(poll(start.as_mut(), &tasks[0].1).is_pending(), "the start waits in the slot");
+    let mut stop = pin!(process.stop(never, never));
+    assert_eq!(poll(stop.as_mut(), &tasks[1].1), Poll::Ready(Err(Error::Overflow)));
+    assert_eq!(process.state(), State::Starting, "the stop goes on");
+    let mut late = pin!(process.done());
+    assert_eq!(poll(late.as_mut(), &tasks[2].1), Poll::Ready(()), "a done that fits nowhere completes at once");
+    assert!(!process.is_done());
+    assert_eq!(wakes(&tasks)[..3], [0, 0, 0], "nobody was woken early");
+    assert_eq!(wakes(&filler), vec![0; 1 + SPILL_SLOTS]);
+
+    drop(driver); // ends the run: Stopped, `DriverGone`
+    assert_eq!(process.state(), State::Stopped);
+    assert_eq!(wakes(&tasks)[..3], [1, 0, 0], "the end woke the waiter that was kept");
+    assert_eq!(poll(start.as_mut(), &tasks[0].1), Poll::Ready(Err(Error::StoppedBeforeReady)));
+    ctx.cancel();
+    drop(spilled);
+    assert_eq!(wakes(&filler), vec![1; 1 + SPILL_SLOTS]);
+}
+
+/// Without `alloc`, a `Many` whose slots and the spill table are full: `close` from one more
+/// task is `shot::Error::Overflow` (the close stays requested), `done` completes at once, and
+/// the waiters in the slots are woken once each by the end of the run, nobody before.
+#[test]
+#[cfg(not(feature = "alloc"))]
+fn a_many_reports_a_waiter_that_fits_nowhere() {
+    let _serial = serial();
+    let ctx = Ctx::new();
+    let filler = counters(1 + SPILL_SLOTS);
+    let spilled = fill_spill(&ctx, &filler);
+
+    let many: procession::shot::Many<'_> = procession::shot::Many::detached();
+    let run = many.start().unwrap();
+    let tasks = counters(WAITER_SLOTS + 2);
+    let mut kept: Vec<_> = (0..WAITER_SLOTS).map(|_| Box::pin(many.done())).collect();
+    for (fut, (_, waker)) in kept.iter_mut().zip(&tasks) {
+        assert!(poll(fut.as_mut(), waker).is_pending());
+    }
+    let mut close = pin!(many.close(core::future::pending()));
+    assert_eq!(poll(close.as_mut(), &tasks[WAITER_SLOTS].1), Poll::Ready(Err(procession::shot::Error::Overflow)));
+    assert!(run.context().is_cancelled(), "the close stays requested");
+    let mut late = pin!(many.done());
+    assert_eq!(poll(late.as_mut(), &tasks[WAITER_SLOTS + 1].1), Poll::Ready(()));
+    assert!(!many.is_done());
+    assert_eq!(wakes(&tasks), vec![0; WAITER_SLOTS + 2], "nobody was woken early");
+
+    drop(run);
+    assert_eq!(many.state(), procession::shot::State::Closed);
+    let mut expected = vec![1; WAITER_SLOTS];
+    expected.extend([0, 0]);
+    assert_eq!(wakes(&tasks), expected);
+    ctx.cancel_with(procession::Cause::Shutdown);
+    drop(spilled);
+}
+
+/// With `alloc`, any number of distinct tasks wait on a process with one slot: none is woken
+/// before the end, each once by it.
+#[test]
+#[cfg(feature = "alloc")]
+fn any_number_of_tasks_wait_on_a_process() {
+    let _serial = serial();
+    let process: Process<(), 1> = Process::new();
+    let tasks = counters(4 * SPILL_SLOTS);
+    let mut futures: Vec<_> = tasks.iter().map(|_| Box::pin(process.done())).collect();
+    for _ in 0..2 {
+        for (fut, (_, waker)) in futures.iter_mut().zip(&tasks) {
+            assert!(poll(fut.as_mut(), waker).is_pending());
+        }
+    }
+    assert_eq!(wakes(&tasks), vec![0; 4 * SPILL_SLOTS], "a waiter was woken early");
+    assert!(process.request_stop());
+    assert_eq!(wakes(&tasks), vec![1; 4 * SPILL_SLOTS]);
+    for (fut, (_, waker)) in futures.iter_mut().zip(&tasks) {
+        assert_eq!(poll(fut.as_mut(), waker), Poll::Ready(()));
+    }
+}
