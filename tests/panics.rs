@@ -188,7 +188,7 @@ struct Handles {
     one: &'static One<'static>,
     many: &'static Many<'static>,
     process: &'static Process<Fail>,
-    sup: &'static Supervisor<supervisor::Identity<Serve>, UntilPermanent>,
+    sup: &'static Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail>,
 }
 
 /// Waiter threads on every handle of `h`, blocked before the panic.
@@ -291,7 +291,7 @@ fn callback_panicking_releases_every_handle() {
     static ONE: One<'static> = One::detached();
     static MANY: Many<'static> = Many::detached();
     static PROCESS: Process<Fail> = Process::new();
-    static SUP: Supervisor<supervisor::Identity<Serve>, UntilPermanent> = Supervisor::new(Serve, UntilPermanent);
+    static SUP: Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail> = Supervisor::new(Serve, UntilPermanent);
     let h = Handles { one: &ONE, many: &MANY, process: &PROCESS, sup: &SUP };
     let w = watch(&h);
     let message = panics(|| {
@@ -314,7 +314,7 @@ fn runner_panicking_in_a_tree_releases_every_handle() {
     static ONE: One<'static> = One::detached();
     static MANY: Many<'static> = Many::detached();
     static PROCESS: Process<Fail> = Process::new();
-    static SUP: Supervisor<supervisor::Identity<Serve>, UntilPermanent> = Supervisor::new(Serve, UntilPermanent);
+    static SUP: Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail> = Supervisor::new(Serve, UntilPermanent);
     static GO: Ctx<'static> = Ctx::new();
     let h = Handles { one: &ONE, many: &MANY, process: &PROCESS, sup: &SUP };
     let w = watch(&h);
@@ -358,7 +358,7 @@ impl HookFn<Fail, Serve, CriticalSectionRawMutex> for PanicPre {
 #[test]
 fn hook_panicking_under_a_process_stops_it() {
     static PROCESS: Process<Fail> = Process::new();
-    static SUP: LazyLock<Supervisor<supervisor::Identity<Serve>, UntilPermanent, Hook<PanicPre, Skip>>> =
+    static SUP: LazyLock<Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail, Hook<PanicPre, Skip>>> =
         LazyLock::new(|| Supervisor::new(Serve, UntilPermanent).hook(Hook::new().pre(PanicPre)));
     let done = waiter(|| {
         block_on(PROCESS.done());
@@ -414,7 +414,7 @@ impl Iterator for PanicBackoff {
 fn backoff_panicking_under_a_process_stops_it() {
     static CLOCK: ManualClock = ManualClock::new();
     static PROCESS: Process<Fail> = Process::new();
-    static SUP: Supervisor<supervisor::Identity<FailsAtStart>, Retry<PanicBackoff, &'static ManualClock>> =
+    static SUP: Supervisor<supervisor::Identity<FailsAtStart>, Retry<PanicBackoff, &'static ManualClock>, Fail> =
         Supervisor::new(FailsAtStart, Retry::new(PanicBackoff, &CLOCK));
     let done = waiter(|| {
         block_on(PROCESS.done());
