@@ -178,7 +178,7 @@ impl<const N: usize> Pool for WaiterPool<N> {
     }
 
     fn wake(&self) {
-        self.cells.iter().for_each(WakerCell::wake);
+        crate::waitqueue::wake_each(self.cells.iter().filter_map(WakerCell::take));
     }
 }
 
@@ -410,12 +410,13 @@ impl<'a> Ctx<'a> {
 
     /// On a root: wakes every waiter of the chain.
     fn wake_root(&self) {
+        // The spill entries are woken even if a waker kept inline panics.
+        let _spilled = crate::waitqueue::Finally::new(|| spill::wake(self.key(), &self.spilled));
         match &self.up {
             Up::Inline(cell) => cell.wake(),
             Up::Pool(pool) => pool.wake(),
             Up::Parent(_) => {}
         }
-        spill::wake(self.key(), &self.spilled);
     }
 
     /// On a root: keeps `waker` in the root's own slots if they have room for it.

@@ -253,8 +253,11 @@ struct Wake<const N: usize> {
 
 impl<const N: usize> Wake<N> {
     fn wake(self) {
+        // The driver and the callback are woken even if an observer's waker panics.
+        let (driver, callback) = (self.driver, self.callback);
+        let _rest =
+            crate::waitqueue::Finally::new(move || crate::waitqueue::wake_each(driver.into_iter().chain(callback)));
         self.observers.wake();
-        self.driver.into_iter().chain(self.callback).for_each(core::task::Waker::wake);
     }
 }
 

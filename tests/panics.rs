@@ -575,7 +575,6 @@ fn test_waker(panics: bool) -> (std::sync::Arc<TestWaker>, Waker) {
 /// Two tasks wait for a `Process` to end; the first one's waker panics when the process
 /// stops. The panic unwinds through the stop; the second waiter must still be woken.
 #[test]
-#[ignore = "bug: a waker that panics when woken stops the wake of every waiter after it (lost wakeups)"]
 fn a_panicking_waker_does_not_lose_the_other_wakeups() {
     let process: Process<Fail> = Process::new();
     let (_, bad) = test_waker(true);
@@ -592,7 +591,6 @@ fn a_panicking_waker_does_not_lose_the_other_wakeups() {
 
 /// The same on a context: two tasks wait for its cancellation, the first one's waker panics.
 #[test]
-#[ignore = "bug: a waker that panics when woken stops the wake of every waiter after it (lost wakeups)"]
 fn a_panicking_waker_does_not_lose_the_other_wakeups_of_a_ctx() {
     let ctx = Ctx::new();
     let (_, bad) = test_waker(true);
@@ -608,7 +606,6 @@ fn a_panicking_waker_does_not_lose_the_other_wakeups_of_a_ctx() {
 
 /// The same on a `shot::One`: two tasks wait for its end, the first one's waker panics.
 #[test]
-#[ignore = "bug: a waker that panics when woken stops the wake of every waiter after it (lost wakeups)"]
 fn a_panicking_waker_does_not_lose_the_other_wakeups_of_a_one() {
     let one: One<'static> = One::detached();
     let (_, bad) = test_waker(true);

@@ -2,53 +2,73 @@
 //! [`BTreeTable`](crate::table::BTreeTable)): a generation bumped by every edit, and the tasks
 //! waiting for it to move.
 
-use core::cell::Cell;
+use core::cell::RefCell;
 use core::task::{Context, Poll};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use crate::ctx::WAITER_SLOTS;
-use crate::waitqueue::WakerSet;
+use crate::waitqueue::{WAITER_SLOTS, WaitList, Woken};
+
+/// The generation and the tasks waiting for it to move, under one lock.
+struct State {
+    generation: u32,
+    waiters: WaitList<WAITER_SLOTS>,
+}
 
 /// A generation counter behind `M`, with the wakers of the tasks waiting for it to change.
 pub(crate) struct Changes<M: RawMutex> {
-    generation: Mutex<M, Cell<u32>>,
-    waiters: WakerSet<M, WAITER_SLOTS>,
+    state: Mutex<M, RefCell<State>>,
 }
 
 impl<M: RawMutex> Changes<M> {
     pub(crate) const fn new() -> Self {
-        Self { generation: Mutex::const_new(M::INIT, Cell::new(0)), waiters: WakerSet::new() }
+        Self { state: Mutex::const_new(M::INIT, RefCell::new(State { generation: 0, waiters: WaitList::new() })) }
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     pub(crate) fn get(&self) -> u32 {
-        self.generation.lock(Cell::get)
+        self.state.lock(|state| state.borrow().generation)
     }
 
     /// Counts one edit and wakes every waiter. Call after the edit is visible.
     pub(crate) fn bump(&self) {
-        self.generation.lock(|g| g.set(g.get().wrapping_add(1)));
-        self.waiters.wake();
+        let key = self.key();
+        let woken: Woken<WAITER_SLOTS> = self.state.lock(|state| {
+            let mut state = state.borrow_mut();
+            state.generation = state.generation.wrapping_add(1);
+            state.waiters.take(key)
+        });
+        woken.wake();
     }
 
     /// Ready with the current generation once it differs from `seen`.
+    ///
+    /// A waiter that fits nowhere (the spill table full, without `alloc`) is ready at once with
+    /// the current generation, which may still be `seen`: the caller checks the table and waits
+    /// again, as after any wakeup; nobody else is woken early.
     pub(crate) fn poll_changed(&self, seen: u32, cx: &Context<'_>) -> Poll<u32> {
-        let now = self.get();
-        if now != seen {
-            return Poll::Ready(now);
-        }
-        if !self.waiters.register(cx.waker()) {
-            // Neither a slot nor the spill table had room: wake everyone (this task included)
-            // rather than lose a wakeup; each re-checks the generation.
-            self.waiters.wake();
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        // An edit between the first read and the registration bumped the counter before waking,
-        // so it is visible now.
-        let now = self.get();
-        if now == seen { Poll::Pending } else { Poll::Ready(now) }
+        let key = self.key();
+        self.state.lock(|state| {
+            let mut state = state.borrow_mut();
+            if state.generation != seen {
+                return Poll::Ready(state.generation);
+            }
+            match state.waiters.register(key, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(_full) => Poll::Ready(state.generation),
+            }
+        })
+    }
+}
+
+impl<M: RawMutex> Drop for Changes<M> {
+    fn drop(&mut self) {
+        let key = self.key();
+        self.state.lock(|state| state.borrow_mut().waiters.forget_spilled(key));
     }
 }
 

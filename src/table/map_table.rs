@@ -145,8 +145,9 @@ impl<K, V, const N: usize, M: RawMutex> MapTable<K, V, N, M> {
     /// between two waits are seen as one change (read the table again after each).
     ///
     /// Up to [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) distinct tasks wait inline, more in
-    /// the program-wide spill table; only if that is full too (without `alloc`) is every waiter
-    /// woken to check again, so none is lost.
+    /// the program-wide spill table; only if that is full too (without `alloc`) does this wait
+    /// complete at once with the current generation, which may still be `seen` (nobody else is
+    /// woken; a caller that waits again at once then polls until the table has room).
     ///
     /// # Cancel safety
     ///

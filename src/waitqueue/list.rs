@@ -110,10 +110,13 @@ impl<const N: usize> Woken<N> {
     /// A task that registered in the spill table under the same key after the `take` is woken
     /// too: once, spuriously (it checks its condition and registers again), never lost.
     pub(crate) fn wake(self) {
-        self.wakers.into_iter().for_each(Waker::wake);
-        if let Some(key) = self.spill {
-            spill::wake_key(key);
-        }
+        let spill = self.spill;
+        let _spilled = super::Finally::new(|| {
+            if let Some(key) = spill {
+                spill::wake_key(key);
+            }
+        });
+        super::wake_each(self.wakers.into_iter());
     }
 }
 

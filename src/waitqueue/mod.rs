@@ -49,6 +49,43 @@ pub use spill::SPILL_SLOTS;
 /// control) hold inline; further ones go to the spill table.
 pub const WAITER_SLOTS: usize = 4;
 
+/// Wakes every waker `wakers` yields. A waker may panic (it runs the executor's code): the
+/// wakers after it are then still woken while the panic unwinds, so that one waker's panic never
+/// loses the other tasks' wakeups.
+pub(crate) fn wake_each<I: Iterator<Item = Waker>>(wakers: I) {
+    /// The wakers not woken yet; dropping it wakes them (the unwind path).
+    struct Rest<I: Iterator<Item = Waker>>(I);
+
+    impl<I: Iterator<Item = Waker>> Drop for Rest<I> {
+        fn drop(&mut self) {
+            self.0.by_ref().for_each(Waker::wake);
+        }
+    }
+
+    let mut rest = Rest(wakers);
+    while let Some(waker) = rest.0.next() {
+        waker.wake();
+    }
+}
+
+/// Runs its function when dropped: on the normal path and while a panic unwinds alike (the
+/// spill entries of a primitive are woken even if one of its inline wakers panics).
+pub(crate) struct Finally<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Finally<F> {
+    pub(crate) const fn new(f: F) -> Self {
+        Self(Some(f))
+    }
+}
+
+impl<F: FnOnce()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
 /// One waker slot behind the mutex `M`.
 pub(crate) struct WakerCell<M: RawMutex = CriticalSectionRawMutex> {
     waker: Mutex<M, Cell<Option<Waker>>>,
@@ -125,10 +162,8 @@ impl<M: RawMutex, const N: usize> WakerSet<M, N> {
 
     /// Wakes and forgets every registered waker.
     pub(crate) fn wake(&self) {
-        for cell in &self.cells {
-            cell.wake();
-        }
-        spill::wake(self.key(), &self.spilled);
+        let _spilled = Finally::new(|| spill::wake(self.key(), &self.spilled));
+        wake_each(self.cells.iter().filter_map(WakerCell::take));
     }
 }
 

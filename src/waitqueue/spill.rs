@@ -156,7 +156,16 @@ fn wake_with(key: usize, spilled: Option<&AtomicBool>) {
             }
             false
         });
-        taken.drain(..).for_each(Waker::wake);
+        // A waker that panics must not lose the others: `wake_each` wakes the rest of the batch
+        // while the panic unwinds, and this guard the entries still in the table.
+        let finished = core::cell::Cell::new(false);
+        let _rest = super::Finally::new(|| {
+            if more && !finished.get() {
+                wake_with(key, spilled);
+            }
+        });
+        super::wake_each(taken.drain(..));
+        finished.set(true);
         if !more {
             return;
         }
