@@ -20,7 +20,11 @@ pub const SEED: u64 = 0x7072_6f63_6573_7369;
 /// The configuration of a property test: `cases` cases from the fixed [`SEED`], no failure
 /// persistence files (a failing case is printed, shrunk, and reproduced by the fixed seed).
 /// Set `PROPTEST_CASES` to run more cases locally; the seed stays fixed.
+///
+/// Under miri (a hundred times slower) the default is a tenth of the cases, at least 4;
+/// `PROPTEST_CASES` still sets the number.
 pub fn config(cases: u32) -> Config {
+    let cases = if cfg!(miri) { (cases / 10).max(4) } else { cases };
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(cases);
     Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(SEED), ..Config::default() }
 }
