@@ -14,3 +14,10 @@ pub use store::{Cursor, Table};
 // -- adapters (table helper) --
 
 // -- keyed supervisor (keyed helper) --
+
+pub mod keyed;
+
+pub use keyed::{
+    BuildKeyed, ByEq, Compare, Counts, Entry, Error, Event, Keep, KeyedSupervisor, Observe, Policy, Restart, RestartOf,
+    Setup, State, Stopped,
+};
