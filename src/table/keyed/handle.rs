@@ -222,7 +222,8 @@ where
             }
             if let Some(i) = b.find(&key) {
                 let s = &mut b.slots[i];
-                if s.dirty {
+                // A reserved key is about to be looked up anyway.
+                if s.dirty || s.phase == Phase::Reserved {
                     return Ok(false);
                 }
                 s.dirty = true;
