@@ -551,3 +551,179 @@ fn outside_cancel_reaches_the_processes_after_the_callback() {
     assert_eq!(result, Ok(()));
     assert_eq!(log.events(), ["start 1=10", "ready 1", "callback cancelled", "callback returns", "stop 1 (deadline)"]);
 }
+
+/// Zero heap allocations: a heap-free table, runners and error type, polled by hand.
+mod zero_alloc {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use core::task::{Context, Poll, Waker};
+    use core::time::Duration;
+
+    use procession::retry::Constant;
+    use procession::table::{Cursor, KeyedSupervisor, Policy, Restart, Setup, State, Table};
+    use procession::time::ManualClock;
+    use procession::{Ctx, Merge, Overrun, Runner, StopLevel, never, supervisor};
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum ZErr {
+        Run(&'static str),
+        Over(StopLevel),
+        Sup(supervisor::Error),
+    }
+    impl Merge for ZErr {
+        fn merge(self, _: Self) -> Self {
+            self
+        }
+    }
+    impl From<Overrun> for ZErr {
+        fn from(o: Overrun) -> Self {
+            Self::Over(o.level)
+        }
+    }
+    impl From<supervisor::Error> for ZErr {
+        fn from(e: supervisor::Error) -> Self {
+            Self::Sup(e)
+        }
+    }
+    #[derive(Debug)]
+    enum NoError {}
+    impl From<NoError> for ZErr {
+        fn from(e: NoError) -> Self {
+            match e {}
+        }
+    }
+
+    /// A table over a static slice.
+    struct Slice(&'static [(u8, u32)]);
+    struct SliceCursor(&'static [(u8, u32)]);
+
+    impl Table<u8, u32> for Slice {
+        type Error = NoError;
+        type Cursor<'a> = SliceCursor;
+        async fn get(&self, _: &Ctx<'_>, key: &u8) -> Result<Option<u32>, NoError> {
+            Ok(self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+        }
+        async fn iter(&self, _: &Ctx<'_>) -> Result<SliceCursor, NoError> {
+            Ok(SliceCursor(self.0))
+        }
+    }
+    impl Cursor<u8, u32> for SliceCursor {
+        type Error = NoError;
+        async fn next(&mut self, _: &Ctx<'_>) -> Result<Option<(u8, u32)>, NoError> {
+            let Some((first, rest)) = self.0.split_first() else { return Ok(None) };
+            self.0 = rest;
+            Ok(Some(*first))
+        }
+    }
+
+    struct Counters {
+        started: AtomicUsize,
+        stopped: AtomicUsize,
+        failed_once: AtomicBool,
+    }
+
+    impl Counters {
+        const fn new() -> Self {
+            Self { started: AtomicUsize::new(0), stopped: AtomicUsize::new(0), failed_once: AtomicBool::new(false) }
+        }
+    }
+
+    struct Quiet<'c>(u8, &'c Counters);
+
+    impl Runner<ZErr> for Quiet<'_> {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), ZErr>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), ZErr>,
+        {
+            self.1.started.fetch_add(1, Ordering::Relaxed);
+            if self.0 == 2 && !self.1.failed_once.swap(true, Ordering::Relaxed) {
+                return Err(ZErr::Run("first start of 2"));
+            }
+            let result = ready(ctx).await;
+            self.1.stopped.fetch_add(1, Ordering::Relaxed);
+            result
+        }
+    }
+
+    fn waker() -> &'static Waker {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        static WAKER: std::sync::OnceLock<Waker> = std::sync::OnceLock::new();
+        WAKER.get_or_init(|| Waker::from(std::sync::Arc::new(Noop)))
+    }
+
+    fn poll_by_hand<F: Future>(fut: F, limit: usize) -> Option<F::Output> {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(waker());
+        (0..limit).find_map(|_| match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        })
+    }
+
+    async fn yield_now() {
+        let mut yielded = false;
+        core::future::poll_fn(|cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+
+    static TABLE: [(u8, u32); 6] = [(1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (6, 60)];
+
+    /// A whole cycle: restore 6 keys, a failure and its backoff, a stop, a restart, a request,
+    /// a pass on demand, reads, and the shutdown.
+    fn cycle(counters: &Counters) -> Option<Result<(), ZErr>> {
+        let clock: ManualClock = ManualClock::new();
+        let build = |key: &u8, _: &u32| Quiet(*key, counters);
+        let policy = Policy::new().restart(Restart::Permanent).backoff(Constant::every(Duration::from_millis(10)));
+        let setup = Setup::new(Slice(&TABLE), build, &clock).policy(policy);
+        let sup: KeyedSupervisor<u8, u32, ZErr, 8> = KeyedSupervisor::new();
+        let root = Ctx::new();
+        let state = |k| sup.get(&k).ok().map(|e| e.state);
+        poll_by_hand(
+            sup.drive(&root, &setup, async |_: &Ctx<'_>| {
+                assert_eq!(state(2), Some(State::BackingOff));
+                clock.advance(Duration::from_millis(10));
+                while state(2) != Some(State::Running) {
+                    yield_now().await;
+                }
+                assert_eq!(sup.stop(&1, never, never).await.map(|s| s.level), Ok(StopLevel::Graceful));
+                assert!(sup.restart(&3, never, never).await.is_ok());
+                assert_eq!(sup.request(4), Ok(true));
+                assert!(sup.reconcile_now());
+                for _ in 0..5 {
+                    yield_now().await;
+                }
+                assert_eq!(sup.keys().len(), 6);
+                assert_eq!(sup.counts().running, 5);
+                Ok(())
+            }),
+            10_000,
+        )
+    }
+
+    /// Zero heap allocations while the fixed-capacity supervisor runs a whole cycle (seen to
+    /// fail with one `Box` per incarnation in the builder).
+    #[test]
+    fn a_whole_cycle_allocates_nothing() {
+        let _ = waker();
+        // Once unmeasured, so that lazily registered log or tracing call sites exist.
+        assert_eq!(cycle(&Counters::new()), Some(Ok(())));
+        let counters = Counters::new();
+        let mut result = None;
+        let info = allocation_counter::measure(|| result = cycle(&counters));
+        assert_eq!(result, Some(Ok(())), "the drive did not finish");
+        // 6 first starts, the restart of 2 and of 3: 8; all but the failed one stopped.
+        assert_eq!((counters.started.load(Ordering::Relaxed), counters.stopped.load(Ordering::Relaxed)), (8, 7));
+        assert_eq!(info.count_total, 0, "allocations while the supervisor ran: {info:?}");
+    }
+}
