@@ -571,3 +571,64 @@ fn a_table_erroring_on_every_call() {
     assert_eq!(all.iter().filter(|e| *e == "table error").count(), 6, "{all:?}");
     assert!(log.events().is_empty());
 }
+
+// --- the claim seam ---
+
+/// A claim per key that the test refuses or revokes.
+#[derive(Default)]
+struct Leases {
+    refused: std::sync::Mutex<Vec<u32>>,
+    held: std::sync::Mutex<std::collections::HashMap<u32, std::sync::Arc<Ctx<'static>>>>,
+}
+
+impl Leases {
+    fn revoke(&self, key: u32) {
+        self.held.lock().unwrap().remove(&key).expect("held").cancel();
+    }
+}
+
+impl table::Claim<u32, Error> for Leases {
+    type Guard = std::sync::Arc<Ctx<'static>>;
+
+    async fn acquire(&self, _: &Ctx<'_>, key: &u32) -> Result<Option<Self::Guard>, Error> {
+        if self.refused.lock().unwrap().contains(key) {
+            return Ok(None);
+        }
+        let lease = std::sync::Arc::new(Ctx::new());
+        self.held.lock().unwrap().insert(*key, lease.clone());
+        Ok(Some(lease))
+    }
+
+    fn lost<'g>(&'g self, guard: &'g Self::Guard) -> impl core::future::Future<Output = ()> + 'g {
+        async move {
+            guard.cancelled().await;
+        }
+    }
+}
+
+/// A key whose claim another holder has is not started; a lost claim stops that key alone
+/// (forced), leaves it exited, and a later pass claims and starts it again.
+#[test]
+fn a_lost_claim_stops_that_key_alone() {
+    let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
+    let tbl = Tbl::new(&[(1, 10), (2, 20), (3, 30)]);
+    let leases = Leases::default();
+    leases.refused.lock().unwrap().push(1);
+    let setup = Setup::new(tbl, workers(&script, &log), &clock).claim(&leases).observe(events.observer());
+    let sup: Sup = KeyedSupervisor::new();
+    let root = Ctx::new();
+    let result = block_on(sup.drive(&root, &setup, async |_| {
+        assert_eq!(sup.get(&1), Err(KErr::NotFound));
+        assert_eq!(sup.start(1).await, Err(KErr::NotClaimed));
+        leases.revoke(2);
+        until_state(&sup, 2, State::Exited).await;
+        assert_eq!(state(&sup, 3), Some(State::Running));
+        assert!(sup.reconcile_now());
+        until_state(&sup, 2, State::Running).await;
+        assert_eq!(sup.get(&2).map(|e| e.incarnation), Ok(2));
+        Ok(())
+    }));
+    assert_eq!(result, Ok(()));
+    assert!(log.events().contains(&"stop 2 (shutdown)".to_string()), "{:?}", log.events());
+    assert!(events.has("claim lost 2") && events.has("not claimed 1"), "{:?}", events.all());
+}

@@ -76,6 +76,8 @@ pub(super) enum After {
     Relaunch,
     /// `Free`: pruned.
     Free,
+    /// `Exited`: its claim was lost; a later pass tries again.
+    Exit,
 }
 
 /// The end of one incarnation.
@@ -240,6 +242,10 @@ impl<K, V, E> Slot<K, V, E> {
                     After::Free => {
                         self.answer(Err(Error::StoppedBeforeReady));
                         self.free();
+                    }
+                    After::Exit => {
+                        self.answer(Err(Error::StoppedBeforeReady));
+                        self.phase = Phase::Exited;
                     }
                 }
                 Ask::Done

@@ -14,7 +14,7 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use super::book::{After, Level, Phase};
 use super::event::report;
 use super::policy::{Admit, Ring};
-use super::{BuildKeyed, Compare, Error, Event, KeyedSupervisor, Observe, Policy, Restart, RestartOf, Setup};
+use super::{BuildKeyed, Claim, Compare, Error, Event, KeyedSupervisor, Observe, Policy, Restart, RestartOf, Setup};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, Overrun, Phase as ErrorPhase, StopLevel};
 use crate::retry::Backoff;
@@ -32,8 +32,10 @@ trait Spec<K, V, E> {
     type Delays: Iterator<Item = Duration>;
     type KeyRing: Admit;
     type GlobalRing: Admit;
+    type Claim: Claim<K, E>;
 
     fn table(&self) -> &Self::Table;
+    fn claim(&self) -> &Self::Claim;
     fn build(&self) -> &Self::Build;
     fn clock(&self) -> &Self::Clock;
     fn delays(&self) -> Self::Delays;
@@ -50,9 +52,10 @@ trait Spec<K, V, E> {
     fn prune(&self) -> bool;
 }
 
-impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, const R: usize, const S: usize> Spec<K, V, E>
-    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F>
+impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, const R: usize, const S: usize> Spec<K, V, E>
+    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>
 where
+    L: Claim<K, E>,
     T: Table<K, V>,
     B: BuildKeyed<K, V, E>,
     C: Clock,
@@ -71,9 +74,13 @@ where
     type Delays = BO::Delays;
     type KeyRing = Ring<R>;
     type GlobalRing = Ring<S>;
+    type Claim = L;
 
     fn table(&self) -> &T {
         &self.table
+    }
+    fn claim(&self) -> &L {
+        &self.claim
     }
     fn build(&self) -> &B {
         &self.build
@@ -217,10 +224,10 @@ where
     ///
     /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
     /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
-    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, CB, const R: usize, const S: usize>(
+    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
         &self,
         ctx: &Ctx<'_>,
-        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F>,
+        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
         callback: CB,
     ) -> Result<(), E>
     where
@@ -236,6 +243,7 @@ where
         GF: Future<Output = ()>,
         F: Fn() -> FF,
         FF: Future<Output = ()>,
+        L: Claim<K, E>,
         CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
         self.drive_spec(ctx, setup, callback).await
@@ -398,6 +406,21 @@ where
                     }
                 }
             };
+            let claim = setup.claim();
+            let guard = match select(self.changed(i, job.generation), claim.acquire(env.lookups, &job.key)).await {
+                Either::First(()) => continue,
+                Either::Second(Ok(Some(guard))) => guard,
+                Either::Second(Ok(None)) => {
+                    setup.event(&Event::NotClaimed { key: &job.key });
+                    self.lookup_failed(setup, i, job.generation, &job.key, Error::NotClaimed);
+                    continue;
+                }
+                Either::Second(Err(e)) => {
+                    setup.event(&Event::ClaimError { key: &job.key, error: &e });
+                    self.lookup_failed(setup, i, job.generation, &job.key, Error::Claim(e));
+                    continue;
+                }
+            };
             let launched = clock.now();
             let Some((run, incarnation)) = self.update(|b| {
                 b.stamp = launched;
@@ -458,12 +481,31 @@ where
                     })
                     .await
             });
-            let watch = select(self.watch_stop(i, run, &run_ctx, setup), self.watch_value(i, run, &value, setup));
+            let lost = async {
+                claim.lost(&guard).await;
+                // Forced at once: the key must stop promptly once it is no longer ours.
+                run_ctx.cancel_with(Cause::Shutdown);
+                let lost = self.update(|b| {
+                    let s = &mut b.slots[i];
+                    if s.runs != run || !s.phase.is_live() {
+                        return false;
+                    }
+                    s.ask_stop(After::Exit, Cause::Shutdown, true);
+                    s.stop = Level::Forced;
+                    true
+                });
+                if lost {
+                    setup.event(&Event::ClaimLost { key: &job.key });
+                }
+                core::future::pending::<()>().await;
+            };
+            let watch = select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
             let (dropped, result) = match select(watch, body).await {
                 Either::First(_) => (true, Ok(())),
                 Either::Second(result) => (false, result),
             };
             drop(run_ctx);
+            drop(guard);
             let ended = clock.now();
             let restart = setup.restart_of(&job.key, &value);
             let mut decide = |result: &Result<(), E>| -> Decision {
@@ -521,6 +563,8 @@ where
                     s.phase = Phase::Reserved;
                     s.by_policy = false;
                     s.check = false;
+                } else if stop_asked && s.after == After::Exit {
+                    s.phase = Phase::Exited;
                 } else if stop_asked {
                     s.answer(Err(Error::StoppedBeforeReady));
                     s.free();

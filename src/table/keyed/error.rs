@@ -32,6 +32,11 @@ pub enum Error<K, E> {
     /// The table's lookup of this key failed (the table's error, converted); the slot reserved
     /// for it was freed.
     Table(E),
+    /// Another holder has the key's [`Claim`](super::Claim); the slot reserved for it was
+    /// freed.
+    NotClaimed,
+    /// Acquiring the key's [`Claim`](super::Claim) failed; the slot reserved for it was freed.
+    Claim(E),
     /// The process failed before it was ready, with its own error.
     Start(E),
     /// The process returned `Ok` without ever becoming ready.
@@ -55,6 +60,8 @@ impl<K, E: fmt::Display> fmt::Display for Error<K, E> {
             Self::NotInTable => f.write_str("keyed supervisor: key not in the table"),
             Self::Full(_) => f.write_str("keyed supervisor: no free slot"),
             Self::Table(e) => write!(f, "keyed supervisor: table: {e}"),
+            Self::NotClaimed => f.write_str("keyed supervisor: key claimed elsewhere"),
+            Self::Claim(e) => write!(f, "keyed supervisor: claim: {e}"),
             Self::Start(e) => write!(f, "keyed supervisor: start: {e}"),
             Self::ExitedBeforeReady => f.write_str("keyed supervisor: process exited before it was ready"),
             Self::StoppedBeforeReady => f.write_str("keyed supervisor: process stopped before it was ready"),
@@ -67,7 +74,7 @@ impl<K, E: fmt::Display> fmt::Display for Error<K, E> {
 impl<K: fmt::Debug, E: core::error::Error + 'static> core::error::Error for Error<K, E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Self::Table(e) | Self::Start(e) => Some(e),
+            Self::Table(e) | Self::Claim(e) | Self::Start(e) => Some(e),
             _ => None,
         }
     }

@@ -80,6 +80,23 @@ pub enum Event<'e, K, E> {
         /// The table's error, converted.
         error: &'e E,
     },
+    /// Another holder has the claim of a key that was to be started; its slot was freed.
+    NotClaimed {
+        /// The key.
+        key: &'e K,
+    },
+    /// Acquiring the claim of a key failed; its slot was freed.
+    ClaimError {
+        /// The key.
+        key: &'e K,
+        /// The claim's error.
+        error: &'e E,
+    },
+    /// The claim of a running key was lost: that key alone is being stopped.
+    ClaimLost {
+        /// The key.
+        key: &'e K,
+    },
     /// A key found by a pass or a request found no free slot.
     Full {
         /// The key.
@@ -113,8 +130,8 @@ pub enum Event<'e, K, E> {
 
 impl<K, E> Event<'_, K, E> {
     /// A short name of the event, as logged: "reserved", "started", "ready", "exited",
-    /// "backing off", "quarantined", "freed", "not in table", "table error", "full",
-    /// "pass done", "restored", "intensity exceeded".
+    /// "backing off", "quarantined", "freed", "not in table", "table error", "not claimed",
+    /// "claim error", "claim lost", "full", "pass done", "restored", "intensity exceeded".
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Reserved { .. } => "reserved",
@@ -126,6 +143,9 @@ impl<K, E> Event<'_, K, E> {
             Self::Freed { .. } => "freed",
             Self::NotInTable { .. } => "not in table",
             Self::TableError { .. } => "table error",
+            Self::NotClaimed { .. } => "not claimed",
+            Self::ClaimError { .. } => "claim error",
+            Self::ClaimLost { .. } => "claim lost",
             Self::Full { .. } => "full",
             Self::PassDone { .. } => "pass done",
             Self::Restored { .. } => "restored",
@@ -137,7 +157,12 @@ impl<K, E> Event<'_, K, E> {
     pub fn is_error(&self) -> bool {
         match self {
             Self::Exited { result, level, .. } => result.is_err() || *level > StopLevel::Graceful,
-            Self::TableError { .. } | Self::Full { .. } | Self::Quarantined { .. } | Self::IntensityExceeded => true,
+            Self::TableError { .. }
+            | Self::ClaimError { .. }
+            | Self::ClaimLost { .. }
+            | Self::Full { .. }
+            | Self::Quarantined { .. }
+            | Self::IntensityExceeded => true,
             _ => false,
         }
     }

@@ -8,6 +8,7 @@
 //! | `book.rs` | the shared state of the slots, and its invariants |
 //! | `setup.rs` | [`Setup`], [`Compare`], [`Keep`], [`ByEq`] |
 //! | `build.rs` | [`BuildKeyed`] |
+//! | `claim.rs` | [`Claim`], [`Everything`] |
 //! | `policy.rs` | [`Policy`], [`Restart`], [`RestartOf`] |
 //! | `event.rs` | [`Event`], [`Observe`] |
 //! | `state.rs` | [`State`], [`Entry`], [`Counts`] |
@@ -15,6 +16,7 @@
 
 mod book;
 mod build;
+mod claim;
 mod driver;
 mod error;
 mod event;
@@ -24,6 +26,7 @@ mod setup;
 mod state;
 
 pub use build::BuildKeyed;
+pub use claim::{Claim, Everything};
 pub use error::{Error, Stopped};
 pub use event::{Event, Observe};
 pub use handle::KeyedSupervisor;

@@ -5,7 +5,7 @@ use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 
-use super::Policy;
+use super::{Everything, Policy};
 use crate::supervisor::NoDeadline;
 
 /// Whether a key's value changed so much that its process must be replaced: the comparison of
@@ -55,12 +55,13 @@ impl<V, F: Fn(&V, &V) -> bool> Compare<V> for F {
 /// | [`observe`](Self::observe): who gets the [`Event`](super::Event)s | `()` (logged only) |
 /// | [`prune`](Self::prune): stop and free keys the table no longer holds, after a clean pass | off |
 /// | [`replace_on_change`](Self::replace_on_change): restart a key whose value changed | off ([`Keep`]) |
-/// | [`shutdown_deadlines`](Self::shutdown_deadlines): bound the stop of every key at shutdown | [`never`](crate::never()) |
+/// | [`shutdown_deadlines`](Self::shutdown_deadlines): bound the stop of every key at shutdown (and when pruning, replacing, losing a claim) | [`never`](crate::never()) |
+/// | [`claim`](Self::claim): run a key only while this supervisor holds its [`Claim`](super::Claim) | [`Everything`] |
 ///
 /// [`Table`]: crate::table::Table
 /// [`BuildKeyed`]: super::BuildKeyed
 /// [`Clock`]: crate::time::Clock
-pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDeadline> {
+pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDeadline, L = Everything> {
     pub(super) table: T,
     pub(super) build: B,
     pub(super) clock: C,
@@ -72,6 +73,7 @@ pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDe
     pub(super) interval: Duration,
     pub(super) initial_wait: Duration,
     pub(super) prune: bool,
+    pub(super) claim: L,
 }
 
 impl<T, B, C> Setup<T, B, C> {
@@ -90,11 +92,12 @@ impl<T, B, C> Setup<T, B, C> {
             interval: Duration::from_secs(60),
             initial_wait: Duration::from_secs(1),
             prune: false,
+            claim: Everything,
         }
     }
 }
 
-impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
+impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
     /// The reconcile interval, measured from the start of a pass to the start of the next (a
     /// slow pass does not push the schedule back). [`Duration::MAX`] turns the periodic passes
     /// off: only the first pass, [`reconcile_now`](super::KeyedSupervisor::reconcile_now) and
@@ -124,7 +127,7 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
     }
 
     /// Sets the restart policy of each key.
-    pub fn policy<P2>(self, policy: P2) -> Setup<T, B, C, P2, O, X, G, F> {
+    pub fn policy<P2>(self, policy: P2) -> Setup<T, B, C, P2, O, X, G, F, L> {
         Setup {
             table: self.table,
             build: self.build,
@@ -137,11 +140,12 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
             interval: self.interval,
             initial_wait: self.initial_wait,
             prune: self.prune,
+            claim: self.claim,
         }
     }
 
     /// Hands every [`Event`](super::Event) to `observer`.
-    pub fn observe<O2>(self, observer: O2) -> Setup<T, B, C, P, O2, X, G, F> {
+    pub fn observe<O2>(self, observer: O2) -> Setup<T, B, C, P, O2, X, G, F, L> {
         Setup {
             table: self.table,
             build: self.build,
@@ -154,13 +158,14 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
             interval: self.interval,
             initial_wait: self.initial_wait,
             prune: self.prune,
+            claim: self.claim,
         }
     }
 
     /// Restarts (gracefully, with [`Cause::Restart`](crate::Cause::Restart)) a running key
     /// whose value in the table changed, as `compare` tells ([`ByEq`] for `!=`); a
     /// [`Failed`](super::State::Failed) key whose value changed is started again.
-    pub fn replace_on_change<X2>(self, compare: X2) -> Setup<T, B, C, P, O, X2, G, F> {
+    pub fn replace_on_change<X2>(self, compare: X2) -> Setup<T, B, C, P, O, X2, G, F, L> {
         Setup {
             table: self.table,
             build: self.build,
@@ -173,6 +178,26 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
             interval: self.interval,
             initial_wait: self.initial_wait,
             prune: self.prune,
+            claim: self.claim,
+        }
+    }
+
+    /// Runs a key only while this supervisor holds its [`Claim`](super::Claim) (by default
+    /// [`Everything`]: every key is ours).
+    pub fn claim<L2>(self, claim: L2) -> Setup<T, B, C, P, O, X, G, F, L2> {
+        Setup {
+            table: self.table,
+            build: self.build,
+            clock: self.clock,
+            policy: self.policy,
+            observer: self.observer,
+            compare: self.compare,
+            graceful: self.graceful,
+            forced: self.forced,
+            interval: self.interval,
+            initial_wait: self.initial_wait,
+            prune: self.prune,
+            claim,
         }
     }
 
@@ -180,7 +205,7 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
     /// each key stops gracefully; those not done when `graceful()` completes are cancelled
     /// ([`Cause::Deadline`](crate::Cause::Deadline)); those not done when `forced()` completes
     /// are dropped. Each closure is called when its level begins.
-    pub fn shutdown_deadlines<G2, GF, F2, FF>(self, graceful: G2, forced: F2) -> Setup<T, B, C, P, O, X, G2, F2>
+    pub fn shutdown_deadlines<G2, GF, F2, FF>(self, graceful: G2, forced: F2) -> Setup<T, B, C, P, O, X, G2, F2, L>
     where
         G2: Fn() -> GF,
         GF: Future<Output = ()>,
@@ -199,11 +224,12 @@ impl<T, B, C, P, O, X, G, F> Setup<T, B, C, P, O, X, G, F> {
             interval: self.interval,
             initial_wait: self.initial_wait,
             prune: self.prune,
+            claim: self.claim,
         }
     }
 }
 
-impl<T, B, C, P, O, X, G, F> fmt::Debug for Setup<T, B, C, P, O, X, G, F> {
+impl<T, B, C, P, O, X, G, F, L> fmt::Debug for Setup<T, B, C, P, O, X, G, F, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Setup")
             .field("interval", &self.interval)
