@@ -122,7 +122,10 @@ fn initial_wait_reports_which_made_it() {
     let root = Ctx::new();
     let result = block_on(clock.auto_advance().until(sup.drive(&root, &setup, async |_| {
         assert_eq!(clock.now().elapsed(), MS(500));
-        assert_eq!((state(&sup, 1), state(&sup, 2), state(&sup, 3)), (Some(State::Running), Some(State::Starting), Some(State::Exited)));
+        assert_eq!(
+            (state(&sup, 1), state(&sup, 2), state(&sup, 3)),
+            (Some(State::Running), Some(State::Starting), Some(State::Exited))
+        );
         Ok(())
     })));
     assert_eq!(result, Ok(()));
@@ -150,7 +153,11 @@ fn initial_wait_with_a_failing_table() {
     }));
     assert_eq!(result, Ok(()));
     let all = events.all();
-    assert_eq!(all[..3], ["table error", "pass seen=0 started=0 pruned=0 clean=false", "restored 0/0 complete=true"], "{all:?}");
+    assert_eq!(
+        all[..3],
+        ["table error", "pass seen=0 started=0 pruned=0 clean=false", "restored 0/0 complete=true"],
+        "{all:?}"
+    );
     assert!(all.iter().filter(|e| *e == "table error 1").count() == 2, "{all:?}");
 }
 
@@ -233,11 +240,9 @@ fn a_pass_revives_exited_keys_not_stopped_ones() {
 fn backoff_per_key_counts_real_failures_only() {
     let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
     let tbl = Tbl::new(&[(1, 10)]);
-    let policy = Policy::new().restart(Restart::Permanent).backoff(Exp2::new(MS(50))).reset_after(Duration::from_secs(10));
-    let setup = Setup::new(tbl, workers(&script, &log), &clock)
-        .policy(policy)
-        .every(MS(10))
-        .observe(events.observer());
+    let policy =
+        Policy::new().restart(Restart::Permanent).backoff(Exp2::new(MS(50))).reset_after(Duration::from_secs(10));
+    let setup = Setup::new(tbl, workers(&script, &log), &clock).policy(policy).every(MS(10)).observe(events.observer());
     let sup: Sup = KeyedSupervisor::new();
     let root = Ctx::new();
     let result = block_on(sup.drive(&root, &setup, async |_| {
@@ -249,7 +254,13 @@ fn backoff_per_key_counts_real_failures_only() {
             while clock.now() < since + MS(delay - 1) {
                 clock.advance(MS(5).min(since + MS(delay - 1) - clock.now()));
                 settle(3).await;
-                assert_eq!(state(&sup, 1), Some(State::BackingOff), "round {round} at {:?}: {:?}", clock.now(), events.all());
+                assert_eq!(
+                    state(&sup, 1),
+                    Some(State::BackingOff),
+                    "round {round} at {:?}: {:?}",
+                    clock.now(),
+                    events.all()
+                );
             }
             clock.advance(MS(1));
             until_state(&sup, 1, State::Running).await;
@@ -297,7 +308,10 @@ fn key_intensity_quarantines_that_key_alone() {
 fn supervisor_intensity_ends_the_run() {
     let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
     let tbl = Tbl::new(&[(1, 10), (2, 20)]);
-    let policy = Policy::new().restart(Restart::Permanent).backoff(Constant::every(MS(1))).intensity::<1>(Duration::from_secs(1));
+    let policy = Policy::new()
+        .restart(Restart::Permanent)
+        .backoff(Constant::every(MS(1)))
+        .intensity::<1>(Duration::from_secs(1));
     let setup = Setup::new(tbl, workers(&script, &log), &clock).policy(policy);
     let sup: Sup = KeyedSupervisor::new();
     let root = Ctx::new();
@@ -351,7 +365,10 @@ fn restart_stops_fully_then_starts_fresh() {
         Ok(())
     }));
     assert_eq!(result, Ok(()));
-    assert_eq!(log.events(), ["start 1=10", "ready 1", "stop 1", "start 1=11", "ready 1", "stop 1", "start 1=11", "ready 1", "stop 1"]);
+    assert_eq!(
+        log.events(),
+        ["start 1=10", "ready 1", "stop 1", "start 1=11", "ready 1", "stop 1", "start 1=11", "ready 1", "stop 1"]
+    );
     assert_eq!(script.overlaps(), 0);
 }
 
@@ -406,7 +423,11 @@ fn restart_racing_a_failure() {
             assert!(restarted.is_ok(), "{restarted:?}");
             clock.advance(MS(500));
             settle(20).await;
-            assert_eq!(sup.get(&1).map(|e| (e.state, e.incarnation)), Ok((State::Running, 2)), "crash first: {crash_first}");
+            assert_eq!(
+                sup.get(&1).map(|e| (e.state, e.incarnation)),
+                Ok((State::Running, 2)),
+                "crash first: {crash_first}"
+            );
             Ok(())
         }));
         assert_eq!(result, Ok(()));
@@ -599,10 +620,8 @@ impl table::Claim<u32, Error> for Leases {
         Ok(Some(lease))
     }
 
-    fn lost<'g>(&'g self, guard: &'g Self::Guard) -> impl core::future::Future<Output = ()> + 'g {
-        async move {
-            guard.cancelled().await;
-        }
+    async fn lost(&self, guard: &Self::Guard) {
+        guard.cancelled().await;
     }
 }
 

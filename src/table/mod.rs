@@ -18,6 +18,6 @@ pub use store::{Cursor, Table};
 pub mod keyed;
 
 pub use keyed::{
-    BuildKeyed, ByEq, Claim, Compare, Everything, Counts, Entry, Error, Event, Keep, KeyedSupervisor, Observe, Policy, Restart, RestartOf,
-    Setup, State, Stopped,
+    BuildKeyed, ByEq, Claim, Compare, Counts, Entry, Error, Event, Everything, Keep, KeyedSupervisor, Observe, Policy,
+    Restart, RestartOf, Setup, State, Stopped,
 };

@@ -50,7 +50,7 @@ impl From<TableFail> for Fail {
 
 impl From<TableFail> for Error {
     fn from(e: TableFail) -> Self {
-        MultiError::from_error(Fail::from(e))
+        Self::from_error(Fail::from(e))
     }
 }
 
@@ -61,6 +61,9 @@ pub fn at(name: impl Into<String>) -> Error {
 pub fn fails(list: &[Fail]) -> Error {
     list.iter().cloned().collect()
 }
+
+/// Table edits: `None` removes the key.
+type Edits = Vec<(u32, Option<u32>)>;
 
 #[derive(Default, Debug)]
 struct TblState {
@@ -76,7 +79,7 @@ struct TblState {
     gets: usize,
     passes: usize,
     /// Runs when the cursor reaches this position (a table changing during a pass).
-    during_pass: Option<(usize, Vec<(u32, Option<u32>)>)>,
+    during_pass: Option<(usize, Edits)>,
 }
 
 /// A table of `u32 → u32` that tests change and break, shared by clones.
@@ -186,7 +189,9 @@ impl Cursor<u32, u32> for TblCursor {
         }
         let entry = s.entries.get(self.pos).copied();
         self.pos += 1;
-        if s.duplicates && let Some((k, v)) = entry {
+        if s.duplicates
+            && let Some((k, v)) = entry
+        {
             self.dup = Some((k, v + 1000));
         }
         Ok(entry)
@@ -411,7 +416,9 @@ fn describe(e: &Event<'_, u32, Error>) -> String {
         Event::NotClaimed { key } => format!("not claimed {key}"),
         Event::ClaimLost { key } => format!("claim lost {key}"),
         Event::ClaimError { key, .. } => format!("claim error {key}"),
-        Event::PassDone { seen, started, pruned, clean } => format!("pass seen={seen} started={started} pruned={pruned} clean={clean}"),
+        Event::PassDone { seen, started, pruned, clean } => {
+            format!("pass seen={seen} started={started} pruned={pruned} clean={clean}")
+        }
         Event::Restored { ready, total, complete } => format!("restored {ready}/{total} complete={complete}"),
         Event::IntensityExceeded => "intensity exceeded".to_string(),
         _ => "other".to_string(),

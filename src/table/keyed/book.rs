@@ -159,7 +159,12 @@ impl<K, V, E> Slot<K, V, E> {
     }
 
     pub(super) fn entry(&self) -> Option<Entry> {
-        Some(Entry { state: self.phase.state()?, incarnation: self.incarnation, restarts: self.restarts, since: self.since })
+        Some(Entry {
+            state: self.phase.state()?,
+            incarnation: self.incarnation,
+            restarts: self.restarts,
+            since: self.since,
+        })
     }
 
     /// Frees the slot (invariant 1); what handles wait on (ticket, answer, exit) stays.

@@ -1,7 +1,5 @@
 //! The claim seam: [`Claim`], and [`Everything`], the claim of a supervisor that runs alone.
 
-use core::future::Future;
-
 use crate::ctx::Ctx;
 
 /// Whether this supervisor may run a key now: the seam for supervisors on several machines
@@ -27,7 +25,8 @@ pub trait Claim<K, E> {
     async fn acquire(&self, ctx: &Ctx<'_>, key: &K) -> Result<Option<Self::Guard>, E>;
 
     /// Completes once the claim behind `guard` is lost (a lease that could not be renewed).
-    fn lost<'g>(&'g self, guard: &'g Self::Guard) -> impl Future<Output = ()> + 'g;
+    #[allow(async_fn_in_trait, reason = "the future is Send whenever the claim's is")]
+    async fn lost(&self, guard: &Self::Guard);
 }
 
 /// Every key is ours, for ever: the claim of a supervisor that runs alone (the default).
@@ -41,8 +40,8 @@ impl<K, E> Claim<K, E> for Everything {
         Ok(Some(()))
     }
 
-    fn lost<'g>(&'g self, _: &'g ()) -> impl Future<Output = ()> + 'g {
-        core::future::pending()
+    async fn lost(&self, _: &()) {
+        core::future::pending::<()>().await;
     }
 }
 
@@ -53,7 +52,7 @@ impl<K, E, C: Claim<K, E> + ?Sized> Claim<K, E> for &C {
         (**self).acquire(ctx, key).await
     }
 
-    fn lost<'g>(&'g self, guard: &'g C::Guard) -> impl Future<Output = ()> + 'g {
-        (**self).lost(guard)
+    async fn lost(&self, guard: &C::Guard) {
+        (**self).lost(guard).await;
     }
 }

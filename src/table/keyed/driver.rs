@@ -6,7 +6,7 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::time::Duration;
 
-use embassy_futures::join::{join3, join_array};
+use embassy_futures::join::{join_array, join3};
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
@@ -224,6 +224,7 @@ where
     ///
     /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
     /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
+    #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
     pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
         &self,
         ctx: &Ctx<'_>,
@@ -449,38 +450,45 @@ where
             setup.event(&Event::Started { key: &job.key, incarnation });
 
             let run_ctx = env.procs.child();
-            let body = setup.build().with_runner(&run_ctx, &job.key, &value, async |runner: &<SP::Build as BuildKeyed<K, V, E>>::Runner| {
-                runner
-                    .run(&run_ctx, async |cb: &Ctx<'_>| {
-                        let now = clock.now();
-                        let ready = self.update(|b| {
-                            let s = &mut b.slots[i];
-                            if s.runs != run {
-                                return false;
-                            }
-                            match s.phase {
-                                Phase::Starting if s.stop == Level::None => {
-                                    s.phase = Phase::Running;
-                                    s.since = now;
-                                    s.answer(Ok(()));
-                                    true
+            let body = setup.build().with_runner(
+                &run_ctx,
+                &job.key,
+                &value,
+                async |runner: &<SP::Build as BuildKeyed<K, V, E>>::Runner| {
+                    runner
+                        .run(&run_ctx, async |cb: &Ctx<'_>| {
+                            let now = clock.now();
+                            let ready = self.update(|b| {
+                                let s = &mut b.slots[i];
+                                if s.runs != run {
+                                    return false;
                                 }
-                                Phase::Stopping { ready: false } => {
-                                    s.phase = Phase::Stopping { ready: true };
-                                    false
+                                match s.phase {
+                                    Phase::Starting if s.stop == Level::None => {
+                                        s.phase = Phase::Running;
+                                        s.since = now;
+                                        s.answer(Ok(()));
+                                        true
+                                    }
+                                    Phase::Stopping { ready: false } => {
+                                        s.phase = Phase::Stopping { ready: true };
+                                        false
+                                    }
+                                    _ => false,
                                 }
-                                _ => false,
+                            });
+                            if ready {
+                                setup.event(&Event::Ready { key: &job.key, incarnation });
+                                let stop = poll_fn(|cx| {
+                                    self.poll_driver(cx, |b| (b.slots[i].stop >= Level::Graceful).then_some(()))
+                                });
+                                select(cb.cancelled(), stop).await;
                             }
-                        });
-                        if ready {
-                            setup.event(&Event::Ready { key: &job.key, incarnation });
-                            let stop = poll_fn(|cx| self.poll_driver(cx, |b| (b.slots[i].stop >= Level::Graceful).then_some(())));
-                            select(cb.cancelled(), stop).await;
-                        }
-                        Ok(())
-                    })
-                    .await
-            });
+                            Ok(())
+                        })
+                        .await
+                },
+            );
             let lost = async {
                 claim.lost(&guard).await;
                 // Forced at once: the key must stop promptly once it is no longer ours.
@@ -499,7 +507,8 @@ where
                 }
                 core::future::pending::<()>().await;
             };
-            let watch = select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
+            let watch =
+                select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
             let (dropped, result) = match select(watch, body).await {
                 Either::First(_) => (true, Ok(())),
                 Either::Second(result) => (false, result),
@@ -543,7 +552,8 @@ where
                 let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
                 let level = if dropped { StopLevel::Hard } else { s.escalated };
                 let stop_asked = s.stop != Level::None;
-                if !was_ready && !(stop_asked && s.after == After::Relaunch) {
+                let relaunching = stop_asked && s.after == After::Relaunch;
+                if !was_ready && !relaunching {
                     s.answer(Err(match &result {
                         _ if stop_asked => Error::StoppedBeforeReady,
                         Err(e) => Error::Start(e.clone()),

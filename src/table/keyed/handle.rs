@@ -117,7 +117,11 @@ impl<K, V, E, const N: usize, M: RawMutex> KeyedSupervisor<K, V, E, N, M> {
 
     /// `Ready` once `f` returns `Some`, for the driver; `f` may change the state (and then
     /// wakes everyone).
-    pub(super) fn poll_driver<T>(&self, cx: &Context<'_>, f: impl FnOnce(&mut Book<K, V, E, N>) -> Option<T>) -> Poll<T> {
+    pub(super) fn poll_driver<T>(
+        &self,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut Book<K, V, E, N>) -> Option<T>,
+    ) -> Poll<T> {
         self.driver.register(cx);
         let out = self.book.lock(|b| f(&mut b.borrow_mut()));
         match out {

@@ -86,7 +86,13 @@ pub struct Policy<B = Constant<0>, P = Restart, const R: usize = 0, const S: usi
 impl Policy {
     /// [`Restart::Temporary`], no backoff, no intensity.
     pub const fn new() -> Self {
-        Self { restart: Restart::Temporary, backoff: Constant::new([]), reset_after: None, key_period: None, period: None }
+        Self {
+            restart: Restart::Temporary,
+            backoff: Constant::new([]),
+            reset_after: None,
+            key_period: None,
+            period: None,
+        }
     }
 }
 
@@ -192,6 +198,6 @@ impl<const R: usize> Admit for Ring<R> {
     }
 
     fn admit(&mut self, now: Instant, period: Duration) -> bool {
-        Ring::admit(self, now, period)
+        Self::admit(self, now, period)
     }
 }
