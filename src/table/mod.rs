@@ -17,6 +17,8 @@ pub use store::{Cursor, Table};
 
 pub mod keyed;
 
+#[cfg(feature = "alloc")]
+pub use keyed::DynKeyedSupervisor;
 pub use keyed::{
     BuildKeyed, ByEq, Claim, Compare, Counts, Entry, Error, Event, Everything, Keep, KeyedSupervisor, Observe, Policy,
     Restart, RestartOf, Setup, State, Stopped,

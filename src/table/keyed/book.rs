@@ -18,6 +18,10 @@
 //! 6. `runs` counts the incarnations ever launched in the slot (never reset); `exit` is the end
 //!    of the last one, tagged with its run.
 
+use core::future::Future;
+use core::ops::{Deref, DerefMut};
+use core::task::Context;
+
 use crate::ctx::Cause;
 use crate::error::StopLevel;
 use crate::time::Instant;
@@ -276,8 +280,118 @@ impl<K, V, E> Slot<K, V, E> {
     }
 }
 
+/// Where a book keeps its slots: a fixed array, or (with `alloc`) a vector that grows.
+pub(super) trait Store<K, V, E>: DerefMut<Target = [Slot<K, V, E>]> {
+    /// Adds a free slot at the end, if the store may grow; returns whether it did.
+    fn grow(&mut self) -> bool;
+
+    /// Runs `worker(i)` for every slot there is and will be, until each has returned and
+    /// `slots` says the drive is ending. `slots` registers the driver's waker and returns how
+    /// many slots there are and whether the drive is ending.
+    #[allow(async_fn_in_trait, reason = "crate-private")]
+    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, slots: impl Fn(&Context<'_>) -> (usize, bool));
+}
+
+/// `N` slots in an array.
+pub(super) struct Fixed<K, V, E, const N: usize>([Slot<K, V, E>; N]);
+
+impl<K, V, E, const N: usize> Fixed<K, V, E, N> {
+    pub(super) const fn new() -> Self {
+        Self([const { Slot::new() }; N])
+    }
+}
+
+impl<K, V, E, const N: usize> Deref for Fixed<K, V, E, N> {
+    type Target = [Slot<K, V, E>];
+    fn deref(&self) -> &[Slot<K, V, E>] {
+        &self.0
+    }
+}
+
+impl<K, V, E, const N: usize> DerefMut for Fixed<K, V, E, N> {
+    fn deref_mut(&mut self) -> &mut [Slot<K, V, E>] {
+        &mut self.0
+    }
+}
+
+impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
+    fn grow(&mut self) -> bool {
+        false
+    }
+
+    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, _: impl Fn(&Context<'_>) -> (usize, bool)) {
+        embassy_futures::join::join_array(core::array::from_fn::<_, N, _>(worker)).await;
+    }
+}
+
+/// Slots in a vector that grows up to `max`, never shrinks (freed slots are reused).
+#[cfg(feature = "alloc")]
+pub(super) struct Growing<K, V, E> {
+    slots: alloc::vec::Vec<Slot<K, V, E>>,
+    max: usize,
+}
+
+#[cfg(feature = "alloc")]
+impl<K, V, E> Growing<K, V, E> {
+    pub(super) const fn new(max: usize) -> Self {
+        Self { slots: alloc::vec::Vec::new(), max }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<K, V, E> Deref for Growing<K, V, E> {
+    type Target = [Slot<K, V, E>];
+    fn deref(&self) -> &[Slot<K, V, E>] {
+        &self.slots
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<K, V, E> DerefMut for Growing<K, V, E> {
+    fn deref_mut(&mut self) -> &mut [Slot<K, V, E>] {
+        &mut self.slots
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<K, V, E> Store<K, V, E> for Growing<K, V, E> {
+    fn grow(&mut self) -> bool {
+        if self.slots.len() >= self.max {
+            return false;
+        }
+        self.slots.push(Slot::new());
+        true
+    }
+
+    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, slots: impl Fn(&Context<'_>) -> (usize, bool)) {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut running = FuturesUnordered::new();
+        let mut made = 0;
+        core::future::poll_fn(|cx| {
+            loop {
+                let (len, ending) = slots(cx);
+                while made < len {
+                    running.push(alloc::boxed::Box::pin(worker(made)));
+                    made += 1;
+                }
+                match running.poll_next_unpin(cx) {
+                    core::task::Poll::Ready(Some(())) => continue,
+                    core::task::Poll::Ready(None) if ending => return core::task::Poll::Ready(()),
+                    core::task::Poll::Ready(None) | core::task::Poll::Pending => {
+                        // A slot added since the registration is seen at once.
+                        if slots(cx).0 == made {
+                            return core::task::Poll::Pending;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+    }
+}
+
 /// Everything behind the supervisor's mutex.
-pub(super) struct Book<K, V, E, const N: usize> {
+pub(super) struct Book<K, V, E, S> {
     /// A driver runs (between its claim and its end).
     pub(super) driving: bool,
     /// The driver's callback has returned: no new starts, every key is being stopped.
@@ -300,11 +414,12 @@ pub(super) struct Book<K, V, E, const N: usize> {
     pub(super) stamp: Instant,
     /// Failures of the shutdown, for the drive's result.
     pub(super) report: Option<E>,
-    pub(super) slots: [Slot<K, V, E>; N],
+    pub(super) slots: S,
+    _types: core::marker::PhantomData<fn() -> (K, V)>,
 }
 
-impl<K: PartialEq, V, E, const N: usize> Book<K, V, E, N> {
-    pub(super) const fn new() -> Self {
+impl<K, V, E, S> Book<K, V, E, S> {
+    pub(super) const fn new(slots: S) -> Self {
         Self {
             driving: false,
             shutting: false,
@@ -317,10 +432,13 @@ impl<K: PartialEq, V, E, const N: usize> Book<K, V, E, N> {
             first_done: false,
             stamp: Instant::ZERO,
             report: None,
-            slots: [const { Slot::new() }; N],
+            slots,
+            _types: core::marker::PhantomData,
         }
     }
+}
 
+impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
     /// The slot holding `key`.
     pub(super) fn find(&self, key: &K) -> Option<usize> {
         self.slots.iter().position(|s| s.key.as_ref() == Some(key))
@@ -332,7 +450,8 @@ impl<K: PartialEq, V, E, const N: usize> Book<K, V, E, N> {
         if self.find(&key).is_some() {
             return Err(Error::Exists);
         }
-        let Some(i) = self.slots.iter().position(|s| s.phase == Phase::Free && s.pins == 0) else {
+        let free = self.slots.iter().position(|s| s.phase == Phase::Free && s.pins == 0);
+        let Some(i) = free.or_else(|| self.slots.grow().then(|| self.slots.len() - 1)) else {
             return Err(Error::Full(key));
         };
         let pass = self.pass;
@@ -359,7 +478,7 @@ impl<K: PartialEq, V, E, const N: usize> Book<K, V, E, N> {
 
     /// Forgets every key: the start of a new drive.
     pub(super) fn clear(&mut self) {
-        for s in &mut self.slots {
+        for s in self.slots.iter_mut() {
             if s.phase != Phase::Free {
                 s.answer(Err(Error::StoppedBeforeReady));
                 s.free();

@@ -6,15 +6,16 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::time::Duration;
 
-use embassy_futures::join::{join_array, join3};
+use embassy_futures::join::join3;
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::book::{After, Level, Phase};
+use super::book::{After, Level, Phase, Store};
 use super::event::report;
 use super::policy::{Admit, Ring};
-use super::{BuildKeyed, Claim, Compare, Error, Event, KeyedSupervisor, Observe, Policy, Restart, RestartOf, Setup};
+use super::handle::Core;
+use super::{BuildKeyed, Claim, Compare, Error, Event, Observe, Policy, Restart, RestartOf, Setup};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, Overrun, Phase as ErrorPhase, StopLevel};
 use crate::retry::Backoff;
@@ -127,8 +128,8 @@ where
 }
 
 /// What a driver's arms share: the setup and the contexts of one drive.
-struct Env<'d, S, G, M: RawMutex> {
-    setup: &'d S,
+struct Env<'d, SP, G, M: RawMutex> {
+    setup: &'d SP,
     /// The parent of every incarnation's context: cancelled, with the outside cause, once the
     /// callback no longer runs.
     procs: &'d Ctx<'d>,
@@ -156,19 +157,19 @@ enum Decision {
 }
 
 /// Ends the drive when its future ends or is dropped.
-struct DriveEnd<'s, K, V, E, const N: usize, M: RawMutex> {
-    sup: &'s KeyedSupervisor<K, V, E, N, M>,
+struct DriveEnd<'s, K, V, E, ST: Store<K, V, E>, M: RawMutex> {
+    sup: &'s Core<K, V, E, ST, M>,
     ended: bool,
 }
 
-impl<K, V, E, const N: usize, M: RawMutex> Drop for DriveEnd<'_, K, V, E, N, M> {
+impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for DriveEnd<'_, K, V, E, ST, M> {
     fn drop(&mut self) {
         let ended = self.ended;
         self.sup.update(|b| {
             b.driving = false;
             if !ended {
                 b.gone = true;
-                for s in &mut b.slots {
+                for s in b.slots.iter_mut() {
                     if s.phase != Phase::Free {
                         s.answer(Err(Error::DriverGone));
                         if matches!(s.phase, Phase::Reserved | Phase::BackingOff) || s.phase.is_live() {
@@ -181,7 +182,7 @@ impl<K, V, E, const N: usize, M: RawMutex> Drop for DriveEnd<'_, K, V, E, N, M> 
     }
 }
 
-impl<K, V, E, const N: usize, M> KeyedSupervisor<K, V, E, N, M>
+impl<K, V, E, ST: Store<K, V, E>, M> Core<K, V, E, ST, M>
 where
     K: Eq + Clone,
     E: Clone,
@@ -225,7 +226,7 @@ where
     /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
     /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
     #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
-    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
+    pub(super) async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
         &self,
         ctx: &Ctx<'_>,
         setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
@@ -279,7 +280,13 @@ where
         let global: Mutex<M, _> = Mutex::new(RefCell::new(SP::GlobalRing::fresh()));
         let env = Env { setup, procs: &procs, lookups: &lookups, global: &global };
 
-        let workers = join_array(core::array::from_fn::<_, N, _>(|i| self.worker(i, &env)));
+        let workers = ST::workers(
+            |i| self.worker(i, &env),
+            |cx| {
+                self.driver.register(cx);
+                self.read(|b| (b.slots.len(), b.shutting))
+            },
+        );
         let reconcile = lookups.run_until_cancelled(self.reconcile(&env));
         let main = async {
             let gate = self.restore_gate(&env, begun);
@@ -337,7 +344,7 @@ where
         };
         let (ready, total) = self.update(|b| {
             let (mut ready, mut total) = (0, 0);
-            for s in &mut b.slots {
+            for s in b.slots.iter_mut() {
                 if core::mem::take(&mut s.restore) {
                     total += 1;
                     ready += usize::from(matches!(s.phase, Phase::Running | Phase::Stopping { ready: true }));
@@ -353,7 +360,7 @@ where
     fn begin_shutdown(&self) {
         self.update(|b| {
             b.shutting = true;
-            for s in &mut b.slots {
+            for s in b.slots.iter_mut() {
                 if matches!(s.phase, Phase::Free | Phase::Stopped | Phase::Failed) {
                     continue;
                 }
@@ -645,7 +652,7 @@ where
 
     /// The next start request of slot `i`, or `None` once the drive is shutting down and the
     /// slot has nothing to do.
-    fn take_job(b: &mut super::book::Book<K, V, E, N>, i: usize) -> Option<Option<Job<K, V>>> {
+    fn take_job(b: &mut super::book::Book<K, V, E, ST>, i: usize) -> Option<Option<Job<K, V>>> {
         let shutting = b.shutting;
         let s = &mut b.slots[i];
         if s.phase == Phase::Reserved
@@ -887,24 +894,26 @@ where
     /// After a clean pass: stops and frees every key that had a slot before the pass began and
     /// that it did not see. Returns how many.
     fn sweep<SP: Spec<K, V, E>>(&self, setup: &SP, pass: u32) -> usize {
-        let mut freed: heapless::Vec<K, N> = heapless::Vec::new();
         let mut count = 0;
-        self.update(|b| {
-            for s in &mut b.slots {
-                if s.phase == Phase::Free || s.seen == pass || s.born == pass {
-                    continue;
-                }
+        let mut i = 0;
+        // One slot per critical section, so that the event of each is reported outside it.
+        while let Some(freed) = self.update(|b| {
+            let s = b.slots.get_mut(i)?;
+            if s.phase == Phase::Free || s.seen == pass || s.born == pass {
+                return Some(None);
+            }
+            let live = s.phase.is_live();
+            let key = s.key.clone();
+            s.ask_stop(After::Free, Cause::Shutdown, true);
+            Some(Some(key.filter(|_| !live)))
+        }) {
+            i += 1;
+            if let Some(freed) = freed {
                 count += 1;
-                let live = s.phase.is_live();
-                let key = s.key.clone();
-                s.ask_stop(After::Free, Cause::Shutdown, true);
-                if !live && let Some(key) = key {
-                    let _ = freed.push(key);
+                if let Some(key) = freed {
+                    setup.event(&Event::Freed { key: &key });
                 }
             }
-        });
-        for key in &freed {
-            setup.event(&Event::Freed { key });
         }
         count
     }

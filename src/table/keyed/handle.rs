@@ -9,64 +9,33 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
-use super::book::{After, Ask, Book, Level, Phase};
+use super::book::{After, Ask, Book, Level, Phase, Store};
 use super::{Counts, Entry, Error, State, Stopped};
 use crate::ctx::{Cause, Waiters};
 use crate::error::StopLevel;
 
-/// A supervisor of one process per key of a [`Table`](crate::table::Table), with a fixed
-/// capacity of `N` keys and no heap.
-///
-/// See the [module docs](super) for what it does and how; in short: the value holds the state
-/// of every key (so it can be a `static`: [`new`](Self::new) is `const`), its owner polls the
-/// driver [`drive`](Self::drive), in which every process runs (nothing is spawned), and any
-/// task calls the handle methods.
-///
-/// - `K` is the key (`Eq + Clone`; found by a linear scan of the `N` slots), `V` the table's
-///   value, `E` the error type of the processes (`Clone`: every waiting caller gets it).
-/// - `N` (by default 8) is the capacity: how many keys hold a slot at once, in any state.
-/// - `M` is the blocking mutex of the state, as in embassy-sync: by default
-///   [`CriticalSectionRawMutex`], so that handles work from any task, thread or interrupt.
-///
-/// The parameters with defaults come last (`N`, then `M`), as for [`shot::Group`](crate::shot::Group),
-/// so `static S: KeyedSupervisor<u8, Config, MyError> = KeyedSupervisor::new();` needs nothing
-/// else. The supervisor owns no table, builder or clock: those are given to
-/// [`drive`](Self::drive) in a [`Setup`](super::Setup), so that a `static` needs none of their
-/// types.
-///
-/// Tasks waiting in `start`, `stop` or `restart` register in the crate's bounded waiter slots
-/// ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS), then the program-wide spill table); every change
-/// of the state wakes them, and each looks again at its own key.
-///
-/// Dropping the supervisor is only possible once nothing borrows it, so no driver runs then.
-pub struct KeyedSupervisor<K, V, E, const N: usize = 8, M: RawMutex = CriticalSectionRawMutex> {
-    pub(super) book: Mutex<M, RefCell<Book<K, V, E, N>>>,
+/// The state of a keyed supervisor, whatever its store of slots: what the public types wrap.
+pub(super) struct Core<K, V, E, ST, M: RawMutex = CriticalSectionRawMutex> {
+    pub(super) book: Mutex<M, RefCell<Book<K, V, E, ST>>>,
     /// The handles waiting in `start`, `stop`, `restart`.
     pub(super) handles: Waiters,
     /// The driver's arms.
     pub(super) driver: Waiters,
 }
 
-impl<K: PartialEq, V, E, const N: usize, M: RawMutex> KeyedSupervisor<K, V, E, N, M> {
-    /// A supervisor with no key and no driver. `const`, so it can be a `static`.
-    pub const fn new() -> Self {
-        Self { book: Mutex::new(RefCell::new(Book::new())), handles: Waiters::new(), driver: Waiters::new() }
+impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
+    pub(super) const fn with(slots: ST) -> Self {
+        Self { book: Mutex::new(RefCell::new(Book::new(slots))), handles: Waiters::new(), driver: Waiters::new() }
     }
 }
 
-impl<K: PartialEq, V, E, const N: usize, M: RawMutex> Default for KeyedSupervisor<K, V, E, N, M> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<K, V, E, const N: usize, M: RawMutex> fmt::Debug for KeyedSupervisor<K, V, E, N, M> {
+impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> fmt::Debug for Core<K, V, E, ST, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.book.lock(|b| {
             let b = b.borrow();
             let keys = b.slots.iter().filter(|s| s.phase != Phase::Free).count();
             f.debug_struct("KeyedSupervisor")
-                .field("capacity", &N)
+                .field("slots", &b.slots.len())
                 .field("keys", &keys)
                 .field("driving", &b.driving)
                 .finish_non_exhaustive()
@@ -75,12 +44,12 @@ impl<K, V, E, const N: usize, M: RawMutex> fmt::Debug for KeyedSupervisor<K, V, 
 }
 
 /// Keeps a slot from going to another key while a handle waits on it (invariant 4 of the book).
-struct Hold<'s, K, V, E, const N: usize, M: RawMutex> {
-    sup: &'s KeyedSupervisor<K, V, E, N, M>,
+struct Hold<'s, K, V, E, ST: Store<K, V, E>, M: RawMutex> {
+    sup: &'s Core<K, V, E, ST, M>,
     slot: usize,
 }
 
-impl<K, V, E, const N: usize, M: RawMutex> Drop for Hold<'_, K, V, E, N, M> {
+impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for Hold<'_, K, V, E, ST, M> {
     fn drop(&mut self) {
         self.sup.book.lock(|b| {
             let mut b = b.borrow_mut();
@@ -92,22 +61,22 @@ impl<K, V, E, const N: usize, M: RawMutex> Drop for Hold<'_, K, V, E, N, M> {
 
 // === impl KeyedSupervisor: the state ===
 
-impl<K, V, E, const N: usize, M: RawMutex> KeyedSupervisor<K, V, E, N, M> {
+impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
     /// Runs `f` on the state, then wakes the handles and the driver.
-    pub(super) fn update<T>(&self, f: impl FnOnce(&mut Book<K, V, E, N>) -> T) -> T {
+    pub(super) fn update<T>(&self, f: impl FnOnce(&mut Book<K, V, E, ST>) -> T) -> T {
         let out = self.book.lock(|b| f(&mut b.borrow_mut()));
         self.handles.wake();
         self.driver.wake();
         out
     }
 
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Book<K, V, E, N>) -> T) -> T {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Book<K, V, E, ST>) -> T) -> T {
         self.book.lock(|b| f(&b.borrow()))
     }
 
     /// `Ready` once `f` returns `Some`, for a handle; registers first so that no change is
     /// missed.
-    fn poll_handle<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Book<K, V, E, N>) -> Option<T>) -> Poll<T> {
+    fn poll_handle<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Book<K, V, E, ST>) -> Option<T>) -> Poll<T> {
         self.handles.register(cx);
         match self.read(f) {
             Some(out) => Poll::Ready(out),
@@ -120,7 +89,7 @@ impl<K, V, E, const N: usize, M: RawMutex> KeyedSupervisor<K, V, E, N, M> {
     pub(super) fn poll_driver<T>(
         &self,
         cx: &Context<'_>,
-        f: impl FnOnce(&mut Book<K, V, E, N>) -> Option<T>,
+        f: impl FnOnce(&mut Book<K, V, E, ST>) -> Option<T>,
     ) -> Poll<T> {
         self.driver.register(cx);
         let out = self.book.lock(|b| f(&mut b.borrow_mut()));
@@ -137,14 +106,14 @@ impl<K, V, E, const N: usize, M: RawMutex> KeyedSupervisor<K, V, E, N, M> {
 
 // === impl KeyedSupervisor: the handle methods ===
 
-impl<K, V, E, const N: usize, M> KeyedSupervisor<K, V, E, N, M>
+impl<K, V, E, ST: Store<K, V, E>, M> Core<K, V, E, ST, M>
 where
     K: Eq + Clone,
     E: Clone,
     M: RawMutex,
 {
     /// Whether a driver runs this supervisor now.
-    pub fn is_driving(&self) -> bool {
+    pub(super) fn is_driving(&self) -> bool {
         self.read(|b| b.driving)
     }
 
@@ -174,7 +143,7 @@ where
     /// Dropping the future does not undo the start: the key keeps its slot and goes on
     /// starting. To bound the wait for a process that may never be ready, race this future
     /// with a deadline, then [`stop`](Self::stop) the key.
-    pub async fn start(&self, key: K) -> Result<(), Error<K, E>> {
+    pub(super) async fn start(&self, key: K) -> Result<(), Error<K, E>> {
         let (slot, ticket) = self.update(|b| {
             if !b.driving || b.shutting {
                 return Err(Error::NotRunning);
@@ -219,7 +188,7 @@ where
     ///
     /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
     /// - [`Error::Full`] with the key if it has no slot and none is free.
-    pub fn request(&self, key: K) -> Result<bool, Error<K, E>> {
+    pub(super) fn request(&self, key: K) -> Result<bool, Error<K, E>> {
         self.update(|b| {
             if !b.driving || b.shutting {
                 return Err(Error::NotRunning);
@@ -243,7 +212,7 @@ where
     /// Asks the driver for a reconcile pass now, without waiting; returns whether this call
     /// changed anything (`false` if one is already asked, or no driver runs). The next periodic
     /// pass is then measured from the start of this one.
-    pub fn reconcile_now(&self) -> bool {
+    pub(super) fn reconcile_now(&self) -> bool {
         self.update(|b| {
             if !b.driving || b.shutting || b.now {
                 return false;
@@ -281,7 +250,7 @@ where
     ///
     /// Dropping the future does not undo the stop: it goes on at the level asked so far,
     /// without further escalation.
-    pub async fn stop<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
+    pub(super) async fn stop<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
     where
         G: FnOnce() -> GF,
         GF: Future<Output = ()>,
@@ -353,7 +322,7 @@ where
     /// # Cancel safety
     ///
     /// Dropping the future does not undo the restart.
-    pub async fn restart<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
+    pub(super) async fn restart<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
     where
         G: FnOnce() -> GF,
         GF: Future<Output = ()>,
@@ -379,7 +348,7 @@ where
     /// - [`Error::NotFound`] if the key has no slot;
     /// - [`Error::Busy`] with its state if a process of the key is starting, running or
     ///   stopping ([`stop`](Self::stop) it first).
-    pub fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
+    pub(super) fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
         self.update(|b| {
             let i = b.find(key).ok_or(Error::NotFound)?;
             let s = &mut b.slots[i];
@@ -398,22 +367,19 @@ where
     ///
     /// [`Error::NotFound`] if the key has no slot. A reserved or starting key is found (its
     /// state says so).
-    pub fn get(&self, key: &K) -> Result<Entry, Error<K, E>> {
+    pub(super) fn get(&self, key: &K) -> Result<Entry, Error<K, E>> {
         self.read(|b| b.find(key).and_then(|i| b.slots[i].entry())).ok_or(Error::NotFound)
     }
 
     /// Every key holding a slot, in slot order, reserved ones included (their
     /// [`get`](Self::get) says [`State::Reserved`]). No heap: the keys are cloned into a
     /// `heapless::Vec` of the supervisor's capacity.
-    pub fn keys(&self) -> heapless::Vec<K, N> {
-        self.read(|b| b.slots.iter().filter_map(|s| s.key.clone()).collect())
-    }
 
     /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
     /// not call the supervisor).
-    pub fn for_each(&self, mut f: impl FnMut(&K, &Entry)) {
+    pub(super) fn for_each(&self, mut f: impl FnMut(&K, &Entry)) {
         self.read(|b| {
-            for s in &b.slots {
+            for s in b.slots.iter() {
                 if let (Some(key), Some(entry)) = (&s.key, s.entry()) {
                     f(key, &entry);
                 }
@@ -422,10 +388,10 @@ where
     }
 
     /// How many keys are in each state, counted in one critical section.
-    pub fn counts(&self) -> Counts {
+    pub(super) fn counts(&self) -> Counts {
         self.read(|b| {
             let mut c = Counts::default();
-            for s in &b.slots {
+            for s in b.slots.iter() {
                 match s.phase.state() {
                     None => c.free += 1,
                     Some(state) => {

@@ -3,7 +3,8 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `handle.rs` | [`KeyedSupervisor`] and the methods any task calls |
+//! | `variants.rs` | [`KeyedSupervisor`] and, with `alloc`, `DynKeyedSupervisor`: the public types over one core |
+//! | `handle.rs` | the core, and the methods any task calls |
 //! | `driver.rs` | [`KeyedSupervisor::drive`]: the workers, the reconcile loop, the shutdown |
 //! | `book.rs` | the shared state of the slots, and its invariants |
 //! | `setup.rs` | [`Setup`], [`Compare`], [`Keep`], [`ByEq`] |
@@ -24,12 +25,15 @@ mod handle;
 mod policy;
 mod setup;
 mod state;
+mod variants;
 
 pub use build::BuildKeyed;
 pub use claim::{Claim, Everything};
 pub use error::{Error, Stopped};
 pub use event::{Event, Observe};
-pub use handle::KeyedSupervisor;
+#[cfg(feature = "alloc")]
+pub use variants::DynKeyedSupervisor;
+pub use variants::KeyedSupervisor;
 pub use policy::{Policy, Restart, RestartOf};
 pub use setup::{ByEq, Compare, Keep, Setup};
 pub use state::{Counts, Entry, State};
