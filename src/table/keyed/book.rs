@@ -285,11 +285,17 @@ pub(super) trait Store<K, V, E>: DerefMut<Target = [Slot<K, V, E>]> {
     /// Adds a free slot at the end, if the store may grow; returns whether it did.
     fn grow(&mut self) -> bool;
 
+    /// How many slots the store may still add.
+    fn spare(&self) -> usize;
+
     /// Runs `worker(i)` for every slot there is and will be, until each has returned and
     /// `slots` says the drive is ending. `slots` registers the driver's waker and returns how
     /// many slots there are and whether the drive is ending.
     #[allow(async_fn_in_trait, reason = "crate-private")]
-    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, slots: impl Fn(&Context<'_>) -> (usize, bool));
+    async fn workers<F: Future<Output = ()>>(
+        worker: impl Fn(usize) -> F,
+        slots: impl Fn(&Context<'_>) -> (usize, bool),
+    );
 }
 
 /// `N` slots in an array.
@@ -317,6 +323,10 @@ impl<K, V, E, const N: usize> DerefMut for Fixed<K, V, E, N> {
 impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
     fn grow(&mut self) -> bool {
         false
+    }
+
+    fn spare(&self) -> usize {
+        0
     }
 
     async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, _: impl Fn(&Context<'_>) -> (usize, bool)) {
@@ -363,7 +373,14 @@ impl<K, V, E> Store<K, V, E> for Growing<K, V, E> {
         true
     }
 
-    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, slots: impl Fn(&Context<'_>) -> (usize, bool)) {
+    fn spare(&self) -> usize {
+        self.max.saturating_sub(self.slots.len())
+    }
+
+    async fn workers<F: Future<Output = ()>>(
+        worker: impl Fn(usize) -> F,
+        slots: impl Fn(&Context<'_>) -> (usize, bool),
+    ) {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let mut running = FuturesUnordered::new();
         let mut made = 0;

@@ -13,8 +13,8 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 
 use super::book::{After, Level, Phase, Store};
 use super::event::report;
-use super::policy::{Admit, Ring};
 use super::handle::Core;
+use super::policy::{Admit, Ring};
 use super::{BuildKeyed, Claim, Compare, Error, Event, Observe, Policy, Restart, RestartOf, Setup};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, Overrun, Phase as ErrorPhase, StopLevel};

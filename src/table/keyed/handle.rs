@@ -390,7 +390,7 @@ where
     /// How many keys are in each state, counted in one critical section.
     pub(super) fn counts(&self) -> Counts {
         self.read(|b| {
-            let mut c = Counts::default();
+            let mut c = Counts { free: b.slots.spare(), ..Counts::default() };
             for s in b.slots.iter() {
                 match s.phase.state() {
                     None => c.free += 1,

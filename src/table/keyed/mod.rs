@@ -31,9 +31,9 @@ pub use build::BuildKeyed;
 pub use claim::{Claim, Everything};
 pub use error::{Error, Stopped};
 pub use event::{Event, Observe};
-#[cfg(feature = "alloc")]
-pub use variants::DynKeyedSupervisor;
-pub use variants::KeyedSupervisor;
 pub use policy::{Policy, Restart, RestartOf};
 pub use setup::{ByEq, Compare, Keep, Setup};
 pub use state::{Counts, Entry, State};
+#[cfg(feature = "alloc")]
+pub use variants::DynKeyedSupervisor;
+pub use variants::KeyedSupervisor;

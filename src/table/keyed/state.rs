@@ -81,7 +81,8 @@ pub struct Entry {
 pub struct Counts {
     /// Keys holding a slot, in any state.
     pub keys: usize,
-    /// Free slots.
+    /// Free slots (for a [`DynKeyedSupervisor`](super::DynKeyedSupervisor), also those it may
+    /// still add up to its limit).
     pub free: usize,
     /// [`State::Reserved`].
     pub reserved: usize,

@@ -347,7 +347,6 @@ where
     {
         self.core.drive(ctx, setup, callback).await
     }
-
 }
 
 #[cfg(feature = "alloc")]
@@ -582,5 +581,4 @@ where
     {
         self.core.drive(ctx, setup, callback).await
     }
-
 }
