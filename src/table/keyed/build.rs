@@ -16,19 +16,19 @@ use crate::runner::Runner;
 /// # Examples
 ///
 /// ```
-/// use procession::{Ctx, leaf};
+/// use procession::{Ctx, TreeError, leaf};
 /// use procession::table::BuildKeyed;
 ///
 /// // One worker per device number; the table's value is its polling period in ms.
 /// let build = |device: &u8, period: &u32| {
 ///     let (device, period) = (*device, *period);
-///     leaf(async move |ctx: &Ctx<'_>| -> Result<(), &'static str> {
+///     leaf(async move |ctx: &Ctx<'_>| -> Result<(), TreeError> {
 ///         let _ = (device, period);
 ///         ctx.cancelled().await;
 ///         Ok(())
 ///     })
 /// };
-/// fn is_build<B: BuildKeyed<u8, u32, &'static str>>(_: &B) {}
+/// fn is_build<B: BuildKeyed<u8, u32, TreeError>>(_: &B) {}
 /// is_build(&build);
 /// ```
 pub trait BuildKeyed<K, V, E> {

@@ -371,10 +371,6 @@ where
         self.read(|b| b.find(key).and_then(|i| b.slots[i].entry())).ok_or(Error::NotFound)
     }
 
-    /// Every key holding a slot, in slot order, reserved ones included (their
-    /// [`get`](Self::get) says [`State::Reserved`]). No heap: the keys are cloned into a
-    /// `heapless::Vec` of the supervisor's capacity.
-
     /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
     /// not call the supervisor).
     pub(super) fn for_each(&self, mut f: impl FnMut(&K, &Entry)) {

@@ -64,7 +64,7 @@ impl<K, V, F: Fn(&K, &V) -> Restart> RestartOf<K, V> for F {
 ///
 /// ```
 /// use core::time::Duration;
-/// use procession::retry::{BackoffExt, Exp2};
+/// use procession::retry::Exp2;
 /// use procession::table::{Policy, Restart};
 ///
 /// let policy = Policy::new()

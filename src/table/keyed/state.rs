@@ -81,7 +81,7 @@ pub struct Entry {
 pub struct Counts {
     /// Keys holding a slot, in any state.
     pub keys: usize,
-    /// Free slots (for a [`DynKeyedSupervisor`](super::DynKeyedSupervisor), also those it may
+    /// Free slots (for a `DynKeyedSupervisor`, also those it may
     /// still add up to its limit).
     pub free: usize,
     /// [`State::Reserved`].

@@ -189,14 +189,14 @@ where
     }
 
     /// Stops `key`'s process and waits until it has returned, escalating graceful → forced →
-    /// hard; the key then stays, [`Stopped`](State::Stopped), until [`restart`](Self::restart)
+    /// hard; the key then stays, [`Stopped`](super::State::Stopped), until [`restart`](Self::restart)
     /// or [`forget`](Self::forget) (a reconcile pass does not start it again).
     ///
     /// - A ready process is stopped gracefully (its `ready` callback returns). If it has not
     ///   returned when `graceful()` completes, its context is cancelled with
-    ///   [`Cause::Deadline`] (forced); if it has not returned when `forced()` completes, the
+    ///   [`Cause::Deadline`](crate::Cause::Deadline) (forced); if it has not returned when `forced()` completes, the
     ///   driver drops its future (hard).
-    /// - A process still starting is cancelled at once ([`Cause::Shutdown`]); `graceful` is
+    /// - A process still starting is cancelled at once ([`Cause::Shutdown`](crate::Cause::Shutdown)); `graceful` is
     ///   not used, and the hard level follows `forced()`.
     /// - A key with no process (reserved, backing off, exited, failed, stopped) becomes
     ///   `Stopped` at once: a pending restart is dropped, never undone later. This is not an
@@ -227,7 +227,7 @@ where
     }
 
     /// Restarts `key` as one operation: its process is stopped as [`stop`](Self::stop) does
-    /// (with [`Cause::Restart`] for the forced level), and once it has returned a new one is
+    /// (with [`Cause::Restart`](crate::Cause::Restart) for the forced level), and once it has returned a new one is
     /// built from a fresh lookup of the table; waits until the new one is ready. A key with no
     /// process (exited, failed, stopped, backing off) is started again at once; this is how a
     /// stopped or quarantined key is revived.
@@ -277,7 +277,7 @@ where
     /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
     /// not call the supervisor).
     pub fn for_each(&self, f: impl FnMut(&K, &Entry)) {
-        self.core.for_each(f)
+        self.core.for_each(f);
     }
 
     /// How many keys are in each state, counted in one critical section.
@@ -297,7 +297,7 @@ where
     ///    table gets a slot and its process is built and started.
     /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
     ///    drive, until the first pass has ended and each key it started is ready or has given
-    ///    up; report which made it ([`Event::Restored`]). Then call `callback` with a child of
+    ///    up; report which made it ([`Event::Restored`](super::Event::Restored)). Then call `callback` with a child of
     ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
     ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
     ///    they come.
@@ -316,7 +316,7 @@ where
     /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
     /// supervisor-wide intensity was exceeded, the failure that exceeded it and
     /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
-    /// (a table that fails, a process that fails and is restarted) are [`Event`]s, not results.
+    /// (a table that fails, a process that fails and is restarted) are [`Event`](super::Event)s, not results.
     ///
     /// # Cancel safety
     ///
@@ -423,14 +423,14 @@ where
     }
 
     /// Stops `key`'s process and waits until it has returned, escalating graceful → forced →
-    /// hard; the key then stays, [`Stopped`](State::Stopped), until [`restart`](Self::restart)
+    /// hard; the key then stays, [`Stopped`](super::State::Stopped), until [`restart`](Self::restart)
     /// or [`forget`](Self::forget) (a reconcile pass does not start it again).
     ///
     /// - A ready process is stopped gracefully (its `ready` callback returns). If it has not
     ///   returned when `graceful()` completes, its context is cancelled with
-    ///   [`Cause::Deadline`] (forced); if it has not returned when `forced()` completes, the
+    ///   [`Cause::Deadline`](crate::Cause::Deadline) (forced); if it has not returned when `forced()` completes, the
     ///   driver drops its future (hard).
-    /// - A process still starting is cancelled at once ([`Cause::Shutdown`]); `graceful` is
+    /// - A process still starting is cancelled at once ([`Cause::Shutdown`](crate::Cause::Shutdown)); `graceful` is
     ///   not used, and the hard level follows `forced()`.
     /// - A key with no process (reserved, backing off, exited, failed, stopped) becomes
     ///   `Stopped` at once: a pending restart is dropped, never undone later. This is not an
@@ -461,7 +461,7 @@ where
     }
 
     /// Restarts `key` as one operation: its process is stopped as [`stop`](Self::stop) does
-    /// (with [`Cause::Restart`] for the forced level), and once it has returned a new one is
+    /// (with [`Cause::Restart`](crate::Cause::Restart) for the forced level), and once it has returned a new one is
     /// built from a fresh lookup of the table; waits until the new one is ready. A key with no
     /// process (exited, failed, stopped, backing off) is started again at once; this is how a
     /// stopped or quarantined key is revived.
@@ -511,7 +511,7 @@ where
     /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
     /// not call the supervisor).
     pub fn for_each(&self, f: impl FnMut(&K, &Entry)) {
-        self.core.for_each(f)
+        self.core.for_each(f);
     }
 
     /// How many keys are in each state, counted in one critical section.
@@ -531,7 +531,7 @@ where
     ///    table gets a slot and its process is built and started.
     /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
     ///    drive, until the first pass has ended and each key it started is ready or has given
-    ///    up; report which made it ([`Event::Restored`]). Then call `callback` with a child of
+    ///    up; report which made it ([`Event::Restored`](super::Event::Restored)). Then call `callback` with a child of
     ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
     ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
     ///    they come.
@@ -550,7 +550,7 @@ where
     /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
     /// supervisor-wide intensity was exceeded, the failure that exceeded it and
     /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
-    /// (a table that fails, a process that fails and is restarted) are [`Event`]s, not results.
+    /// (a table that fails, a process that fails and is restarted) are [`Event`](super::Event)s, not results.
     ///
     /// # Cancel safety
     ///
