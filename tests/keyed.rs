@@ -407,6 +407,39 @@ macro_rules! cases {
             assert_eq!(result, Ok(()));
         }
 
+        /// A key removed from the table while it is starting: a clean pass with pruning cancels the
+        /// start and frees the key; the waiting `start` says `StoppedBeforeReady`.
+        #[test]
+        fn key_removed_while_starting() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::Hold]);
+            let tbl = Tbl::new(&[]);
+            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock).prune();
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = block_on(sup.drive(&root, &setup, async |_| {
+                tbl.insert(1, 10);
+                let start = sup.start(1);
+                let remove = async {
+                    until_state(&sup, 1, State::Starting).await;
+                    tbl.remove(1);
+                    assert!(sup.reconcile_now());
+                };
+                let (started, ()) = futures::join!(start, remove);
+                assert_eq!(started, Err(KErr::StoppedBeforeReady));
+                for _ in 0..100 {
+                    if sup.get(&1).is_err() {
+                        break;
+                    }
+                    yield_now().await;
+                }
+                assert_eq!(sup.get(&1), Err(KErr::NotFound));
+                Ok(())
+            }));
+            assert_eq!(result, Ok(()));
+            assert_eq!(log.events(), ["start 1=10", "cancelled 1 (shutdown)"]);
+        }
+
         /// Without a driver the handle calls are `NotRunning`; reading works and says there is nothing.
         #[test]
         fn not_running_without_driver() {
