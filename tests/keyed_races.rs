@@ -525,6 +525,34 @@ macro_rules! cases {
             assert_eq!(starts, ["start 1=10", "start 2=21", "start 3=30"]);
         }
 
+        /// A restart during a start: the starting incarnation is cancelled (`Restart`), the first
+        /// `start` says `StoppedBeforeReady`, the restart returns once the new one is ready.
+        #[test]
+        fn restart_during_start() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::Hold]);
+            let tbl = Tbl::new(&[]);
+            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = block_on(sup.drive(&root, &setup, async |_| {
+                tbl.insert(1, 10);
+                let start = sup.start(1);
+                let restart = async {
+                    until_state(&sup, 1, State::Starting).await;
+                    tbl.insert(1, 11);
+                    sup.restart(&1, never, never).await
+                };
+                let (started, restarted) = futures::join!(start, restart);
+                assert_eq!(started, Err(KErr::StoppedBeforeReady));
+                assert_eq!(restarted, Ok(Stopped { level: StopLevel::Graceful, result: Ok(()) }));
+                assert_eq!(sup.get(&1).map(|e| (e.state, e.incarnation)), Ok((State::Running, 2)));
+                Ok(())
+            }));
+            assert_eq!(result, Ok(()));
+            assert_eq!(log.events(), ["start 1=10", "cancelled 1 (restart)", "start 1=11", "ready 1", "stop 1"]);
+        }
+
         // --- convergence ---
 
         /// Prune: a key gone from the table is stopped and freed after the next clean pass; a pass that
@@ -593,6 +621,37 @@ macro_rules! cases {
             );
             assert!(events.contains(&"start 1=11".to_string()), "{events:?}");
             assert_eq!(script.overlaps(), 0);
+        }
+
+        /// A quarantined key whose value changes is started again by the next pass (with replace on
+        /// change); while its value stays, passes leave it.
+        #[test]
+        fn a_changed_value_lifts_a_quarantine() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::FailStart; 2]);
+            let tbl = Tbl::new(&[(1, 10)]);
+            let policy = Policy::new()
+                .restart(Restart::Permanent)
+                .backoff(Constant::every(MS(1)))
+                .key_intensity::<1>(Duration::from_secs(60));
+            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock).policy(policy).replace_on_change(ByEq);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = block_on(clock.auto_advance().until(sup.drive(&root, &setup, async |_| {
+                until_state(&sup, 1, State::Failed).await;
+                assert!(sup.reconcile_now());
+                settle(20).await;
+                assert_eq!(state(&sup, 1), Some(State::Failed), "same value: still quarantined");
+                tbl.insert(1, 11);
+                assert!(sup.reconcile_now());
+                until_state(&sup, 1, State::Running).await;
+                Ok(())
+            })));
+            assert_eq!(result, Ok(()));
+            assert_eq!(
+                log.events().iter().filter(|e| e.starts_with("start")).cloned().collect::<Vec<_>>(),
+                ["start 1=10", "start 1=10", "start 1=11"]
+            );
         }
 
         /// A table that errors on every call: nothing starts, every failure is an event, the
