@@ -631,6 +631,34 @@ mod dynamic {
     cases!();
 }
 
+/// The driver of a fixed supervisor in a `static`, over `Send` parts, is `Send`: it runs on
+/// another thread (as it would on a multi-threaded runtime) while handles are called here.
+#[test]
+#[allow(clippy::result_large_err, reason = "the test error type")]
+fn the_driver_is_send() {
+    use procession::table::KeyedSupervisor;
+    static SUP: KeyedSupervisor<u32, u32, Error> = KeyedSupervisor::new();
+    static ROOT: Ctx<'static> = Ctx::new();
+    static CLOCK: ManualClock = ManualClock::new();
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let (log, script) = (Log::new(), Script::new());
+    let setup = Box::leak(Box::new(Setup::new(Tbl::new(&[(1, 10)]), workers(&script, &log), &CLOCK)));
+    let drive = assert_send(SUP.drive(&ROOT, setup, async |ctx: &Ctx<'_>| {
+        ctx.cancelled().await;
+        Ok(())
+    }));
+    let driver = std::thread::spawn(move || block_on(drive));
+    while SUP.get(&1).map(|e| e.state) != Ok(State::Running) {
+        std::thread::yield_now();
+    }
+    assert_eq!(block_on(SUP.stop(&1, never, never)).map(|s| s.level), Ok(StopLevel::Graceful));
+    ROOT.cancel();
+    assert_eq!(driver.join().unwrap(), Ok(()));
+    assert_eq!(log.events(), ["start 1=10", "ready 1", "stop 1"]);
+}
+
 /// Zero heap allocations: a heap-free table, runners and error type, polled by hand.
 mod zero_alloc {
     use core::future::Future;

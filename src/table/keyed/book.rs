@@ -18,8 +18,10 @@
 //! 6. `runs` counts the incarnations ever launched in the slot (never reset); `exit` is the end
 //!    of the last one, tagged with its run.
 
+#[cfg(feature = "alloc")]
 use core::future::Future;
 use core::ops::{Deref, DerefMut};
+#[cfg(feature = "alloc")]
 use core::task::Context;
 
 use crate::ctx::Cause;
@@ -287,15 +289,6 @@ pub(super) trait Store<K, V, E>: DerefMut<Target = [Slot<K, V, E>]> {
 
     /// How many slots the store may still add.
     fn spare(&self) -> usize;
-
-    /// Runs `worker(i)` for every slot there is and will be, until each has returned and
-    /// `slots` says the drive is ending. `slots` registers the driver's waker and returns how
-    /// many slots there are and whether the drive is ending.
-    #[allow(async_fn_in_trait, reason = "crate-private")]
-    async fn workers<F: Future<Output = ()>>(
-        worker: impl Fn(usize) -> F,
-        slots: impl Fn(&Context<'_>) -> (usize, bool),
-    );
 }
 
 /// `N` slots in an array.
@@ -327,10 +320,6 @@ impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
 
     fn spare(&self) -> usize {
         0
-    }
-
-    async fn workers<F: Future<Output = ()>>(worker: impl Fn(usize) -> F, _: impl Fn(&Context<'_>) -> (usize, bool)) {
-        embassy_futures::join::join_array(core::array::from_fn::<_, N, _>(worker)).await;
     }
 }
 
@@ -376,34 +365,58 @@ impl<K, V, E> Store<K, V, E> for Growing<K, V, E> {
     fn spare(&self) -> usize {
         self.max.saturating_sub(self.slots.len())
     }
+}
 
-    async fn workers<F: Future<Output = ()>>(
-        worker: impl Fn(usize) -> F,
-        slots: impl Fn(&Context<'_>) -> (usize, bool),
-    ) {
-        use futures_util::stream::{FuturesUnordered, StreamExt};
-        let mut running = FuturesUnordered::new();
-        let mut made = 0;
-        core::future::poll_fn(|cx| {
-            loop {
-                let (len, ending) = slots(cx);
-                while made < len {
-                    running.push(alloc::boxed::Box::pin(worker(made)));
-                    made += 1;
-                }
-                match running.poll_next_unpin(cx) {
-                    core::task::Poll::Ready(Some(())) => continue,
-                    core::task::Poll::Ready(None) if ending => return core::task::Poll::Ready(()),
-                    core::task::Poll::Ready(None) | core::task::Poll::Pending => {
-                        // A slot added since the registration is seen at once.
-                        if slots(cx).0 == made {
-                            return core::task::Poll::Pending;
-                        }
+/// How many slots there are and whether the drive is ending (registering the waker).
+#[cfg(feature = "alloc")]
+type CountFn<'c> = alloc::boxed::Box<dyn Fn(&Context<'_>) -> (usize, bool) + 'c>;
+
+/// The workers of a [`Growing`] store: one boxed future per slot, added as slots are.
+#[cfg(feature = "alloc")]
+pub(super) struct GrowingWorkers<'c, F> {
+    running: futures_util::stream::FuturesUnordered<core::pin::Pin<alloc::boxed::Box<F>>>,
+    made: usize,
+    worker: alloc::boxed::Box<dyn Fn(usize) -> F + 'c>,
+    count: CountFn<'c>,
+}
+
+#[cfg(feature = "alloc")]
+impl<'c, F> GrowingWorkers<'c, F> {
+    pub(super) fn new(worker: impl Fn(usize) -> F + 'c, count: impl Fn(&Context<'_>) -> (usize, bool) + 'c) -> Self {
+        Self {
+            running: futures_util::stream::FuturesUnordered::new(),
+            made: 0,
+            worker: alloc::boxed::Box::new(worker),
+            count: alloc::boxed::Box::new(count),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<F: Future<Output = ()>> Future for GrowingWorkers<'_, F> {
+    type Output = ();
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> core::task::Poll<()> {
+        use core::task::Poll;
+        use futures_util::stream::StreamExt;
+        let this = self.get_mut();
+        loop {
+            let (len, ending) = (this.count)(cx);
+            while this.made < len {
+                this.running.push(alloc::boxed::Box::pin((this.worker)(this.made)));
+                this.made += 1;
+            }
+            match this.running.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => {}
+                Poll::Ready(None) if ending => return Poll::Ready(()),
+                Poll::Ready(None) | Poll::Pending => {
+                    // A slot added since the count registered the waker is seen at once.
+                    if (this.count)(cx).0 == this.made {
+                        return Poll::Pending;
                     }
                 }
             }
-        })
-        .await;
+        }
     }
 }
 

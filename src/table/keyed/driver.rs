@@ -6,12 +6,14 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::time::Duration;
 
-use embassy_futures::join::join3;
+use embassy_futures::join::{join_array, join3};
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::book::{After, Level, Phase, Store};
+use super::book::{After, Fixed, Level, Phase, Store};
+#[cfg(feature = "alloc")]
+use super::book::{Growing, GrowingWorkers};
 use super::event::report;
 use super::handle::Core;
 use super::policy::{Admit, Ring};
@@ -26,7 +28,7 @@ use crate::time::{Clock, Instant};
 
 /// Everything a drive needs of its setup, as associated types: the internal code is generic
 /// over this one parameter instead of the setup's many.
-trait Spec<K, V, E> {
+pub(super) trait Spec<K, V, E> {
     type Table: Table<K, V>;
     type Build: BuildKeyed<K, V, E>;
     type Clock: Clock;
@@ -182,83 +184,13 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for DriveEnd<'_, K, V, E, ST
     }
 }
 
-impl<K, V, E, ST: Store<K, V, E>, M> Core<K, V, E, ST, M>
-where
-    K: Eq + Clone,
-    E: Clone,
-    M: RawMutex,
-{
-    /// The driver: restores the keys of the table, keeps them in line with it, runs every
-    /// key's process in its own slot of this future, and calls `callback` once the restored
-    /// keys are ready; when the callback returns, stops every key and returns.
-    ///
-    /// Its owner polls it (an embassy task, a tokio task, a `join` arm); nothing is spawned.
-    ///
-    /// 1. If another drive of this supervisor is active, return
-    ///    [`supervisor::Error::RecursiveOrConcurrentRun`] at once.
-    /// 2. Forget every key of an earlier drive. Run the first reconcile pass: every key of the
-    ///    table gets a slot and its process is built and started.
-    /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
-    ///    drive, until the first pass has ended and each key it started is ready or has given
-    ///    up; report which made it ([`Event::Restored`]). Then call `callback` with a child of
-    ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
-    ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
-    ///    they come.
-    /// 4. When the callback returns, refuse new starts, cancel the table's calls and every
-    ///    start in flight, stop every running key gracefully (all at once, each bounded by the
-    ///    setup's [shutdown deadlines](Setup::shutdown_deadlines)), and return once every
-    ///    process has returned.
-    ///
-    /// Cancelling `ctx` is a forced stop from outside, in dependency order: the callback's
-    /// context is cancelled at once; the processes' only once the callback has returned. If
-    /// `ctx` is cancelled before the initial wait ends, the callback is not called.
-    ///
-    /// # Errors
-    ///
-    /// The callback's error, then the failures of the shutdown (each key's error and the
-    /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
-    /// supervisor-wide intensity was exceeded, the failure that exceeded it and
-    /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
-    /// (a table that fails, a process that fails and is restarted) are [`Event`]s, not results.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
-    /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
-    #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
-    pub(super) async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
-        &self,
-        ctx: &Ctx<'_>,
-        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
-        callback: CB,
-    ) -> Result<(), E>
-    where
-        T: Table<K, V>,
-        E: From<T::Error> + Merge + From<Overrun> + From<supervisor::Error>,
-        B: BuildKeyed<K, V, E>,
-        C: Clock,
-        BO: Backoff,
-        RP: RestartOf<K, V>,
-        O: Observe<K, E>,
-        X: Compare<V>,
-        G: Fn() -> GF,
-        GF: Future<Output = ()>,
-        F: Fn() -> FF,
-        FF: Future<Output = ()>,
-        L: Claim<K, E>,
-        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
-    {
-        self.drive_spec(ctx, setup, callback).await
-    }
-
-    async fn drive_spec<SP, CB>(&self, ctx: &Ctx<'_>, setup: &SP, callback: CB) -> Result<(), E>
-    where
-        SP: Spec<K, V, E>,
-        E: From<<SP::Table as Table<K, V>>::Error> + Merge + From<Overrun> + From<supervisor::Error>,
-        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
-    {
-        let begun = setup.clock().now();
-        let claimed = self.update(|b| {
+/// The body of a drive, for each store: only how the workers are made differs (a
+/// `join_array` for the fixed store, so that the driver's future is `Send` whenever its parts'
+/// are; boxed futures for the growing one).
+macro_rules! drive_body {
+    ($self:ident, $ctx:ident, $setup:ident, $callback:ident, $workers:expr) => {{
+        let begun = $setup.clock().now();
+        let claimed = $self.update(|b| {
             if b.driving {
                 return false;
             }
@@ -273,29 +205,23 @@ where
         if !claimed {
             return Err(E::from(supervisor::Error::RecursiveOrConcurrentRun));
         }
-        let mut end = DriveEnd { sup: self, ended: false };
+        let mut end = DriveEnd { sup: $self, ended: false };
         let procs = Ctx::new();
         let lookups = Ctx::new();
-        let callback_ctx = ctx.child();
+        let callback_ctx = $ctx.child();
         let global: Mutex<M, _> = Mutex::new(RefCell::new(SP::GlobalRing::fresh()));
-        let env = Env { setup, procs: &procs, lookups: &lookups, global: &global };
+        let env = Env { setup: $setup, procs: &procs, lookups: &lookups, global: &global };
 
-        let workers = ST::workers(
-            |i| self.worker(i, &env),
-            |cx| {
-                self.driver.register(cx);
-                self.read(|b| (b.slots.len(), b.shutting))
-            },
-        );
-        let reconcile = lookups.run_until_cancelled(self.reconcile(&env));
+        let workers = ($workers)(&env);
+        let reconcile = lookups.run_until_cancelled($self.reconcile(&env));
         let main = async {
-            let gate = self.restore_gate(&env, begun);
+            let gate = $self.restore_gate(&env, begun);
             let open = matches!(select(gate, callback_ctx.cancelled()).await, Either::First(()));
             let result = if open {
-                let mut called = pin!(callback(&callback_ctx));
+                let mut called = pin!($callback(&callback_ctx));
                 let mut melted = false;
                 poll_fn(|cx| {
-                    if !melted && self.poll_driver(cx, |b| b.melted.then_some(())).is_ready() {
+                    if !melted && $self.poll_driver(cx, |b| b.melted.then_some(())).is_ready() {
                         melted = true;
                         callback_ctx.cancel_with(Cause::DependencyFailed);
                     }
@@ -306,14 +232,14 @@ where
                 Ok(())
             };
             lookups.cancel();
-            self.begin_shutdown();
+            $self.begin_shutdown();
             let idle = poll_fn(|cx| {
-                self.poll_driver(cx, |b| {
+                $self.poll_driver(cx, |b| {
                     b.slots.iter().all(|s| !s.phase.is_live() && s.phase != Phase::Reserved).then_some(())
                 })
             });
             let forward = async {
-                let cause = ctx.cancelled().await;
+                let cause = $ctx.cancelled().await;
                 procs.cancel_with(cause);
                 core::future::pending::<()>().await;
             };
@@ -321,12 +247,19 @@ where
             result
         };
         let (_, _, result) = join3(workers, reconcile, main).await;
-        let report = self.update(|b| b.report.take());
+        let report = $self.update(|b| b.report.take());
         end.ended = true;
         drop(end);
         crate::error::merge_results(result, report.map_or(Ok(()), Err))
-    }
+    }};
+}
 
+impl<K, V, E, ST: Store<K, V, E>, M> Core<K, V, E, ST, M>
+where
+    K: Eq + Clone,
+    E: Clone,
+    M: RawMutex,
+{
     /// Waits until the first pass has ended and every key it started has settled, or the
     /// initial wait has passed; reports which made it.
     async fn restore_gate<SP: Spec<K, V, E>, G>(&self, env: &Env<'_, SP, G, M>, begun: Instant) {
@@ -941,5 +874,48 @@ where
                 Err(e) => setup.event(&Event::TableError { key: Some(&key), error: &E::from(e) }),
             }
         }
+    }
+}
+
+impl<K, V, E, const N: usize, M> Core<K, V, E, Fixed<K, V, E, N>, M>
+where
+    K: Eq + Clone,
+    E: Clone,
+    M: RawMutex,
+{
+    /// The drive of the fixed store.
+    pub(super) async fn drive_fixed<SP, CB>(&self, ctx: &Ctx<'_>, setup: &SP, callback: CB) -> Result<(), E>
+    where
+        SP: Spec<K, V, E>,
+        E: From<<SP::Table as Table<K, V>>::Error> + Merge + From<Overrun> + From<supervisor::Error>,
+        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        drive_body!(self, ctx, setup, callback, |env| join_array(core::array::from_fn::<_, N, _>(
+            |i| self.worker(i, env)
+        )))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<K, V, E, M> Core<K, V, E, Growing<K, V, E>, M>
+where
+    K: Eq + Clone,
+    E: Clone,
+    M: RawMutex,
+{
+    /// The drive of the growing store.
+    pub(super) async fn drive_dyn<SP, CB>(&self, ctx: &Ctx<'_>, setup: &SP, callback: CB) -> Result<(), E>
+    where
+        SP: Spec<K, V, E>,
+        E: From<<SP::Table as Table<K, V>>::Error> + Merge + From<Overrun> + From<supervisor::Error>,
+        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        drive_body!(self, ctx, setup, callback, |env| GrowingWorkers::new(
+            move |i| self.worker(i, env),
+            |cx: &core::task::Context<'_>| {
+                self.driver.register(cx);
+                self.read(|b| (b.slots.len(), b.shutting))
+            },
+        ))
     }
 }

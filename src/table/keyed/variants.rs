@@ -345,7 +345,7 @@ where
         L: Claim<K, E>,
         CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
-        self.core.drive(ctx, setup, callback).await
+        self.core.drive_fixed(ctx, setup, callback).await
     }
 }
 
@@ -579,6 +579,6 @@ where
         L: Claim<K, E>,
         CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
-        self.core.drive(ctx, setup, callback).await
+        self.core.drive_dyn(ctx, setup, callback).await
     }
 }
