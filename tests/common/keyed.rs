@@ -421,6 +421,7 @@ fn describe(e: &Event<'_, u32, Error>) -> String {
         }
         Event::Restored { ready, total, complete } => format!("restored {ready}/{total} complete={complete}"),
         Event::IntensityExceeded => "intensity exceeded".to_string(),
+        Event::Late { key } => format!("late {key}"),
         _ => "other".to_string(),
     }
 }

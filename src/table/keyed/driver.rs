@@ -275,16 +275,25 @@ where
             Either::First(()) => true,
             Either::Second(()) => self.read(|b| b.first_done),
         };
-        let (ready, total) = self.update(|b| {
-            let (mut ready, mut total) = (0, 0);
-            for s in b.slots.iter_mut() {
-                if core::mem::take(&mut s.restore) {
-                    total += 1;
-                    ready += usize::from(matches!(s.phase, Phase::Running | Phase::Stopping { ready: true }));
-                }
+        let (mut ready, mut total, mut i) = (0, 0, 0);
+        // One slot per critical section, so that each late key is reported outside it.
+        while let Some(late) = self.update(|b| {
+            let s = b.slots.get_mut(i)?;
+            if !core::mem::take(&mut s.restore) {
+                return Some(None);
             }
-            (ready, total)
-        });
+            total += 1;
+            if matches!(s.phase, Phase::Running | Phase::Stopping { ready: true }) {
+                ready += 1;
+                return Some(None);
+            }
+            Some(s.key.clone())
+        }) {
+            i += 1;
+            if let Some(key) = late {
+                setup.event(&Event::Late { key: &key });
+            }
+        }
         setup.event(&Event::Restored { ready, total, complete });
     }
 

@@ -113,6 +113,12 @@ pub enum Event<'e, K, E> {
         /// Whether the pass ended with the cursor's end, not with an error.
         clean: bool,
     },
+    /// A key of the first pass was not ready when the initial wait ended (it goes on starting,
+    /// or it failed); reported before [`Restored`](Self::Restored).
+    Late {
+        /// The key.
+        key: &'e K,
+    },
     /// The initial wait ended: of the `total` keys the first pass started, `ready` were
     /// ready in time (the others go on starting). `complete` is whether the first pass itself
     /// had ended by then.
@@ -131,7 +137,7 @@ pub enum Event<'e, K, E> {
 impl<K, E> Event<'_, K, E> {
     /// A short name of the event, as logged: "reserved", "started", "ready", "exited",
     /// "backing off", "quarantined", "freed", "not in table", "table error", "not claimed",
-    /// "claim error", "claim lost", "full", "pass done", "restored", "intensity exceeded".
+    /// "claim error", "claim lost", "full", "pass done", "late", "restored", "intensity exceeded".
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Reserved { .. } => "reserved",
@@ -148,6 +154,7 @@ impl<K, E> Event<'_, K, E> {
             Self::ClaimLost { .. } => "claim lost",
             Self::Full { .. } => "full",
             Self::PassDone { .. } => "pass done",
+            Self::Late { .. } => "late",
             Self::Restored { .. } => "restored",
             Self::IntensityExceeded => "intensity exceeded",
         }

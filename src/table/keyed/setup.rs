@@ -109,9 +109,9 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
 
     /// How long the callback of [`drive`](super::KeyedSupervisor::drive) waits, from the start
     /// of the drive, for the first pass to end and the keys it started to be ready (or to fail).
-    /// Which made it is reported ([`Event::Restored`](super::Event::Restored)); the others go on
-    /// starting. `Duration::ZERO` calls the callback after the first pass without waiting for
-    /// readiness.
+    /// Which made it is reported: an [`Event::Late`](super::Event::Late) for each key that was
+    /// not ready, then [`Event::Restored`](super::Event::Restored) with the counts; the late keys
+    /// go on starting. `Duration::ZERO` calls the callback at once, beside the first pass.
     #[must_use]
     pub fn initial_wait(self, wait: Duration) -> Self {
         Self { initial_wait: wait, ..self }
