@@ -659,6 +659,54 @@ fn the_driver_is_send() {
     assert_eq!(log.events(), ["start 1=10", "ready 1", "stop 1"]);
 }
 
+/// Nothing spins: once every key runs and the driver waits (for its interval, its callback,
+/// the handles), polling it wakes nobody; a handle call wakes it once, then it sleeps again.
+#[test]
+fn an_idle_driver_sleeps() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+    let setup = Setup::new(Tbl::new(&[(1, 10), (2, 20)]), workers(&script, &log), &clock);
+    let sup: procession::table::KeyedSupervisor<u32, u32, Error> = procession::table::KeyedSupervisor::new();
+    let root = Ctx::new();
+    let wakes = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut drive = pin!(sup.drive(&root, &setup, async |ctx: &Ctx<'_>| {
+        ctx.cancelled().await;
+        Ok(())
+    }));
+    for _ in 0..20 {
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(sup.counts().running, 2);
+    wakes.0.store(0, Ordering::SeqCst);
+    for _ in 0..5 {
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "an idle driver woke itself");
+    assert_eq!(sup.request(1), Ok(true));
+    let woken = wakes.0.load(Ordering::SeqCst);
+    assert!(woken >= 1, "a request wakes the driver");
+    for _ in 0..20 {
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+    }
+    wakes.0.store(0, Ordering::SeqCst);
+    for _ in 0..5 {
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "asleep again after serving the request");
+    root.cancel();
+    assert!((0..50).any(|_| drive.as_mut().poll(&mut cx).is_ready()), "the drive ends once cancelled");
+}
+
 /// Zero heap allocations: a heap-free table, runners and error type, polled by hand.
 mod zero_alloc {
     use core::future::Future;
