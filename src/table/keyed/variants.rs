@@ -37,9 +37,12 @@ use crate::time::Clock;
 ///
 /// The parameters with defaults come last (`N`, then `M`), as for [`shot::Group`](crate::shot::Group),
 /// so `static S: KeyedSupervisor<u8, Config, MyError> = KeyedSupervisor::new();` needs nothing
-/// else. The supervisor owns no table, builder or clock: those are given to
-/// [`drive`](Self::drive) in a [`Setup`](super::Setup), so that a `static` needs none of their
-/// types.
+/// else. The supervisor owns no table, builder, clock or context (so it has no lifetime): the
+/// context is given to [`drive`](Self::drive), the rest in a [`Setup`](super::Setup), so that a
+/// `static` needs none of their types.
+///
+/// The driver's future is `Send` (it can be spawned on a multi-threaded runtime) whenever the
+/// setup's parts and the processes' futures are; the compiler checks it where it is spawned.
 ///
 /// Tasks waiting in `start`, `stop` or `restart` register in the crate's bounded waiter slots
 /// ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS), then the program-wide spill table); every change
