@@ -81,7 +81,8 @@ impl<K, V, E, const N: usize, M: RawMutex> fmt::Debug for KeyedSupervisor<K, V, 
 /// against both. Slots are never given back to the heap: a freed slot is reused by the next
 /// key, so the memory is that of the most keys held at once. Beyond the
 /// [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) the driver's boxed workers wait in the spill
-/// table, which grows on the heap with `alloc`.
+/// table, which grows on the heap with `alloc`. Its driver's future is not `Send` (the boxed
+/// workers carry no `Send` bound): drive it on a local executor, or use [`KeyedSupervisor`].
 #[cfg(feature = "alloc")]
 pub struct DynKeyedSupervisor<K, V, E, M: RawMutex = CriticalSectionRawMutex> {
     core: Core<K, V, E, Growing<K, V, E>, M>,
