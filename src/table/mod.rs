@@ -24,3 +24,12 @@ pub use map_table::{MapCursor, MapTable};
 pub use static_table::{StaticCursor, StaticTable};
 
 // -- keyed supervisor (keyed helper) --
+
+pub mod keyed;
+
+#[cfg(feature = "alloc")]
+pub use keyed::DynKeyedSupervisor;
+pub use keyed::{
+    BuildKeyed, ByEq, Claim, Compare, Counts, Entry, Error, Event, Everything, Keep, KeyedSupervisor, Observe, Policy,
+    Restart, RestartOf, Setup, State, Stopped,
+};
