@@ -64,6 +64,9 @@ pub enum Cause {
     /// it than its slots and the spill table hold (see the [module docs](self)). The context
     /// cancelled itself so that nothing waits for ever on a wakeup that cannot come.
     Overflow,
+    /// This node lost the claim on the key the process runs for (a keyed supervisor's
+    /// [`Claim`](crate::table::Claim)): another node may run it now, so this one stops it.
+    ClaimLost,
 }
 
 impl Cause {
@@ -83,6 +86,7 @@ impl Cause {
             Self::Deadline => 4,
             Self::Restart => 5,
             Self::Overflow => 6,
+            Self::ClaimLost => 7,
         }
     }
 
@@ -94,6 +98,7 @@ impl Cause {
             4 => Some(Self::Deadline),
             5 => Some(Self::Restart),
             6 => Some(Self::Overflow),
+            7 => Some(Self::ClaimLost),
             _ => None,
         }
     }
@@ -108,6 +113,7 @@ impl fmt::Display for Cause {
             Self::Deadline => "deadline",
             Self::Restart => "restart",
             Self::Overflow => "too many waiters",
+            Self::ClaimLost => "claim lost",
         })
     }
 }

@@ -737,7 +737,7 @@ macro_rules! cases {
                 Ok(())
             }));
             assert_eq!(result, Ok(()));
-            assert!(log.events().contains(&"stop 2 (shutdown)".to_string()), "{:?}", log.events());
+            assert!(log.events().contains(&"stop 2 (claim lost)".to_string()), "its own cause: {:?}", log.events());
             assert!(events.has("claim lost 2") && events.has("not claimed 1"), "{:?}", events.all());
         }
     };

@@ -441,13 +441,13 @@ where
             let lost = async {
                 claim.lost(&guard).await;
                 // Forced at once: the key must stop promptly once it is no longer ours.
-                run_ctx.cancel_with(Cause::Shutdown);
+                run_ctx.cancel_with(Cause::ClaimLost);
                 let lost = self.update(|b| {
                     let s = &mut b.slots[i];
                     if s.runs != run || !s.phase.is_live() {
                         return false;
                     }
-                    s.ask_stop(After::Exit, Cause::Shutdown, true);
+                    s.ask_stop(After::Exit, Cause::ClaimLost, true);
                     s.stop = Level::Forced;
                     true
                 });
@@ -922,7 +922,7 @@ where
         drive_body!(self, ctx, setup, callback, |env| GrowingWorkers::new(
             move |i| self.worker(i, env),
             |cx: &core::task::Context<'_>| {
-                self.driver.register(cx);
+                self.register_driver(cx);
                 self.read(|b| (b.slots.len(), b.shutting))
             },
         ))

@@ -49,6 +49,10 @@ pub enum Error<K, E> {
     Busy(State),
     /// The driver future was dropped while the call waited: nothing runs any more.
     DriverGone,
+    /// The call could not wait: its waiter fitted neither in the supervisor's waiter slots nor in
+    /// the program-wide spill table (only without `alloc`; see
+    /// [`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)). What the call asked for stays in force.
+    Overflow,
 }
 
 impl<K, E: fmt::Display> fmt::Display for Error<K, E> {
@@ -67,6 +71,7 @@ impl<K, E: fmt::Display> fmt::Display for Error<K, E> {
             Self::StoppedBeforeReady => f.write_str("keyed supervisor: process stopped before it was ready"),
             Self::Busy(state) => write!(f, "keyed supervisor: key is {state}"),
             Self::DriverGone => f.write_str("keyed supervisor: driver dropped"),
+            Self::Overflow => f.write_str("keyed supervisor: too many waiters"),
         }
     }
 }

@@ -11,21 +11,71 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
 use super::book::{After, Ask, Book, Level, Phase, Store};
 use super::{Counts, Entry, Error, State, Stopped};
-use crate::ctx::{Cause, Waiters};
+use crate::ctx::Cause;
 use crate::error::StopLevel;
+use crate::waitqueue::{WAITER_SLOTS, WaitList};
 
 /// The state of a keyed supervisor, whatever its store of slots: what the public types wrap.
 pub(super) struct Core<K, V, E, ST, M: RawMutex = CriticalSectionRawMutex> {
     pub(super) book: Mutex<M, RefCell<Book<K, V, E, ST>>>,
-    /// The handles waiting in `start`, `stop`, `restart`.
-    pub(super) handles: Waiters,
-    /// The driver's arms.
-    pub(super) driver: Waiters,
+    /// Who waits for a change of the book: the handles waiting in `start`, `stop`, `restart`
+    /// (any number of tasks), and the driver (one future, polled by its owner). Behind a lock of
+    /// the same `M` (taken after the book's, never inside it).
+    waiters: Mutex<M, RefCell<Waiting>>,
+}
+
+/// The waiters of a keyed supervisor.
+struct Waiting {
+    handles: WaitList<WAITER_SLOTS>,
+    /// The driver's arms: one task's waker for the fixed variant (its arms are joined), one per
+    /// boxed worker for the `alloc` variant (polled in a `FuturesUnordered`, whose spill table
+    /// is unbounded).
+    driver: WaitList<WAITER_SLOTS>,
 }
 
 impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
     pub(super) const fn with(slots: ST) -> Self {
-        Self { book: Mutex::new(RefCell::new(Book::new(slots))), handles: Waiters::new(), driver: Waiters::new() }
+        Self {
+            book: Mutex::new(RefCell::new(Book::new(slots))),
+            waiters: Mutex::new(RefCell::new(Waiting { handles: WaitList::new(), driver: WaitList::new() })),
+        }
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
+    }
+
+    /// Registers a driver arm's waker. The spill table has room for it in practice: the arms of
+    /// the fixed variant share their owner's waker (one slot), and the `alloc` variant's spill
+    /// table grows. Should it be full anyway, the arm polls again at once rather than sleep
+    /// without a waker (a busy poll until the table has room, never a hang).
+    pub(super) fn register_driver(&self, cx: &Context<'_>) {
+        let key = self.key().wrapping_add(1);
+        if self.waiters.lock(|w| w.borrow_mut().driver.register(key, cx.waker())).is_err() {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Wakes the handles and the driver (after a change of the book).
+    pub(super) fn wake_all(&self) {
+        let key = self.key();
+        let (handles, driver) = self.waiters.lock(|w| {
+            let mut w = w.borrow_mut();
+            (w.handles.take(key), w.driver.take(key.wrapping_add(1)))
+        });
+        let _driver = crate::waitqueue::Finally::new(move || driver.wake());
+        handles.wake();
+    }
+}
+
+impl<K, V, E, ST, M: RawMutex> Drop for Core<K, V, E, ST, M> {
+    fn drop(&mut self) {
+        let key = self.key();
+        self.waiters.lock(|w| {
+            let mut w = w.borrow_mut();
+            w.handles.forget_spilled(key);
+            w.driver.forget_spilled(key.wrapping_add(1));
+        });
     }
 }
 
@@ -65,8 +115,7 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
     /// Runs `f` on the state, then wakes the handles and the driver.
     pub(super) fn update<T>(&self, f: impl FnOnce(&mut Book<K, V, E, ST>) -> T) -> T {
         let out = self.book.lock(|b| f(&mut b.borrow_mut()));
-        self.handles.wake();
-        self.driver.wake();
+        self.wake_all();
         out
     }
 
@@ -75,11 +124,17 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
     }
 
     /// `Ready` once `f` returns `Some`, for a handle; registers first so that no change is
-    /// missed.
-    fn poll_handle<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Book<K, V, E, ST>) -> Option<T>) -> Poll<T> {
-        self.handles.register(cx);
+    /// missed. A waiter that fits nowhere (without `alloc`) is answered [`Error::Overflow`].
+    fn poll_handle<T>(
+        &self,
+        cx: &Context<'_>,
+        f: impl FnOnce(&Book<K, V, E, ST>) -> Option<Result<T, Error<K, E>>>,
+    ) -> Poll<Result<T, Error<K, E>>> {
+        let key = self.key();
+        let registered = self.waiters.lock(|w| w.borrow_mut().handles.register(key, cx.waker()));
         match self.read(f) {
             Some(out) => Poll::Ready(out),
+            None if registered.is_err() => Poll::Ready(Err(Error::Overflow)),
             None => Poll::Pending,
         }
     }
@@ -91,12 +146,11 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
         cx: &Context<'_>,
         f: impl FnOnce(&mut Book<K, V, E, ST>) -> Option<T>,
     ) -> Poll<T> {
-        self.driver.register(cx);
+        self.register_driver(cx);
         let out = self.book.lock(|b| f(&mut b.borrow_mut()));
         match out {
             Some(out) => {
-                self.handles.wake();
-                self.driver.wake();
+                self.wake_all();
                 Poll::Ready(out)
             }
             None => Poll::Pending,
