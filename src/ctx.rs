@@ -34,7 +34,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use crate::waitqueue::{WakerCell, spill};
+use crate::waitqueue::{Armed, WakerCell, spill};
 
 pub use crate::waitqueue::SPILL_SLOTS;
 
@@ -174,13 +174,13 @@ impl<const N: usize> fmt::Debug for WaiterPool<N> {
 
 /// What a root context keeps its waiters in, seen through a thin interface.
 trait Pool: Sync {
-    fn try_register(&self, waker: &Waker) -> bool;
+    fn try_register(&self, waker: &Waker, armed: &AtomicBool) -> bool;
     fn wake(&self);
 }
 
 impl<const N: usize> Pool for WaiterPool<N> {
-    fn try_register(&self, waker: &Waker) -> bool {
-        self.cells.iter().any(|cell| cell.try_register(waker))
+    fn try_register(&self, waker: &Waker, armed: &AtomicBool) -> bool {
+        self.cells.iter().any(|cell| cell.try_register(waker, armed))
     }
 
     fn wake(&self) {
@@ -234,6 +234,9 @@ pub struct Ctx<'a> {
     state: AtomicU8,
     /// A root: some waiter of this chain went to the spill table.
     spilled: AtomicBool,
+    /// A root: its inline cell or its pool may hold a waker (a wake of a root that nobody waits
+    /// on takes no lock).
+    armed: AtomicBool,
     /// A byte for the owner of a context the crate made for itself (the engine keeps a child's
     /// progress here, in what would otherwise be padding). Written only by that owner, from the
     /// one task that polls it.
@@ -258,7 +261,13 @@ impl Default for Ctx<'static> {
 
 impl<'a> Ctx<'a> {
     const fn root(up: Up<'a>) -> Self {
-        Self { up, state: AtomicU8::new(0), spilled: AtomicBool::new(false), owner: AtomicU8::new(0) }
+        Self {
+            up,
+            state: AtomicU8::new(0),
+            spilled: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+            owner: AtomicU8::new(0),
+        }
     }
 
     /// Creates a root context, not cancelled, whose waiting tasks sleep in `pool`: up to `N`
@@ -293,7 +302,13 @@ impl<'a> Ctx<'a> {
     ///
     /// The child borrows `self`; it needs no heap. Dropping a child does nothing to its parent.
     pub const fn child(&'a self) -> Self {
-        Ctx { up: Up::Parent(self), state: AtomicU8::new(0), spilled: AtomicBool::new(false), owner: AtomicU8::new(0) }
+        Ctx {
+            up: Up::Parent(self),
+            state: AtomicU8::new(0),
+            spilled: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+            owner: AtomicU8::new(0),
+        }
     }
 
     /// Cancels this context and, through them, all its children, with [`Cause::Shutdown`].
@@ -418,8 +433,15 @@ impl<'a> Ctx<'a> {
     fn wake_root(&self) {
         // The spill entries are woken even if a waker kept inline panics.
         let _spilled = crate::waitqueue::Finally::new(|| spill::wake(self.key(), &self.spilled));
+        if !Armed::disarm(&self.armed) {
+            return;
+        }
         match &self.up {
-            Up::Inline(cell) => cell.wake(),
+            Up::Inline(cell) => {
+                if let Some(waker) = cell.take() {
+                    waker.wake();
+                }
+            }
             Up::Pool(pool) => pool.wake(),
             Up::Parent(_) => {}
         }
@@ -428,8 +450,8 @@ impl<'a> Ctx<'a> {
     /// On a root: keeps `waker` in the root's own slots if they have room for it.
     fn try_register_root(&self, waker: &Waker) -> bool {
         match &self.up {
-            Up::Inline(cell) => cell.try_register(waker),
-            Up::Pool(pool) => pool.try_register(waker),
+            Up::Inline(cell) => cell.try_register(waker, &self.armed),
+            Up::Pool(pool) => pool.try_register(waker, &self.armed),
             Up::Parent(_) => false,
         }
     }

@@ -36,6 +36,7 @@ mod list;
 pub(crate) mod spill;
 
 use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
 
 use embassy_sync::blocking_mutex::Mutex;
@@ -96,17 +97,21 @@ impl<M: RawMutex> WakerCell<M> {
         Self { waker: Mutex::const_new(M::INIT, Cell::new(None)) }
     }
 
-    /// Stores `waker` if the cell is empty or already holds a waker of the same task; returns
-    /// `false` (and changes nothing) if it holds another task's waker.
-    pub(crate) fn try_register(&self, waker: &Waker) -> bool {
+    /// Stores `waker` if the cell is empty or already holds a waker of the same task (kept as it
+    /// is: no clone); returns `false` (and changes nothing) if it holds another task's waker.
+    ///
+    /// After storing, sets `armed`: the owner's flag that some cell may hold a waker, read
+    /// without a lock before a wake (see [`Armed`]).
+    pub(crate) fn try_register(&self, waker: &Waker, armed: &AtomicBool) -> bool {
         self.waker.lock(|cell| match cell.take() {
             None => {
                 cell.set(Some(waker.clone()));
+                armed.store(true, Ordering::SeqCst);
                 true
             }
             Some(held) => {
                 let same = held.will_wake(waker);
-                cell.set(Some(if same { waker.clone() } else { held }));
+                cell.set(Some(held));
                 same
             }
         })
@@ -116,11 +121,26 @@ impl<M: RawMutex> WakerCell<M> {
     pub(crate) fn take(&self) -> Option<Waker> {
         self.waker.lock(Cell::take)
     }
+}
 
-    /// Wakes and forgets the stored waker, if any.
-    pub(crate) fn wake(&self) {
-        if let Some(waker) = self.take() {
-            waker.wake();
+/// The flag beside a group of [`WakerCell`]s that says some cell may hold a waker, so that
+/// waking cells that hold none (the common case: a context cancelled that nobody waits on) takes
+/// no lock.
+///
+/// No wakeup is lost: a waiter stores its waker and then sets the flag, then checks its
+/// condition again; a waker changes the condition, reads the flag, and if it is set clears it
+/// *before* it takes the cells. All of these are sequentially consistent, so either the waker
+/// sees the flag set (and takes every waker stored before it cleared it, or leaves the flag set
+/// for the next wake), or the waiter sees the changed condition.
+pub(crate) struct Armed;
+
+impl Armed {
+    /// Whether some cell may hold a waker; if so, clears the flag: the caller then takes the
+    /// cells.
+    pub(crate) fn disarm(armed: &AtomicBool) -> bool {
+        armed.load(Ordering::SeqCst) && {
+            armed.store(false, Ordering::SeqCst);
+            true
         }
     }
 }
@@ -128,53 +148,5 @@ impl<M: RawMutex> WakerCell<M> {
 impl<M: RawMutex> core::fmt::Debug for WakerCell<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WakerCell").finish_non_exhaustive()
-    }
-}
-
-/// `N` slots of distinct wakers behind the mutex `M`, woken together; what does not fit goes to
-/// the spill table under this set's address. For a primitive whose state is atomic; one with a
-/// lock of its own keeps a [`WaitList`] inside it instead.
-#[allow(dead_code, reason = "kept for the combinators and contexts")]
-pub(crate) struct WakerSet<M: RawMutex, const N: usize> {
-    cells: [WakerCell<M>; N],
-    /// Some waker of this set went to the spill table.
-    spilled: core::sync::atomic::AtomicBool,
-}
-
-#[allow(dead_code, reason = "kept for the combinators and contexts")]
-impl<M: RawMutex, const N: usize> WakerSet<M, N> {
-    pub(crate) const fn new() -> Self {
-        Self { cells: [const { WakerCell::new() }; N], spilled: core::sync::atomic::AtomicBool::new(false) }
-    }
-
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
-    /// Registers `waker`. Returns `false` only if neither a slot nor the spill table had room:
-    /// the caller then reports the overflow (nothing was stored).
-    pub(crate) fn register(&self, waker: &Waker) -> bool {
-        if self.cells.iter().any(|cell| cell.try_register(waker)) {
-            return true;
-        }
-        spill::register_shared(self.key(), waker, &self.spilled)
-    }
-
-    /// Wakes and forgets every registered waker.
-    pub(crate) fn wake(&self) {
-        let _spilled = Finally::new(|| spill::wake(self.key(), &self.spilled));
-        wake_each(self.cells.iter().filter_map(WakerCell::take));
-    }
-}
-
-impl<M: RawMutex, const N: usize> Drop for WakerSet<M, N> {
-    fn drop(&mut self) {
-        spill::clear(self.key(), &self.spilled);
-    }
-}
-
-impl<M: RawMutex, const N: usize> core::fmt::Debug for WakerSet<M, N> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("WakerSet").field("slots", &N).finish_non_exhaustive()
     }
 }
