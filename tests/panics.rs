@@ -358,7 +358,8 @@ impl HookFn<Fail, Serve, CriticalSectionRawMutex> for PanicPre {
 #[test]
 fn hook_panicking_under_a_process_stops_it() {
     static PROCESS: Process<Fail> = Process::new();
-    static SUP: LazyLock<Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail, Hook<PanicPre, Skip>>> =
+    type Hooked = Supervisor<supervisor::Identity<Serve>, UntilPermanent, Fail, Hook<PanicPre, Skip>>;
+    static SUP: LazyLock<Hooked> =
         LazyLock::new(|| Supervisor::new(Serve, UntilPermanent).hook(Hook::new().pre(PanicPre)));
     let done = waiter(|| {
         block_on(PROCESS.done());

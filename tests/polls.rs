@@ -2,12 +2,14 @@
 //! executor that polls only after a wake (polls are deterministic there; times are not, and are
 //! left to `benches/lifecycle.rs`).
 
+extern crate alloc;
+
+use alloc::sync::Arc;
+use alloc::task::Wake;
 use core::future::{Future, poll_fn};
 use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
-use std::sync::Arc;
-use std::task::Wake;
 
 use procession::{Ctx, Runner, chain, leaf, parallel};
 

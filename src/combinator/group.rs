@@ -275,6 +275,7 @@ impl<'g, 'c: 'g> Group<'g, 'c> {
     ///
     /// A plain function returning an `async move` block, so that the arm's future keeps its
     /// three captures once (an `async fn` keeps its arguments twice).
+    #[allow(clippy::manual_async_fn, reason = "an `async fn` would keep its arguments twice")]
     pub(crate) fn arm<'a, E, R: Runner<E>>(
         &'a self,
         index: usize,

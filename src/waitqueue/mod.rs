@@ -64,7 +64,7 @@ pub(crate) fn wake_each<I: Iterator<Item = Waker>>(wakers: I) {
     }
 
     let mut rest = Rest(wakers);
-    while let Some(waker) = rest.0.next() {
+    for waker in rest.0.by_ref() {
         waker.wake();
     }
 }
