@@ -569,15 +569,8 @@ fn go_from_several_threads() {
     let log = Log::new();
     let group: Group<'static, Kid, 16> = Group::detached();
     let exited = AtomicUsize::new(0);
+    let (sent, all_sent) = futures::channel::oneshot::channel::<()>();
     std::thread::scope(|s| {
-        let driver = s.spawn(|| {
-            let root = Ctx::new();
-            let count = |_: &Kid, result: Result<(), Error>| {
-                assert_eq!(result, Ok(()));
-                exited.fetch_add(1, Ordering::SeqCst);
-            };
-            block_on(group.drive(&root, make, count))
-        });
         let senders: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
@@ -587,9 +580,20 @@ fn go_from_several_threads() {
                 })
             })
             .collect();
-        senders.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(block_on(group.stop(never, never)), Ok(()));
-        assert_eq!(driver.join().unwrap(), Ok(()));
+        s.spawn(move || {
+            senders.into_iter().for_each(|t| t.join().unwrap());
+            sent.send(()).unwrap();
+        });
+        let root = Ctx::new();
+        let count = |_: &Kid, result: Result<(), Error>| {
+            assert_eq!(result, Ok(()));
+            exited.fetch_add(1, Ordering::SeqCst);
+        };
+        let control = async {
+            all_sent.await.unwrap();
+            group.stop(never, never).await
+        };
+        assert_eq!(block_on(join(group.drive(&root, make, count), control)), (Ok(()), Ok(())));
     });
     assert_eq!(exited.load(Ordering::SeqCst), 4 * EACH);
 }

@@ -175,8 +175,11 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// their contexts are cancelled with [`Cause::Deadline`](crate::Cause::Deadline) (forced);
     /// if they have not when `forced()` completes, the driver drops them (hard) and reports
     /// each to `at_exit` with an [`Overrun`] of the hard level. The driver returns once the
-    /// group is closed and idle. Items no driver has taken are dropped, never started. Pass
-    /// [`never`](crate::never) for no deadline.
+    /// group is closed and idle. Pass [`never`](crate::never) for no deadline.
+    ///
+    /// Items queued while no driver is attached when the stop begins are dropped at once,
+    /// never started (as a [`Process`](crate::Process) stopped before its driver picked it
+    /// up); so are items still queued at the hard level.
     ///
     /// Several tasks may stop a group at once; each waits and may escalate.
     ///
