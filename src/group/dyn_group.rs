@@ -72,13 +72,25 @@ where
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use procession::{Ctx, Runner, TreeError, nop, parallel};
-/// use procession::group::DynGroup;
+/// use procession::{Ctx, Overrun, Runner, nop, parallel};
+/// use procession::group::{self, DynGroup};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum AppError { Group(group::Error), Overrun(Overrun) }
+/// impl From<group::Error> for AppError {
+///     fn from(e: group::Error) -> Self { Self::Group(e) }
+/// }
+/// impl From<Overrun> for AppError {
+///     fn from(o: Overrun) -> Self { Self::Overrun(o) }
+/// }
+/// impl procession::Merge for AppError {
+///     fn merge(self, _later: Self) -> Self { self }
+/// }
 ///
 /// static EXITS: AtomicUsize = AtomicUsize::new(0);
 /// let root = Ctx::new();
-/// let group: DynGroup<'_, TreeError> = DynGroup::new(&root);
-/// let count = |result: Result<(), TreeError>| {
+/// let group: DynGroup<'_, AppError> = DynGroup::new(&root);
+/// let count = |result: Result<(), AppError>| {
 ///     assert!(result.is_ok());
 ///     EXITS.fetch_add(1, Ordering::SeqCst);
 /// };

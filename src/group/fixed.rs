@@ -50,16 +50,14 @@ pub(super) type FixedClaim<'s, 'a, T, const N: usize, M> = Claim<'s, 'a, M, Dequ
 ///
 /// ```
 /// use embassy_futures::{block_on, join::join};
-/// use procession::{Ctx, Runner, TreeError, leaf, never};
+/// use procession::{Ctx, TreeError, never, nop};
 /// use procession::group::Group;
 ///
 /// static ROOT: Ctx<'static> = Ctx::new();
 /// static DEVICES: Group<'static, u8> = Group::new(&ROOT);
 ///
-/// // The worker of one device: ready at once, serves until stopped.
-/// let worker = |&device: &u8| {
-///     procession::from_fn(async move |ctx: &Ctx<'_>, ready| ready(ctx).await)
-/// };
+/// // The runner of one device (here one that is ready at once and serves until stopped).
+/// let worker = |_device: &u8| nop();
 ///
 /// let run = async {
 ///     DEVICES.go(1).unwrap(); // does not wait for the start
@@ -302,7 +300,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// # Examples
     ///
     /// ```
-    /// use procession::{Ctx, Runner, TreeError, nop};
+    /// use procession::{Ctx, Runner, nop};
     /// use procession::group::Group;
     ///
     /// let root = Ctx::new();
