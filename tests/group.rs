@@ -8,9 +8,9 @@ use core::future::{Future, pending};
 use core::pin::pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Waker};
-use std::task::Wake;
 use core::time::Duration;
 use std::sync::Arc;
+use std::task::Wake;
 
 use common::{Error, Fail, Log, block_on, fail, yield_now};
 use embassy_futures::join::join;
@@ -153,11 +153,7 @@ async fn settle() {
 
 /// The driver of `group`, run beside `control`, which ends the group with a graceful
 /// `stop` at the end; returns what `control` returned.
-fn with_driver<const N: usize, T>(
-    group: &Group<'_, Kid, N>,
-    log: &Log,
-    control: impl Future<Output = T>,
-) -> T {
+fn with_driver<const N: usize, T>(group: &Group<'_, Kid, N>, log: &Log, control: impl Future<Output = T>) -> T {
     let root = Ctx::new();
     let control = async {
         let out = control.await;
@@ -537,7 +533,10 @@ fn driver_dropped_mid_run() {
     assert!(done.as_mut().poll(&mut cx).is_ready());
     assert!(group.is_closed());
     assert!(matches!(group.go(kid("b", How::Normal, &log)), Err(GoError::Closed(_))));
-    assert_eq!(block_on(group.stop(never, never)), Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard))));
+    assert_eq!(
+        block_on(group.stop(never, never)),
+        Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard)))
+    );
     assert!(!has(&log, "exit a: ok"), "a dropped child is not reported");
 }
 
@@ -705,11 +704,16 @@ mod dyn_group {
         let result = block_on(group.run(&root, async |_| {
             group.go(kid("a", How::Normal, &log), exit(&log, "a")).unwrap();
             group.go(parallel([nop(), nop()]), exit(&log, "p")).unwrap();
-            group.go(from_fn(async |_: &Ctx<'_>, lifecycle: &Lifecycle<'_>| {
-                lifecycle.ready();
-                lifecycle.stop_requested().await;
-                Ok(())
-            }), exit(&log, "f")).unwrap();
+            group
+                .go(
+                    from_fn(async |_: &Ctx<'_>, lifecycle: &Lifecycle<'_>| {
+                        lifecycle.ready();
+                        lifecycle.stop_requested().await;
+                        Ok(())
+                    }),
+                    exit(&log, "f"),
+                )
+                .unwrap();
             settle().await;
             Ok(())
         }));
