@@ -12,7 +12,7 @@ use core::time::Duration;
 use std::sync::Arc;
 use std::task::Wake;
 
-use common::{Error, Fail, Log, block_on, fail, yield_now};
+use common::{Error, Fail, Log, block_on, block_on_within, fail, yield_now};
 use embassy_futures::join::join;
 use embassy_futures::select::{Either, select};
 use procession::group::{self, GoError, Group};
@@ -124,6 +124,12 @@ impl Runner<Error> for Kid {
     }
 }
 
+/// `block_on`, failing the test instead of hanging if the future has not completed within a
+/// budget of polls.
+fn within<F: Future>(fut: F) -> F::Output {
+    block_on_within(10_000, fut)
+}
+
 fn show(result: &Result<(), Error>) -> String {
     match result {
         Ok(()) => "ok".into(),
@@ -160,7 +166,7 @@ fn with_driver<const N: usize, T>(group: &Group<'_, Kid, N>, log: &Log, control:
         let _ = group.stop(never, never).await;
         out
     };
-    let (driven, out) = block_on(join(group.drive(&root, make, exits(log)), control));
+    let (driven, out) = within(join(group.drive(&root, make, exits(log)), control));
     assert_eq!(driven, Ok(()));
     out
 }
@@ -175,14 +181,14 @@ fn test_group_run_empty() {
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
     let mut called = false;
-    let result = block_on(group.runner(make, exits(&log)).run(&root, async |_| {
+    let result = within(group.runner(make, exits(&log)).run(&root, async |_| {
         called = true;
         Ok(())
     }));
     assert_eq!(result, Ok(()));
     assert!(called);
     assert!(group.interrupt());
-    block_on(group.wait());
+    within(group.wait());
     assert!(log.events().is_empty());
 }
 
@@ -193,7 +199,7 @@ fn test_group_go_in_run() {
     let log = Log::new();
     let root = Ctx::new();
     let group: Group<'_, Kid> = Group::new(&root);
-    let result = block_on(group.runner(make, exits(&log)).run(&root, async |_| {
+    let result = within(group.runner(make, exits(&log)).run(&root, async |_| {
         group.go(kid("nop", How::Normal, &log)).unwrap();
         Ok(())
     }));
@@ -241,7 +247,7 @@ fn example_group_builder() {
     let runner = PerRun { log: log.clone() };
     let root = Ctx::new();
     for _ in 0..2 {
-        assert_eq!(block_on(runner.run(&root, async |_| Ok(()))), Ok(()));
+        assert_eq!(within(runner.run(&root, async |_| Ok(()))), Ok(()));
         assert_eq!(log.take(), ["start nop", "ready nop", "stop nop", "exit nop: ok"]);
     }
 }
@@ -366,7 +372,7 @@ fn never_ready_is_forced_by_stop() {
         };
         join(stop, time).await.0
     };
-    let (driven, stopped) = block_on(join(group.drive(&root, make, exits(&log)), control));
+    let (driven, stopped) = within(join(group.drive(&root, make, exits(&log)), control));
     assert_eq!(driven, Ok(()));
     assert_eq!(stopped, Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Forced))));
     assert_eq!(log.events(), ["start n", "gave up n (deadline)", "exit n: n"]);
@@ -394,7 +400,7 @@ fn ignoring_the_graceful_stop_reaches_the_forced_level() {
         };
         join(stop, time).await.0
     };
-    let (driven, stopped) = block_on(join(group.drive(&root, make, exits(&log)), control));
+    let (driven, stopped) = within(join(group.drive(&root, make, exits(&log)), control));
     assert_eq!(driven, Ok(()));
     assert_eq!(stopped, Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Forced))));
     assert!(has(&log, "forced slow (deadline)"));
@@ -424,7 +430,7 @@ fn deaf_children_reach_the_hard_level() {
         };
         join(stop, time).await.0
     };
-    let (driven, stopped) = block_on(join(group.drive(&root, make, exits(&log)), control));
+    let (driven, stopped) = within(join(group.drive(&root, make, exits(&log)), control));
     assert_eq!(driven, Ok(()));
     assert_eq!(stopped, Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard))));
     assert!(has(&log, "exit deaf: stop overrun: hard"));
@@ -441,7 +447,7 @@ fn cancelled_run_cancels_the_children() {
     let root = Ctx::new();
     let group_parent = Ctx::new();
     let group: Group<'_, Kid> = Group::new(&group_parent);
-    let result = block_on(group.runner(make, exits(&log)).run(&root, async |ctx| {
+    let result = within(group.runner(make, exits(&log)).run(&root, async |ctx| {
         group.go(kid("n", How::NeverReady, &log)).unwrap();
         group.go(kid("slow", How::IgnoresGraceful, &log)).unwrap();
         settle().await;
@@ -486,11 +492,27 @@ fn capacity_full_and_closed() {
     group.go(kid("1", How::Normal, &log)).unwrap();
     group.go(kid("2", How::Normal, &log)).unwrap();
     assert_eq!(group.go(kid("3", How::Normal, &log)).map_err(name), Err(("full", "3")));
-    // No driver: the stop drops what never started.
-    assert_eq!(block_on(group.stop(never, never)), Ok(()));
+    // Running children count too: with both running, a third is refused.
+    let root = Ctx::new();
+    let control = async {
+        settle().await;
+        assert!(has(&log, "ready 1") && has(&log, "ready 2"));
+        assert_eq!(group.go(kid("3", How::Normal, &log)).map_err(name), Err(("full", "3")));
+        group.interrupt();
+        group.wait().await;
+        group.go(kid("3", How::Normal, &log)).unwrap();
+        group.go(kid("4", How::Normal, &log)).unwrap();
+    };
+    {
+        let drive = group.drive(&root, make, exits(&log));
+        within(select(drive, control));
+    }
+    assert_eq!(log.take().iter().filter(|e| e.starts_with("exit")).count(), 2);
+    // No driver now: the stop drops what never started.
+    assert_eq!(within(group.stop(never, never)), Ok(()));
     assert!(group.is_closed() && group.is_done());
-    assert_eq!(group.go(kid("4", How::Normal, &log)).map_err(name), Err(("closed", "4")));
-    assert!(log.events().is_empty(), "nothing ran");
+    assert_eq!(group.go(kid("5", How::Normal, &log)).map_err(name), Err(("closed", "5")));
+    assert!(log.events().is_empty(), "3 and 4 never ran");
 }
 
 /// A second driver is an error value, and so is a run of the `Runner` form while a driver
@@ -506,10 +528,10 @@ fn second_driver_is_an_error() {
         assert_eq!(runner.run(&root, async |_| panic!("not called")).await, Err(fail("busy")));
         group.stop(never, never).await
     };
-    let (driven, stopped) = block_on(join(group.drive(&root, make, exits(&log)), control));
+    let (driven, stopped) = within(join(group.drive(&root, make, exits(&log)), control));
     assert_eq!((driven, stopped), (Ok(()), Ok(())));
     let runner = group.runner(make, exits(&log));
-    assert_eq!(block_on(runner.run(&root, async |_| panic!("not called"))), Err(fail("closed")));
+    assert_eq!(within(runner.run(&root, async |_| panic!("not called"))), Err(fail("closed")));
 }
 
 /// A driver dropped while children run drops them, closes the group and completes every
@@ -534,7 +556,7 @@ fn driver_dropped_mid_run() {
     assert!(group.is_closed());
     assert!(matches!(group.go(kid("b", How::Normal, &log)), Err(GoError::Closed(_))));
     assert_eq!(
-        block_on(group.stop(never, never)),
+        within(group.stop(never, never)),
         Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard)))
     );
     assert!(!has(&log, "exit a: ok"), "a dropped child is not reported");
@@ -671,7 +693,7 @@ fn static_group() {
     };
     let root = Ctx::new();
     let runner = STATIC.runner(|_: &u8| nop(), count);
-    let result = block_on(runner.run(&root, async |_| {
+    let result = within(runner.run(&root, async |_| {
         STATIC.go(1).unwrap();
         STATIC.go(2).unwrap();
         assert!(matches!(STATIC.go(3), Err(GoError::Full(3))));
@@ -701,7 +723,7 @@ mod dyn_group {
         let log = Log::new();
         let root = Ctx::new();
         let group: DynGroup<'_, Error> = DynGroup::new(&root);
-        let result = block_on(group.run(&root, async |_| {
+        let result = within(group.run(&root, async |_| {
             group.go(kid("a", How::Normal, &log), exit(&log, "a")).unwrap();
             group.go(parallel([nop(), nop()]), exit(&log, "p")).unwrap();
             group
@@ -744,7 +766,7 @@ mod dyn_group {
             assert!(has(&log, "exit b: ok") && has(&log, "exit c: ok"));
             group.stop(never, never).await
         };
-        let (driven, stopped) = block_on(join(group.drive(&root), control));
+        let (driven, stopped) = within(join(group.drive(&root), control));
         assert_eq!((driven, stopped), (Ok(()), Ok(())));
     }
 
@@ -769,7 +791,7 @@ mod dyn_group {
             };
             join(stop, time).await.0
         };
-        let (driven, stopped) = block_on(join(group.drive(&root), control));
+        let (driven, stopped) = within(join(group.drive(&root), control));
         assert_eq!(driven, Ok(()));
         assert_eq!(stopped, Err(group::Error::Overrun(Overrun::new(Phase::Stop, StopLevel::Hard))));
         assert!(has(&log, "exit deaf: stop overrun: hard"));
@@ -783,7 +805,7 @@ mod dyn_group {
         let log = Log::new();
         let root = Ctx::new();
         let group: DynGroup<'static, Error> = DynGroup::detached();
-        let result = block_on(group.run(&root, async |ctx| {
+        let result = within(group.run(&root, async |ctx| {
             group.go(kid("n", How::NeverReady, &log), exit(&log, "n")).unwrap();
             settle().await;
             root.cancel();
