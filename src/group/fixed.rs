@@ -290,7 +290,9 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// result; the children's results go to `at_exit`. Cancelling `ctx` cancels every
     /// child with [`Cause::Parent`](crate::Cause::Parent), so a cancelled run leaves no
     /// child behind. Bound its stop with
-    /// [`with_stop_deadline`](crate::RunnerExt::with_stop_deadline).
+    /// [`with_stop_deadline`](crate::RunnerExt::with_stop_deadline); its hard level drops the
+    /// run's future, which drops the children still running and closes the group (see
+    /// [`drive`](Self::drive)).
     ///
     /// The group can run again afterwards (its items and generations are its own); a run
     /// while another driver drives it fails at once with [`Error::Busy`], a run of a
