@@ -131,7 +131,8 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// waited on. On a group with no child, completes at once and opens a new generation
     /// (this happens when `wait` is called).
     ///
-    /// To bound it, race it with a deadline, or use [`stop`](Self::stop).
+    /// Items queued while no driver is attached are waited for until a driver runs them. To
+    /// bound the wait, race it with a deadline, or use [`stop`](Self::stop).
     ///
     /// # Cancel safety
     ///

@@ -57,7 +57,7 @@
 //!   level reached. The `Runner` form is bounded as any runner is, with
 //!   [`with_stop_deadline`](crate::RunnerExt::with_stop_deadline).
 //! - **Results.** The driver calls `at_exit(&item, result)` once for each child, with what its
-//!   runner returned: `Ok`, its error, or an [`Overrun`](crate::Overrun) of the hard level
+//!   runner returned: `Ok`, its error, or an [`Overrun`] of the hard level
 //!   for a child dropped by `stop`. A runner that returns without becoming ready is reported
 //!   with what it returned. The `Runner` form returns only its callback's result (and the
 //!   group's own errors); the children's go to `at_exit`.
