@@ -816,3 +816,47 @@ mod dyn_group {
         assert!(has(&log, "gave up n (parent ended)") && has(&log, "exit n: n"));
     }
 }
+
+// === no heap ===
+
+/// A heap-free error type, as on a microcontroller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tiny {
+    Overrun,
+}
+
+impl From<Overrun> for Tiny {
+    fn from(_: Overrun) -> Self {
+        Self::Overrun
+    }
+}
+
+/// The fixed-capacity group allocates nothing while it runs: `go`, the driver with its
+/// children, `interrupt`, `wait` and `stop` (every future polled by hand with a no-op waker).
+#[test]
+fn fixed_group_allocates_nothing() {
+    let root = Ctx::new();
+    let group: Group<'_, u8, 2> = Group::new(&root);
+    let exited = AtomicUsize::new(0);
+    let at_exit = |_: &u8, result: Result<(), Tiny>| {
+        assert_eq!(result, Ok(()));
+        exited.fetch_add(1, Ordering::Relaxed);
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    let info = allocation_counter::measure(|| {
+        let mut drive = pin!(group.drive(&root, |_: &u8| nop(), at_exit));
+        group.go(1).unwrap();
+        group.go(2).unwrap();
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+        let mut wait = pin!(group.wait());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        group.interrupt();
+        assert!(drive.as_mut().poll(&mut cx).is_pending());
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        let mut stop = pin!(group.stop(never, never));
+        assert!(stop.as_mut().poll(&mut cx).is_ready());
+        assert!(drive.as_mut().poll(&mut cx).is_ready());
+    });
+    assert_eq!(exited.load(Ordering::Relaxed), 2);
+    assert_eq!(info.count_total, 0, "allocations: {info:?}");
+}
