@@ -1,0 +1,241 @@
+//! The state both groups share: the slots, the generations and how one child runs.
+
+use core::future::{Future, poll_fn};
+use core::task::{Context, Poll};
+
+use embassy_futures::select::{Either, select};
+use embassy_sync::blocking_mutex::raw::RawMutex;
+
+use super::Error;
+use crate::ctx::{Cause, Ctx, Waiters};
+use crate::error::{Overrun, Phase, StopLevel};
+use crate::runner::Runner;
+use crate::slots::{Book, Extra, Slots};
+
+/// How far the current generation has been asked to stop. Only grows within a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Level {
+    Open,
+    /// Graceful: the children's callbacks return.
+    Interrupted,
+    /// The children's contexts are cancelled with this cause.
+    Forced(Cause),
+    /// The children's futures are dropped.
+    Hard,
+}
+
+impl Level {
+    const fn rank(self) -> u8 {
+        match self {
+            Self::Open => 0,
+            Self::Interrupted => 1,
+            Self::Forced(_) => 2,
+            Self::Hard => 3,
+        }
+    }
+}
+
+/// The generations: every child that runs belongs to the current one (a new generation opens
+/// only when no child is queued or running).
+pub(super) struct Gen {
+    /// The current generation.
+    epoch: u32,
+    level: Level,
+    /// Pending waits of the current generation: when the group becomes idle with one pending,
+    /// a new generation opens.
+    waiting: usize,
+    /// The highest level a `stop` reached, or a lost driver (hard).
+    reached: Option<StopLevel>,
+}
+
+impl Gen {
+    pub(super) const fn new() -> Self {
+        Self { epoch: 0, level: Level::Open, waiting: 0, reached: None }
+    }
+
+    fn open(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.level = Level::Open;
+        self.waiting = 0;
+    }
+
+    /// Raises the level; returns whether it changed.
+    fn raise(&mut self, level: Level) -> bool {
+        if level.rank() > self.level.rank() {
+            self.level = level;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Extra for Gen {
+    fn on_idle(&mut self) {
+        if self.waiting > 0 {
+            self.open();
+        }
+    }
+
+    fn on_driver_lost(&mut self) {
+        self.reached = Some(StopLevel::Hard);
+    }
+}
+
+/// The slots of a group, its generations, and the waiters of its children.
+pub(super) struct Core<'a, M: RawMutex, Q: Default> {
+    pub(super) slots: Slots<'a, M, Q, Gen>,
+    /// The children's callbacks and watchers, waiting for a higher level.
+    children: Waiters,
+}
+
+impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
+    pub(super) const fn new(ctx: Ctx<'a>, queue: Q) -> Self {
+        Self { slots: Slots::new(ctx, queue, Gen::new()), children: Waiters::new() }
+    }
+
+    fn raise(&self, level: Level) -> bool {
+        let changed = self.slots.with(|book| book.extra.raise(level));
+        if changed {
+            self.children.wake();
+        }
+        changed
+    }
+
+    pub(super) fn interrupt(&self) -> bool {
+        self.raise(Level::Interrupted)
+    }
+
+    pub(super) fn cancel(&self) -> bool {
+        self.raise(Level::Forced(Cause::Shutdown))
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.slots.with(|book| book.closed)
+    }
+
+    /// `(active, closed, interrupted)` for `Debug`.
+    pub(super) fn summary(&self) -> (usize, bool, bool) {
+        self.slots.with(|book| (book.active, book.closed, book.extra.level != Level::Open))
+    }
+
+    /// Begins a wait: opens a new generation at once if the group is idle (`None`), otherwise
+    /// counts a pending wait of the current one and returns it.
+    pub(super) fn wait_begin(&self) -> Option<u32> {
+        self.slots.with(|book| {
+            if book.active == 0 {
+                book.extra.open();
+                None
+            } else {
+                book.extra.waiting += 1;
+                Some(book.extra.epoch)
+            }
+        })
+    }
+
+    /// `Ready` once the generation `epoch` has ended.
+    pub(super) fn poll_wait(&self, epoch: u32, cx: &Context<'_>) -> Poll<()> {
+        self.slots.poll_idle_until(cx, |book| book.extra.epoch != epoch)
+    }
+
+    /// Forgets a wait of `epoch` that did not complete.
+    pub(super) fn wait_abandon(&self, epoch: u32) {
+        self.slots.with(|book| {
+            if book.extra.epoch == epoch {
+                book.extra.waiting -= 1;
+            }
+        });
+    }
+
+    /// `Ready` once this level is reached; otherwise registers as a child.
+    fn poll_level<T>(&self, cx: &Context<'_>, f: impl Fn(Level) -> Option<T>) -> Poll<T> {
+        if let Some(out) = f(self.slots.with(|book| book.extra.level)) {
+            return Poll::Ready(out);
+        }
+        self.children.register(cx);
+        match f(self.slots.with(|book| book.extra.level)) {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Runs one child: `runner` on a child of the group's context, its callback returning
+    /// once the generation is interrupted (or its context is cancelled); a forced level, or
+    /// the cancellation of `drive_ctx` (as [`Cause::Parent`]), cancels the child's context; the
+    /// hard level drops its future.
+    pub(super) async fn run_child<E, R>(&self, drive_ctx: &Ctx<'_>, runner: &R) -> Result<(), E>
+    where
+        R: Runner<E> + ?Sized,
+        E: From<Overrun>,
+    {
+        let child = self.slots.context().child();
+        let interrupted = poll_fn(|cx| self.poll_level(cx, |l| (l.rank() >= Level::Interrupted.rank()).then_some(())));
+        let run = runner.run(&child, async |cb: &Ctx<'_>| {
+            select(interrupted, cb.cancelled()).await;
+            Ok(())
+        });
+        let watcher = async {
+            let forced = poll_fn(|cx| {
+                self.poll_level(cx, |l| match l {
+                    Level::Forced(cause) => Some(cause),
+                    Level::Hard => Some(Cause::Deadline),
+                    Level::Open | Level::Interrupted => None,
+                })
+            });
+            let cause = match select(forced, drive_ctx.cancelled()).await {
+                Either::First(cause) => cause,
+                Either::Second(_) => Cause::Parent,
+            };
+            child.cancel_with(cause);
+            poll_fn(|cx| self.poll_level(cx, |l| (l == Level::Hard).then_some(()))).await;
+        };
+        // The watcher comes first: after the hard level the child's future is not polled again.
+        match select(watcher, run).await {
+            Either::First(()) => Err(Overrun::new(Phase::Stop, StopLevel::Hard).into()),
+            Either::Second(result) => result,
+        }
+    }
+
+    /// The bounded close of `stop`: closes the group, interrupts the generation, and escalates
+    /// to forced and hard when the deadlines pass.
+    pub(super) async fn stop<G, GF, H, HF>(&self, graceful: G, forced: H) -> Result<(), Error>
+    where
+        G: FnOnce() -> GF,
+        GF: Future<Output = ()>,
+        H: FnOnce() -> HF,
+        HF: Future<Output = ()>,
+    {
+        let idle = |book: &Book<Q, Gen>| book.active == 0;
+        // Without a driver, what is queued never starts: drop it at once.
+        self.slots.close(|book| (!book.driving).then(|| core::mem::take(&mut book.queue)));
+        self.raise(Level::Interrupted);
+        self.slots.with(|book| {
+            book.extra.reached = book.extra.reached.max(Some(StopLevel::Graceful));
+        });
+        let until_idle = || poll_fn(|cx| self.slots.poll_idle_until(cx, idle));
+        if let Either::Second(()) = select(until_idle(), graceful()).await {
+            self.escalate(Level::Forced(Cause::Deadline), StopLevel::Forced);
+            if let Either::Second(()) = select(until_idle(), forced()).await {
+                self.escalate(Level::Hard, StopLevel::Hard);
+                // Items no driver took never start.
+                self.slots.close(|book| Some(core::mem::take(&mut book.queue)));
+                until_idle().await;
+            }
+        }
+        match self.slots.with(|book| book.extra.reached) {
+            Some(level @ (StopLevel::Forced | StopLevel::Hard)) => {
+                Err(Error::Overrun(Overrun::new(Phase::Stop, level)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn escalate(&self, level: Level, reached: StopLevel) {
+        self.slots.with(|book| {
+            if book.active > 0 {
+                book.extra.reached = book.extra.reached.max(Some(reached));
+            }
+        });
+        self.raise(level);
+    }
+}
