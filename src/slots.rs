@@ -1,39 +1,58 @@
-//! Slot bookkeeping for handles that run up to a number of children inside a driver future:
-//! the context, the queue of items handed over and not yet taken, how many are queued or
-//! running, closing, the driver's claim, and the waits for an idle handle.
+//! Slot bookkeeping for handles that run up to a number of children inside a driver future
+//! (the groups of [`crate::group`] and of [`crate::shot`]): the context, the queue of items
+//! handed over and not yet taken, how many are queued or running, closing, the driver's claim,
+//! and the waits for an idle handle.
 //!
-//! Generic over the queue `Q` (a `heapless::Deque` for a fixed capacity, a `Vec` with
-//! `alloc`) and over `S`, the state of the handle's own (a group's generations), which sees
-//! every moment at which the handle becomes idle ([`Extra::on_idle`]) under the same lock.
+//! Generic over the queue `Q` (a `heapless::Deque` for a fixed capacity, a `Vec` or `VecDeque`
+//! with `alloc`) and over `S`, the handle's own state (a group's generations, or `()`), which
+//! sees every moment at which the handle becomes idle ([`Extra::on_idle`]) under the same lock.
 //! The handles differ only in what they queue, what `S` holds and how their driver runs a
 //! child.
+//!
+//! Everything, the waiters included, lives in one `Mutex<M, RefCell<..>>`: a change of state
+//! and the registrations it concerns happen under one lock, and the wakers a change takes out
+//! are woken after the lock is released.
 
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, Ordering};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use crate::ctx::{Ctx, Waiters};
+use crate::ctx::Ctx;
 use crate::shot::GoError;
+use crate::waitqueue::{Full, Slot, WAITER_SLOTS, WaitList, Woken};
 
 /// The handle's own state, told of each idle moment.
 pub(crate) trait Extra {
+    /// Whether the end of every driver (returned or dropped) closes the handle, drops its
+    /// queue and cancels its context (the `shot` groups). Otherwise a driver dropped while no
+    /// child runs only gives its place up, and one dropped while children run closes the
+    /// handle without cancelling the context.
+    const CLOSE_ON_DRIVER_END: bool = false;
+
     /// Called under the lock each time no item is queued or running any more.
-    fn on_idle(&mut self);
+    fn on_idle(&mut self) {}
+
     /// Called under the lock when a driver went away while children ran (they were dropped).
-    fn on_driver_lost(&mut self);
+    fn on_driver_lost(&mut self) {}
+}
+
+impl Extra for () {
+    const CLOSE_ON_DRIVER_END: bool = true;
+}
+
+/// The address of a waiter list, its key in the spill table (unique: no other primitive keys
+/// its waiters by the address of this field).
+pub(crate) fn key_of<const N: usize>(list: &WaitList<N>) -> usize {
+    core::ptr::from_ref(list).cast::<()>() as usize
 }
 
 /// The shared bookkeeping; see the module docs.
 pub(crate) struct Slots<'a, M: RawMutex, Q, S> {
     ctx: Ctx<'a>,
     book: Mutex<M, RefCell<Book<Q, S>>>,
-    /// Waiters for an idle handle.
-    idle: Waiters,
-    /// The driver, waiting for items, for the close or for its release.
-    driver: Waiters,
 }
 
 /// What the lock protects.
@@ -52,21 +71,54 @@ pub(crate) struct Book<Q, S> {
     /// Which claim is the current one: a released driver takes nothing more.
     pub(crate) claim: u32,
     pub(crate) extra: S,
+    /// Waiters for an idle handle (and for what `S` tells of an idle moment).
+    idle: WaitList<WAITER_SLOTS>,
+    /// The driver, waiting for items, for the close or for its release (one future: a new
+    /// waker replaces the old one).
+    driver: Slot,
+}
+
+/// What a change took out of the lock, to be woken (and dropped) once it is released.
+#[must_use = "the taken wakers must be woken"]
+struct Taken<Q> {
+    idle: Woken<WAITER_SLOTS>,
+    driver: Option<Waker>,
+    dropped: Option<Q>,
+}
+
+impl<Q> Taken<Q> {
+    fn wake(self) {
+        // Items may use the handle when dropped: dropped outside the lock, before the wakes.
+        drop(self.dropped);
+        if let Some(driver) = self.driver {
+            driver.wake();
+        }
+        self.idle.wake();
+    }
 }
 
 impl<Q, S: Extra> Book<Q, S> {
-    /// Counts `n` items gone (ended or dropped) and tells whether the handle became idle.
-    fn gone(&mut self, n: usize) -> bool {
+    /// Counts `n` items gone (ended or dropped); if the handle became idle, takes the waiters
+    /// of `idle` out.
+    fn gone(&mut self, n: usize) -> Woken<WAITER_SLOTS> {
         if n == 0 {
-            return false;
+            return Woken::NONE;
         }
         self.active -= n;
-        if self.active == 0 {
-            self.idles = self.idles.wrapping_add(1);
-            self.extra.on_idle();
-            return true;
+        if self.active > 0 {
+            return Woken::NONE;
         }
-        false
+        self.idles = self.idles.wrapping_add(1);
+        self.extra.on_idle();
+        let key = key_of(&self.idle);
+        self.idle.take(key)
+    }
+
+    /// Registers `waker` as a waiter of the next idle moment; call it after checking the
+    /// condition under the same lock.
+    fn register_idle(&mut self, waker: &Waker) -> Result<(), Full> {
+        let key = key_of(&self.idle);
+        self.idle.register(key, waker)
     }
 }
 
@@ -83,9 +135,9 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
                 driving: false,
                 claim: 0,
                 extra,
+                idle: WaitList::new(),
+                driver: Slot::new(),
             })),
-            idle: Waiters::new(),
-            driver: Waiters::new(),
         }
     }
 
@@ -106,7 +158,7 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
         capacity: usize,
         push: impl FnOnce(&mut Q, T) -> Result<(), T>,
     ) -> Result<(), GoError<T>> {
-        self.with(|book| {
+        let driver = self.with(|book| {
             if book.closed {
                 return Err(GoError::Closed(item));
             }
@@ -115,9 +167,11 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
             }
             push(&mut book.queue, item).map_err(GoError::Full)?;
             book.active += 1;
-            Ok(())
+            Ok(book.driver.take())
         })?;
-        self.driver.wake();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
         Ok(())
     }
 
@@ -128,18 +182,28 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
     }
 
     /// `Ready` once the handle was idle since `from` was read (at once for `None`).
-    pub(crate) fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<()> {
-        self.poll_idle_until(cx, |book| from.is_none_or(|from| book.active == 0 || book.idles != from))
+    /// `Ready(Err(Full))` when the waiter could be kept nowhere (without `alloc` only).
+    pub(crate) fn poll_idle(&self, from: Option<u32>, cx: &Context<'_>) -> Poll<Result<(), Full>> {
+        let Some(from) = from else { return Poll::Ready(Ok(())) };
+        self.poll_idle_until(cx, |book| book.active == 0 || book.idles != from)
     }
 
-    /// `Ready` once `f` holds; otherwise registers as a waiter for the next idle moment (or
-    /// [`wake_idle`](Self::wake_idle)).
-    pub(crate) fn poll_idle_until(&self, cx: &Context<'_>, f: impl Fn(&Book<Q, S>) -> bool) -> Poll<()> {
-        if self.with(|book| f(book)) {
-            return Poll::Ready(());
-        }
-        self.idle.register(cx);
-        if self.with(|book| f(book)) { Poll::Ready(()) } else { Poll::Pending }
+    /// `Ready` once `f` holds; otherwise registers as a waiter for the next idle moment. The check and the registration happen under one lock.
+    /// `Ready(Err(Full))` when the waiter could be kept nowhere (without `alloc` only).
+    pub(crate) fn poll_idle_until(
+        &self,
+        cx: &Context<'_>,
+        f: impl FnOnce(&Book<Q, S>) -> bool,
+    ) -> Poll<Result<(), Full>> {
+        self.with(|book| {
+            if f(book) {
+                return Poll::Ready(Ok(()));
+            }
+            match book.register_idle(cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(full) => Poll::Ready(Err(full)),
+            }
+        })
     }
 
     /// Claims the driver's place, or `None` if another driver holds it.
@@ -157,70 +221,70 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
 
     /// The next item for the driver of `claim`, taken with `pop` and counted as running;
     /// `None` once the handle is closed and nothing is queued, or once the claim was released.
+    /// Otherwise registers the driver, under the same lock, to be woken by the next `go`,
+    /// close or release.
     pub(crate) fn poll_take<T>(
         &self,
         cx: &Context<'_>,
         claim: &Claim<'_, 'a, M, Q, S>,
-        pop: impl Fn(&mut Q) -> Option<T>,
+        pop: impl FnOnce(&mut Q) -> Option<T>,
     ) -> Poll<Option<T>> {
-        let take = || {
-            self.with(|book| {
-                if !book.driving || book.claim != claim.id {
-                    return Some(None);
+        self.with(|book| {
+            if !book.driving || book.claim != claim.id {
+                return Poll::Ready(None);
+            }
+            match pop(&mut book.queue) {
+                Some(item) => {
+                    book.running += 1;
+                    Poll::Ready(Some(item))
                 }
-                match pop(&mut book.queue) {
-                    Some(item) => {
-                        book.running += 1;
-                        Some(Some(item))
-                    }
-                    None if book.closed => Some(None),
-                    None => None,
+                None if book.closed => Poll::Ready(None),
+                None => {
+                    book.driver.register(cx.waker());
+                    Poll::Pending
                 }
-            })
-        };
-        if let Some(next) = take() {
-            return Poll::Ready(next);
-        }
-        self.driver.register(cx);
-        match take() {
-            Some(next) => Poll::Ready(next),
-            None => Poll::Pending,
-        }
+            }
+        })
     }
 
     /// Counts a child that returned; wakes the waiters when it was the last.
     pub(crate) fn ended(&self) {
-        let idle = self.with(|book| {
+        let woken = self.with(|book| {
             book.running -= 1;
             book.gone(1)
         });
-        if idle {
-            self.idle.wake();
-        }
+        woken.wake();
     }
 
-    /// Closes the handle (no more items) and wakes the driver. With `drop_queue`, also drops
-    /// what is queued (outside the lock) and counts it gone. Returns whether this call closed
-    /// it.
+    /// Closes the handle (no more items) and wakes the driver. With `drop_queue` returning the
+    /// queue, also drops what is queued (outside the lock) and counts it gone. Returns whether
+    /// this call closed it.
     pub(crate) fn close(&self, drop_queue: impl FnOnce(&mut Book<Q, S>) -> Option<Q>) -> bool {
-        let (changed, dropped, idle) = self.with(|book| {
+        let (changed, taken) = self.with(|book| {
             let changed = !core::mem::replace(&mut book.closed, true);
             let dropped = drop_queue(book);
-            let idle = if dropped.is_some() { book.gone(book.active - book.running) } else { false };
-            (changed, dropped, idle)
+            let idle = if dropped.is_some() { book.gone(book.active - book.running) } else { Woken::NONE };
+            (changed, Taken { idle, driver: book.driver.take(), dropped })
         });
-        drop(dropped);
-        self.driver.wake();
-        if idle {
-            self.idle.wake();
-        }
+        taken.wake();
         changed
+    }
+}
+
+impl<M: RawMutex, Q, S> Drop for Slots<'_, M, Q, S> {
+    fn drop(&mut self) {
+        // Nothing can wait on a handle that is going away (waiters borrow it).
+        let book = self.book.get_mut().get_mut();
+        let key = key_of(&book.idle);
+        book.idle.forget_spilled(key);
     }
 }
 
 /// The driver's claim. Dropped while children run (they were dropped with the driver), it
 /// closes the handle, drops the queue, counts everything gone and wakes the waiters; dropped
-/// otherwise, it only gives the place up (the queue stays for a later driver).
+/// otherwise, it only gives the place up (the queue stays for a later driver). With
+/// [`Extra::CLOSE_ON_DRIVER_END`], its drop always closes the handle, drops the queue, counts
+/// everything gone, cancels the context and wakes the waiters.
 pub(crate) struct Claim<'s, 'a, M: RawMutex, Q: Default, S: Extra> {
     slots: &'s Slots<'a, M, Q, S>,
     id: u32,
@@ -233,46 +297,55 @@ impl<M: RawMutex, Q: Default, S: Extra> Claim<'_, '_, M, Q, S> {
     pub(crate) fn release_if_idle(&self) -> bool {
         let released = self.slots.with(|book| {
             if book.active > 0 {
-                return false;
+                return None;
             }
             if book.claim == self.id {
                 book.driving = false;
             }
-            true
+            Some(book.driver.take())
         });
-        if released {
-            self.released.store(true, Ordering::SeqCst);
-            self.slots.driver.wake();
+        let Some(driver) = released else { return false };
+        self.released.store(true, Ordering::SeqCst);
+        if let Some(driver) = driver {
+            driver.wake();
         }
-        released
+        true
     }
 }
 
 impl<M: RawMutex, Q: Default, S: Extra> Drop for Claim<'_, '_, M, Q, S> {
     fn drop(&mut self) {
-        if self.released.load(Ordering::SeqCst) {
+        if self.released.load(Ordering::SeqCst) && !S::CLOSE_ON_DRIVER_END {
             return;
         }
-        let (queue, idle) = self.slots.with(|book| {
+        let taken = self.slots.with(|book| {
             if book.claim != self.id || !book.driving {
-                return (None, false);
+                return None;
             }
             book.driving = false;
-            if book.running == 0 {
-                return (None, false);
+            if book.running == 0 && !S::CLOSE_ON_DRIVER_END {
+                return None;
             }
             book.closed = true;
-            book.extra.on_driver_lost();
-            let queue = core::mem::take(&mut book.queue);
+            if book.running > 0 {
+                book.extra.on_driver_lost();
+            }
+            let dropped = Some(core::mem::take(&mut book.queue));
             book.running = 0;
             let n = book.active;
-            (Some(queue), book.gone(n))
+            let idle = book.gone(n);
+            Some(Taken { idle, driver: book.driver.take(), dropped })
         });
-        // Items may use the handle when dropped: drop them outside the lock.
-        drop(queue);
-        self.slots.driver.wake();
-        if idle {
-            self.slots.idle.wake();
+        let mut taken = taken;
+        if let Some(taken) = &mut taken {
+            drop(taken.dropped.take());
+        }
+        // Cancelled before the waiters are woken: they see the end complete.
+        if S::CLOSE_ON_DRIVER_END {
+            self.slots.ctx.cancel();
+        }
+        if let Some(taken) = taken {
+            taken.wake();
         }
     }
 }

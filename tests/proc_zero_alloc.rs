@@ -74,7 +74,10 @@ fn failing_group_allocates_nothing() {
 }
 
 /// Cancelling the caller's context stops a running tree, without allocating.
-#[cfg_attr(miri, ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)")]
+#[cfg_attr(
+    miri,
+    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
+)]
 #[test]
 fn cancelled_tree_allocates_nothing() {
     let root = Ctx::new();

@@ -155,7 +155,8 @@ fn supervisor_interrupt_runner_from_pre_hook() {
     assert_eq!(result, Ok(()));
 }
 
-static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun, Error> = Supervisor::new(Nop, InterruptThenRun);
+static FROM_EXECUTOR: Supervisor<supervisor::Identity<Nop>, InterruptThenRun, Error> =
+    Supervisor::new(Nop, InterruptThenRun);
 
 /// An executor that interrupts its own supervisor, then calls the operation once.
 #[derive(Debug)]

@@ -141,7 +141,10 @@ fn graceful_run_allocates_nothing() {
 }
 
 /// A forced stop (the root cancelled while the callback runs) allocates nothing either.
-#[cfg_attr(miri, ignore = "counts allocations of the spill table, which depend on waker identity; miri does not keep it (the same waker may compare unequal)")]
+#[cfg_attr(
+    miri,
+    ignore = "counts allocations of the spill table, which depend on waker identity; miri does not keep it (the same waker may compare unequal)"
+)]
 #[test]
 fn forced_stop_allocates_nothing() {
     let counters = Counters::default();
@@ -198,7 +201,10 @@ fn start_failure_allocates_nothing() {
 }
 
 /// The counter sees an allocation made inside a tree polled by hand: the tests above can fail.
-#[cfg_attr(miri, ignore = "counts allocations of the spill table, which depend on waker identity; miri does not keep it (the same waker may compare unequal)")]
+#[cfg_attr(
+    miri,
+    ignore = "counts allocations of the spill table, which depend on waker identity; miri does not keep it (the same waker may compare unequal)"
+)]
 #[test]
 fn counter_sees_allocations_in_a_tree() {
     let mut result = None;

@@ -7,10 +7,11 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
 use super::Error;
-use crate::ctx::{Cause, Ctx, Waiters};
+use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
 use crate::runner::Runner;
-use crate::slots::{Book, Extra, Slots};
+use crate::slots::{Book, Extra, Slots, key_of};
+use crate::waitqueue::{Full, WAITER_SLOTS, WaitList};
 
 /// How far the current generation has been asked to stop. Only grows within a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +47,13 @@ pub(super) struct Gen {
     waiting: usize,
     /// The highest level a `stop` reached, or a lost driver (hard).
     reached: Option<StopLevel>,
+    /// The children's callbacks and watchers, waiting for a higher level.
+    children: WaitList<WAITER_SLOTS>,
 }
 
 impl Gen {
     pub(super) const fn new() -> Self {
-        Self { epoch: 0, level: Level::Open, waiting: 0, reached: None }
+        Self { epoch: 0, level: Level::Open, waiting: 0, reached: None, children: WaitList::new() }
     }
 
     fn open(&mut self) {
@@ -70,6 +73,14 @@ impl Gen {
     }
 }
 
+impl Drop for Gen {
+    fn drop(&mut self) {
+        // Nothing can wait on a group that is going away (waiters borrow it).
+        let key = key_of(&self.children);
+        self.children.forget_spilled(key);
+    }
+}
+
 impl Extra for Gen {
     fn on_idle(&mut self) {
         if self.waiting > 0 {
@@ -82,24 +93,26 @@ impl Extra for Gen {
     }
 }
 
-/// The slots of a group, its generations, and the waiters of its children.
+/// The slots of a group and its generations.
 pub(super) struct Core<'a, M: RawMutex, Q: Default> {
     pub(super) slots: Slots<'a, M, Q, Gen>,
-    /// The children's callbacks and watchers, waiting for a higher level.
-    children: Waiters,
 }
 
 impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
     pub(super) const fn new(ctx: Ctx<'a>, queue: Q) -> Self {
-        Self { slots: Slots::new(ctx, queue, Gen::new()), children: Waiters::new() }
+        Self { slots: Slots::new(ctx, queue, Gen::new()) }
     }
 
+    /// Raises the level and takes the children's waiters out under one lock; wakes them after.
     fn raise(&self, level: Level) -> bool {
-        let changed = self.slots.with(|book| book.extra.raise(level));
-        if changed {
-            self.children.wake();
-        }
-        changed
+        let woken = self.slots.with(|book| {
+            if !book.extra.raise(level) {
+                return None;
+            }
+            let key = key_of(&book.extra.children);
+            Some(book.extra.children.take(key))
+        });
+        woken.map(crate::waitqueue::Woken::wake).is_some()
     }
 
     pub(super) fn interrupt(&self) -> bool {
@@ -133,8 +146,9 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
         })
     }
 
-    /// `Ready` once the generation `epoch` has ended.
-    pub(super) fn poll_wait(&self, epoch: u32, cx: &Context<'_>) -> Poll<()> {
+    /// `Ready` once the generation `epoch` has ended; `Ready(Err(Full))` at once if the waiter
+    /// could be kept nowhere.
+    pub(super) fn poll_wait(&self, epoch: u32, cx: &Context<'_>) -> Poll<Result<(), Full>> {
         self.slots.poll_idle_until(cx, |book| book.extra.epoch != epoch)
     }
 
@@ -147,16 +161,19 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
         });
     }
 
-    /// `Ready` once this level is reached; otherwise registers as a child.
-    fn poll_level<T>(&self, cx: &Context<'_>, f: impl Fn(Level) -> Option<T>) -> Poll<T> {
-        if let Some(out) = f(self.slots.with(|book| book.extra.level)) {
-            return Poll::Ready(out);
-        }
-        self.children.register(cx);
-        match f(self.slots.with(|book| book.extra.level)) {
-            Some(out) => Poll::Ready(out),
-            None => Poll::Pending,
-        }
+    /// `Ready(Ok(..))` once this level is reached; otherwise registers as a child, under the
+    /// same lock. `Ready(Err(Full))` at once if the waiter could be kept nowhere.
+    fn poll_level<T>(&self, cx: &Context<'_>, f: impl FnOnce(Level) -> Option<T>) -> Poll<Result<T, Full>> {
+        self.slots.with(|book| {
+            if let Some(out) = f(book.extra.level) {
+                return Poll::Ready(Ok(out));
+            }
+            let key = key_of(&book.extra.children);
+            match book.extra.children.register(key, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(full) => Poll::Ready(Err(full)),
+            }
+        })
     }
 
     /// Runs one child: `runner` on a child of the group's context, its callback returning
@@ -171,7 +188,10 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
         let child = self.slots.context().child();
         let interrupted = poll_fn(|cx| self.poll_level(cx, |l| (l.rank() >= Level::Interrupted.rank()).then_some(())));
         let run = runner.run(&child, async |cb: &Ctx<'_>| {
-            select(interrupted, cb.cancelled()).await;
+            if let Either::First(Err(Full)) = select(interrupted, cb.cancelled()).await {
+                // The callback's wait could be kept nowhere: it ends, and says why.
+                child.cancel_with(Cause::Overflow);
+            }
             Ok(())
         });
         let watcher = async {
@@ -183,11 +203,14 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
                 })
             });
             let cause = match select(forced, drive_ctx.cancelled()).await {
-                Either::First(cause) => cause,
+                Either::First(Ok(cause)) => cause,
+                Either::First(Err(Full)) => Cause::Overflow,
                 Either::Second(_) => Cause::Parent,
             };
             child.cancel_with(cause);
-            poll_fn(|cx| self.poll_level(cx, |l| (l == Level::Hard).then_some(()))).await;
+            // A wait for the hard level that could be kept nowhere ends at once: the child,
+            // cancelled already, is dropped.
+            let _ = poll_fn(|cx| self.poll_level(cx, |l| (l == Level::Hard).then_some(()))).await;
         };
         // The watcher comes first: after the hard level the child's future is not polled again.
         match select(watcher, run).await {
@@ -213,14 +236,23 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
             book.extra.reached = book.extra.reached.max(Some(StopLevel::Graceful));
         });
         let until_idle = || poll_fn(|cx| self.slots.poll_idle_until(cx, idle));
-        if let Either::Second(()) = select(until_idle(), graceful()).await {
-            self.escalate(Level::Forced(Cause::Deadline), StopLevel::Forced);
-            if let Either::Second(()) = select(until_idle(), forced()).await {
-                self.escalate(Level::Hard, StopLevel::Hard);
-                // Items no driver took never start.
-                self.slots.close(|book| Some(core::mem::take(&mut book.queue)));
-                until_idle().await;
+        let overflow = match select(until_idle(), graceful()).await {
+            Either::First(idle) => idle.is_err(),
+            Either::Second(()) => {
+                self.escalate(Level::Forced(Cause::Deadline), StopLevel::Forced);
+                match select(until_idle(), forced()).await {
+                    Either::First(idle) => idle.is_err(),
+                    Either::Second(()) => {
+                        self.escalate(Level::Hard, StopLevel::Hard);
+                        // Items no driver took never start.
+                        self.slots.close(|book| Some(core::mem::take(&mut book.queue)));
+                        until_idle().await.is_err()
+                    }
+                }
             }
+        };
+        if overflow {
+            return Err(Error::Overflow);
         }
         match self.slots.with(|book| book.extra.reached) {
             Some(level @ (StopLevel::Forced | StopLevel::Hard)) => {

@@ -186,7 +186,7 @@ impl<'a, E, M: RawMutex> DynGroup<'a, E, M> {
 
     /// As [`Group::poll_done`](super::Group::poll_done).
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.core.slots.poll_idle(self.core.slots.idle_from(), cx)
+        self.core.slots.poll_idle(self.core.slots.idle_from(), cx).map(|_| ())
     }
 
     /// Whether no child is queued or running.
@@ -343,7 +343,7 @@ impl<E, M: RawMutex> Future for DynWait<'_, '_, E, M> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(epoch) = self.epoch else { return Poll::Ready(()) };
-        let poll = self.group.core.poll_wait(epoch, cx);
+        let poll = self.group.core.poll_wait(epoch, cx).map(|_| ());
         if poll.is_ready() {
             self.epoch = None;
         }
@@ -376,7 +376,7 @@ impl<E, M: RawMutex> Future for DynDone<'_, '_, E, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.core.slots.poll_idle(self.from, cx)
+        self.group.core.slots.poll_idle(self.from, cx).map(|_| ())
     }
 }
 

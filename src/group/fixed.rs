@@ -155,7 +155,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// Polls for an idle group: `Ready` while no child is queued or running; otherwise
     /// registers the waker of `cx`.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.core.slots.poll_idle(self.core.slots.idle_from(), cx)
+        self.core.slots.poll_idle(self.core.slots.idle_from(), cx).map(|_| ())
     }
 
     /// Whether no child is queued or running.
@@ -353,7 +353,7 @@ impl<T, const N: usize, M: RawMutex> Future for Wait<'_, '_, T, N, M> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(epoch) = self.epoch else { return Poll::Ready(()) };
-        let poll = self.group.core.poll_wait(epoch, cx);
+        let poll = self.group.core.poll_wait(epoch, cx).map(|_| ());
         if poll.is_ready() {
             self.epoch = None;
         }
@@ -388,7 +388,7 @@ impl<T, const N: usize, M: RawMutex> Future for Done<'_, '_, T, N, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.core.slots.poll_idle(self.from, cx)
+        self.group.core.slots.poll_idle(self.from, cx).map(|_| ())
     }
 }
 

@@ -114,6 +114,12 @@ pub enum Error {
     /// ([`StopLevel::Forced`](crate::StopLevel::Forced)) or dropped
     /// ([`StopLevel::Hard`](crate::StopLevel::Hard)).
     Overrun(Overrun),
+    /// A wait of [`stop`](Group::stop) could be kept nowhere (without `alloc` only): more
+    /// distinct tasks waited on the group than its slots
+    /// ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS)) and the program-wide spill table
+    /// ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)) hold. The stop stays in force (the group is
+    /// closed and its generation interrupted); wait for it with [`done`](Group::done).
+    Overflow,
 }
 
 impl fmt::Display for Error {
@@ -122,6 +128,7 @@ impl fmt::Display for Error {
             Self::Busy => f.write_str("group: already driven"),
             Self::Closed => f.write_str("group: closed"),
             Self::Overrun(overrun) => write!(f, "group: {overrun}"),
+            Self::Overflow => f.write_str("group: too many waiters"),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The engine: [`Supervisor`], its builder methods, and its [`Runner`] implementation.
 
 use core::fmt;
-use core::marker::PhantomData;
 use core::future::{Future, poll_fn};
+use core::marker::PhantomData;
 use core::pin::pin;
 use core::task::Poll;
 
@@ -149,7 +149,15 @@ where
 /// assert_eq!(result, Ok(()));
 /// assert_eq!(clock.now().elapsed(), Duration::from_millis(200 + 400));
 /// ```
-pub struct Supervisor<B, X, E = TreeError, H = Hook, M: RawMutex = CriticalSectionRawMutex, K = AllTransient, D = NoDeadline> {
+pub struct Supervisor<
+    B,
+    X,
+    E = TreeError,
+    H = Hook,
+    M: RawMutex = CriticalSectionRawMutex,
+    K = AllTransient,
+    D = NoDeadline,
+> {
     build: B,
     executor: X,
     hook: H,
