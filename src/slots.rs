@@ -14,9 +14,11 @@
 //! are woken after the lock is released.
 
 use core::cell::RefCell;
+use core::future::{Future, poll_fn};
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
+use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
@@ -346,6 +348,22 @@ impl<M: RawMutex, Q: Default, S: Extra> Drop for Claim<'_, '_, M, Q, S> {
         }
         if let Some(taken) = taken {
             taken.wake();
+        }
+    }
+}
+
+impl<M: RawMutex, Q: Default> Slots<'_, M, Q, ()> {
+    /// The close of the `shot` groups: cancels the context, refuses further items, wakes the
+    /// driver (so that it can end once idle) and waits until nothing is queued or running, or
+    /// `deadline` completes.
+    pub(crate) async fn close_cancel(&self, deadline: impl Future<Output = ()>) -> Result<(), crate::shot::Error> {
+        self.ctx.cancel();
+        self.close(|_| None);
+        let idle = poll_fn(|cx| self.poll_idle_until(cx, |book| book.active == 0));
+        match select(idle, deadline).await {
+            Either::First(Ok(())) => Ok(()),
+            Either::First(Err(Full)) => Err(crate::shot::Error::Overflow),
+            Either::Second(()) => Err(crate::shot::Error::Deadline),
         }
     }
 }
