@@ -72,25 +72,14 @@ where
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use procession::{Ctx, Overrun, Runner, nop, parallel};
-/// use procession::group::{self, DynGroup};
+/// use procession::{Ctx, Runner, TreeError, nop, parallel};
+/// use procession::group::DynGroup;
 ///
-/// #[derive(Debug, PartialEq)]
-/// enum AppError { Group(group::Error), Overrun(Overrun) }
-/// impl From<group::Error> for AppError {
-///     fn from(e: group::Error) -> Self { Self::Group(e) }
-/// }
-/// impl From<Overrun> for AppError {
-///     fn from(o: Overrun) -> Self { Self::Overrun(o) }
-/// }
-/// impl procession::Merge for AppError {
-///     fn merge(self, _later: Self) -> Self { self }
-/// }
-///
+/// // `TreeError` takes the group's own errors and the children's overruns as they are.
 /// static EXITS: AtomicUsize = AtomicUsize::new(0);
 /// let root = Ctx::new();
-/// let group: DynGroup<'_, AppError> = DynGroup::new(&root);
-/// let count = |result: Result<(), AppError>| {
+/// let group: DynGroup<'_, TreeError> = DynGroup::new(&root);
+/// let count = |result: Result<(), TreeError>| {
 ///     assert!(result.is_ok());
 ///     EXITS.fetch_add(1, Ordering::SeqCst);
 /// };
@@ -205,6 +194,8 @@ impl<'a, E, M: RawMutex> DynGroup<'a, E, M> {
     /// # Errors
     ///
     /// - [`Error::Overrun`] with the level reached, as for `Group::stop`.
+    ///
+    /// ([`Error::Overflow`] happens only without `alloc`: a `DynGroup` never returns it.)
     ///
     /// # Cancel safety
     ///

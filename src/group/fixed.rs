@@ -134,6 +134,10 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// Items queued while no driver is attached are waited for until a driver runs them. To
     /// bound the wait, race it with a deadline, or use [`stop`](Self::stop).
     ///
+    /// Without `alloc`, a wait that fits neither in the group's waiter slots nor in the spill
+    /// table completes at once, before its generation has ended (see the
+    /// [module docs](crate::group)).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future withdraws the wait.
@@ -143,7 +147,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
 
     /// Waits until no child is queued or running: at once if none is, otherwise until the
     /// group next becomes idle. Unlike [`wait`](Self::wait) it leaves the generation as it
-    /// is.
+    /// is. As for `wait`, one that fits in no waiter slot completes at once.
     ///
     /// # Cancel safety
     ///
@@ -188,6 +192,8 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     ///   level any stop of this group reached ([`StopLevel::Forced`](crate::StopLevel::Forced)
     ///   or [`StopLevel::Hard`](crate::StopLevel::Hard); also hard once a driver was dropped
     ///   while children ran). The end of the last child wins a tie with a deadline.
+    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
+    ///   than the group's slots and the spill table hold); the stop stays in force.
     ///
     /// # Cancel safety
     ///
@@ -303,20 +309,25 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// # Examples
     ///
     /// ```
-    /// use procession::{Ctx, Runner, nop};
-    /// use procession::group::Group;
+    /// use embassy_futures::block_on;
+    /// use procession::error::Kind;
+    /// use procession::{Ctx, Runner, TreeError, never, nop};
+    /// use procession::group::{self, Group};
     ///
     /// let root = Ctx::new();
     /// let group: Group<'_, &str> = Group::new(&root);
-    /// let runner = group.runner(|_: &&str| nop(), |_: &&str, _: Result<(), MyError>| {});
-    /// let result = embassy_futures::block_on(runner.run(&root, async |_| {
+    /// let runner = group.runner(|_: &&str| nop(), |_: &&str, _: Result<(), TreeError>| {});
+    /// let result = block_on(runner.run(&root, async |_| {
     ///     group.go("child").unwrap(); // stopped when the callback returns
     ///     Ok(())
     /// }));
     /// assert_eq!(result, Ok(()));
-    /// # #[derive(Debug, PartialEq)] struct MyError;
-    /// # impl From<procession::Overrun> for MyError { fn from(_: procession::Overrun) -> Self { MyError } }
-    /// # impl From<procession::group::Error> for MyError { fn from(_: procession::group::Error) -> Self { MyError } }
+    ///
+    /// // A `TreeError` takes the group's own errors as they are: a closed group does not run.
+    /// assert_eq!(block_on(group.stop(never, never)), Ok(()));
+    /// let result: Result<(), TreeError> = block_on(runner.run(&root, async |_| Ok(())));
+    /// let error = result.unwrap_err();
+    /// assert_eq!(error.errors()[0].kind(), &Kind::Group(group::Error::Closed));
     /// ```
     pub fn runner<Mk, X>(&self, make: Mk, at_exit: X) -> GroupRunner<'_, 'a, T, N, M, Mk, X> {
         GroupRunner { group: self, make, at_exit }

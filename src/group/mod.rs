@@ -67,6 +67,13 @@
 //!   its place up: queued items wait for the next driver.
 //! - **Nothing spins.** An idle driver, callback or wait sleeps in waker slots until a real
 //!   change.
+//! - **Too many waiters.** Without `alloc`, a wait that fits neither in the group's slots
+//!   ([`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS)) nor in the program-wide spill table
+//!   ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)) ends at once instead of sleeping without a
+//!   wakeup: [`stop`](Group::stop) returns [`Error::Overflow`], [`wait`](Group::wait) and
+//!   [`done`](Group::done) complete early, and a child whose callback or stop watcher cannot
+//!   wait is cancelled with [`Cause::Overflow`](crate::Cause::Overflow) (its callback returns).
+//!   No other waiter is ever woken early because of it.
 //!
 //! # Differences from pact's `Group`
 //!
