@@ -30,6 +30,13 @@ impl From<group::Error> for Fail {
     }
 }
 
+/// One test at a time: a test without `alloc` fills the program-wide spill table.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 // === a child that behaves as told ===
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +184,7 @@ fn with_driver<const N: usize, T>(group: &Group<'_, Kid, N>, log: &Log, control:
 /// wait and interrupt on an empty group do not block.
 #[test]
 fn test_group_run_empty() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
@@ -196,6 +204,7 @@ fn test_group_run_empty() {
 /// awaited when the callback returns; nothing is left running.
 #[test]
 fn test_group_go_in_run() {
+    let _serial = serial();
     let log = Log::new();
     let root = Ctx::new();
     let group: Group<'_, Kid> = Group::new(&root);
@@ -212,6 +221,7 @@ fn test_group_go_in_run() {
 /// callback; interrupt (twice: idempotent) stops it, and wait sees its exit.
 #[test]
 fn test_group_go_and_interrupt() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     with_driver(&group, &log, async {
@@ -230,6 +240,7 @@ fn test_group_go_and_interrupt() {
 /// its child interrupted and awaited when the callback returns; no hang, run twice.
 #[test]
 fn example_group_builder() {
+    let _serial = serial();
     struct PerRun {
         log: Log,
     }
@@ -258,6 +269,7 @@ fn example_group_builder() {
 /// soon as they are ready, until a wait opens a new generation.
 #[test]
 fn interrupt_before_go_leaves_the_generation_closed() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     with_driver(&group, &log, async {
@@ -284,6 +296,7 @@ fn interrupt_before_go_leaves_the_generation_closed() {
 /// interrupted with it, and the wait completes only after it returned too.
 #[test]
 fn go_during_wait_joins_the_generation() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     with_driver(&group, &log, async {
@@ -314,6 +327,7 @@ fn go_during_wait_joins_the_generation() {
 /// still interrupted.
 #[test]
 fn done_leaves_the_generation() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     with_driver(&group, &log, async {
@@ -335,6 +349,7 @@ fn done_leaves_the_generation() {
 /// `at_exit` with their errors; the group goes on and the wait completes.
 #[test]
 fn failing_children_are_reported() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     with_driver(&group, &log, async {
@@ -357,6 +372,7 @@ fn failing_children_are_reported() {
 /// return); the stop's forced level cancels it.
 #[test]
 fn never_ready_is_forced_by_stop() {
+    let _serial = serial();
     let log = Log::new();
     let clock: ManualClock = ManualClock::new();
     let group: Group<'static, Kid> = Group::detached();
@@ -382,6 +398,7 @@ fn never_ready_is_forced_by_stop() {
 /// the stop reports the forced level.
 #[test]
 fn ignoring_the_graceful_stop_reaches_the_forced_level() {
+    let _serial = serial();
     let log = Log::new();
     let clock: ManualClock = ManualClock::new();
     let group: Group<'static, Kid> = Group::detached();
@@ -412,6 +429,7 @@ fn ignoring_the_graceful_stop_reaches_the_forced_level() {
 /// deadline passes; each is reported with an overrun of the hard level.
 #[test]
 fn deaf_children_reach_the_hard_level() {
+    let _serial = serial();
     let log = Log::new();
     let clock: ManualClock = ManualClock::new();
     let group: Group<'static, Kid> = Group::detached();
@@ -443,6 +461,7 @@ fn deaf_children_reach_the_hard_level() {
 /// with `Cause::Parent`, and the run returns once they all have.
 #[test]
 fn cancelled_run_cancels_the_children() {
+    let _serial = serial();
     let log = Log::new();
     let root = Ctx::new();
     let group_parent = Ctx::new();
@@ -465,6 +484,7 @@ fn cancelled_run_cancels_the_children() {
 /// Cancelling the group's parent cancels the children with the parent's cause.
 #[test]
 fn parent_cancellation_reaches_the_children() {
+    let _serial = serial();
     let log = Log::new();
     let parent = Ctx::new();
     let group: Group<'_, Kid> = Group::new(&parent);
@@ -483,6 +503,7 @@ fn parent_cancellation_reaches_the_children() {
 /// item is refused as closed.
 #[test]
 fn capacity_full_and_closed() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid, 2> = Group::detached();
     let name = |e: GoError<Kid>| match e {
@@ -519,6 +540,7 @@ fn capacity_full_and_closed() {
 /// runs, or of a closed group (its callback is not called).
 #[test]
 fn second_driver_is_an_error() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
@@ -538,6 +560,7 @@ fn second_driver_is_an_error() {
 /// wait; a later stop reports the hard level.
 #[test]
 fn driver_dropped_mid_run() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
@@ -566,6 +589,7 @@ fn driver_dropped_mid_run() {
 /// wait for the next driver.
 #[test]
 fn idle_driver_dropped_detaches() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
@@ -586,6 +610,7 @@ fn idle_driver_dropped_detaches() {
 /// run and reported once.
 #[test]
 fn go_from_several_threads() {
+    let _serial = serial();
     const EACH: usize = 4;
     let log = Log::new();
     let group: Group<'static, Kid, 16> = Group::detached();
@@ -643,6 +668,7 @@ fn wakes(c: &Counter) -> usize {
 /// they stay pending and nothing wakes them; each real change wakes them.
 #[test]
 fn idle_polls_are_bounded() {
+    let _serial = serial();
     let log = Log::new();
     let group: Group<'static, Kid> = Group::detached();
     let root = Ctx::new();
@@ -686,6 +712,7 @@ static STATIC: Group<'static, u8, 2> = Group::new(&ROOT);
 /// A group in a `static` (const `new`, default mutex), used through the `Runner` form.
 #[test]
 fn static_group() {
+    let _serial = serial();
     let exited = AtomicUsize::new(0);
     let count = |_: &u8, result: Result<(), Error>| {
         assert_eq!(result, Ok(()));
@@ -835,6 +862,7 @@ impl From<Overrun> for Tiny {
 /// children, `interrupt`, `wait` and `stop` (every future polled by hand with a no-op waker).
 #[test]
 fn fixed_group_allocates_nothing() {
+    let _serial = serial();
     let root = Ctx::new();
     let group: Group<'_, u8, 2> = Group::new(&root);
     let exited = AtomicUsize::new(0);
@@ -859,4 +887,81 @@ fn fixed_group_allocates_nothing() {
     });
     assert_eq!(exited.load(Ordering::Relaxed), 2);
     assert_eq!(info.count_total, 0, "allocations: {info:?}");
+}
+
+// === waiters beyond every slot (without `alloc`) ===
+
+/// Without `alloc`: once the group's waiter slots and the program-wide spill table are full, a
+/// further `done` completes at once and a `stop` returns `Error::Overflow` instead of sleeping
+/// without a wakeup; nobody already waiting is woken early, the stop stays in force, and the
+/// end of the last child wakes every kept waiter once.
+#[cfg(not(feature = "alloc"))]
+#[test]
+fn waits_beyond_every_slot_end_at_once() {
+    let _serial = serial();
+    use core::task::Poll;
+    use procession::ctx::{SPILL_SLOTS, WAITER_SLOTS};
+
+    let log = Log::new();
+    let group: Group<'static, Kid> = Group::detached();
+    let root = Ctx::new();
+    let (_, driver_waker) = counter();
+    let mut cx = Context::from_waker(&driver_waker);
+    let mut drive = pin!(group.drive(&root, make, exits(&log)));
+    group.go(kid("a", How::IgnoresGraceful, &log)).unwrap();
+    assert!(drive.as_mut().poll(&mut cx).is_pending());
+    assert!(has(&log, "ready a"));
+
+    let tasks: Vec<_> = (0..WAITER_SLOTS + SPILL_SLOTS).map(|_| counter()).collect();
+    let mut dones: Vec<_> = tasks.iter().map(|_| Box::pin(group.done())).collect();
+    for (done, (_, waker)) in dones.iter_mut().zip(&tasks) {
+        assert!(done.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
+    }
+    let (extra_wakes, extra) = counter();
+    assert!(pin!(group.done()).poll(&mut Context::from_waker(&extra)).is_ready(), "a done that fits nowhere ends");
+    let mut stop = pin!(group.stop(never, never));
+    assert_eq!(stop.as_mut().poll(&mut Context::from_waker(&extra)), Poll::Ready(Err(group::Error::Overflow)));
+    assert!(tasks.iter().all(|(c, _)| wakes(c) == 0), "nobody is woken early");
+    assert_eq!(wakes(&extra_wakes), 0);
+
+    // The stop is in force: closed and interrupted; the child waits for its cancellation.
+    assert!(group.is_closed());
+    assert!(drive.as_mut().poll(&mut cx).is_pending());
+    assert!(has(&log, "stop a"));
+    assert!(!group.is_done());
+    assert!(group.cancel());
+    assert_eq!(drive.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert!(has(&log, "exit a: ok"));
+    assert!(tasks.iter().all(|(c, _)| wakes(c) == 1), "the end wakes every kept waiter once");
+    for (done, (_, waker)) in dones.iter_mut().zip(&tasks) {
+        assert!(done.as_mut().poll(&mut Context::from_waker(waker)).is_ready());
+    }
+}
+
+// === errors ===
+
+/// The group's own errors go into a `TreeError` as they are (no impl written), and its
+/// `Display` forwards.
+#[test]
+fn group_errors_fit_a_tree_error() {
+    let _serial = serial();
+    use procession::TreeError;
+    use procession::error::Kind;
+
+    let error: TreeError = group::Error::Busy.into();
+    assert_eq!(error.errors()[0].kind(), &Kind::Group(group::Error::Busy));
+    assert_eq!(error.errors()[0].to_string(), "group: already driven");
+    let root = Ctx::new();
+    let group: Group<'_, u8> = Group::new(&root);
+    let runner = group.runner(|_: &u8| nop(), |_: &u8, _: Result<(), TreeError>| {});
+    let (first, second) = within(join(
+        runner.run(&root, async |_| {
+            yield_now().await;
+            Ok(())
+        }),
+        runner.run(&root, async |_| Ok(())),
+    ));
+    assert_eq!(first, Ok(()));
+    let second = second.unwrap_err();
+    assert_eq!(second.errors()[0].kind(), &Kind::Group(group::Error::Busy));
 }
