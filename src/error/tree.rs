@@ -167,7 +167,7 @@ pub enum Kind<E> {
     Overrun(Overrun),
     /// A restart supervisor failed by itself (its intensity was exceeded, or it was run twice).
     Supervisor(supervisor::Error),
-    /// A [`Group`](crate::group::Group) or [`DynGroup`](crate::group::DynGroup) failed by
+    /// A [`group::Group`] (or, with `alloc`, a `group::DynGroup`) failed by
     /// itself (already driven, closed, a stop's deadline passed, or a stop's wait fit nowhere).
     Group(group::Error),
 }
