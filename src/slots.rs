@@ -258,18 +258,25 @@ impl<'a, M: RawMutex, Q: Default, S: Extra> Slots<'a, M, Q, S> {
         woken.wake();
     }
 
-    /// Closes the handle (no more items) and wakes the driver. With `drop_queue` returning the
-    /// queue, also drops what is queued (outside the lock) and counts it gone. Returns whether
-    /// this call closed it.
-    pub(crate) fn close(&self, drop_queue: impl FnOnce(&mut Book<Q, S>) -> Option<Q>) -> bool {
-        let (changed, taken) = self.with(|book| {
+    /// Closes the handle (no more items) and wakes the driver, under one lock. With
+    /// `drop_queue` returning the queue, also drops what is queued (outside the lock) and
+    /// counts it gone; `then` runs under the same lock afterwards (the rest of the change; what
+    /// it returns is for the caller to wake). Returns whether this call closed the handle, and
+    /// what `then` returned.
+    pub(crate) fn close<R>(
+        &self,
+        drop_queue: impl FnOnce(&mut Book<Q, S>) -> Option<Q>,
+        then: impl FnOnce(&mut Book<Q, S>) -> R,
+    ) -> (bool, R) {
+        let (changed, taken, out) = self.with(|book| {
             let changed = !core::mem::replace(&mut book.closed, true);
             let dropped = drop_queue(book);
             let idle = if dropped.is_some() { book.gone(book.active - book.running) } else { Woken::NONE };
-            (changed, Taken { idle, driver: book.driver.take(), dropped })
+            let out = then(book);
+            (changed, Taken { idle, driver: book.driver.take(), dropped }, out)
         });
         taken.wake();
-        changed
+        (changed, out)
     }
 }
 
@@ -358,7 +365,7 @@ impl<M: RawMutex, Q: Default> Slots<'_, M, Q, ()> {
     /// `deadline` completes.
     pub(crate) async fn close_cancel(&self, deadline: impl Future<Output = ()>) -> Result<(), crate::shot::Error> {
         self.ctx.cancel();
-        self.close(|_| None);
+        self.close(|_| None, |_| ());
         let idle = poll_fn(|cx| self.poll_idle_until(cx, |book| book.active == 0));
         match select(idle, deadline).await {
             Either::First(Ok(())) => Ok(()),

@@ -11,7 +11,7 @@ use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
 use crate::runner::Runner;
 use crate::slots::{Book, Extra, Slots, key_of};
-use crate::waitqueue::{Full, WAITER_SLOTS, WaitList};
+use crate::waitqueue::{Full, WAITER_SLOTS, WaitList, Woken};
 
 /// How far the current generation has been asked to stop. Only grows within a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,23 @@ impl Gen {
             false
         }
     }
+
+    /// Notes that a stop reached `level` while `active` children were left.
+    fn note_reached(&mut self, active: usize, level: StopLevel) {
+        if active > 0 {
+            self.reached = self.reached.max(Some(level));
+        }
+    }
+
+    /// Raises the level; if it changed, takes the children's waiters out, to be woken once the
+    /// lock is released.
+    fn raise_take(&mut self, level: Level) -> Option<Woken<WAITER_SLOTS>> {
+        if !self.raise(level) {
+            return None;
+        }
+        let key = key_of(&self.children);
+        Some(self.children.take(key))
+    }
 }
 
 impl Drop for Gen {
@@ -93,6 +110,13 @@ impl Extra for Gen {
     }
 }
 
+/// Wakes what a change took out, if anything.
+fn wake(woken: Option<Woken<WAITER_SLOTS>>) {
+    if let Some(woken) = woken {
+        woken.wake();
+    }
+}
+
 /// The slots of a group and its generations.
 pub(super) struct Core<'a, M: RawMutex, Q: Default> {
     pub(super) slots: Slots<'a, M, Q, Gen>,
@@ -105,14 +129,10 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
 
     /// Raises the level and takes the children's waiters out under one lock; wakes them after.
     fn raise(&self, level: Level) -> bool {
-        let woken = self.slots.with(|book| {
-            if !book.extra.raise(level) {
-                return None;
-            }
-            let key = key_of(&book.extra.children);
-            Some(book.extra.children.take(key))
-        });
-        woken.map(crate::waitqueue::Woken::wake).is_some()
+        let woken = self.slots.with(|book| book.extra.raise_take(level));
+        let changed = woken.is_some();
+        wake(woken);
+        changed
     }
 
     pub(super) fn interrupt(&self) -> bool {
@@ -229,12 +249,16 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
         HF: Future<Output = ()>,
     {
         let idle = |book: &Book<Q, Gen>| book.active == 0;
-        // Without a driver, what is queued never starts: drop it at once.
-        self.slots.close(|book| (!book.driving).then(|| core::mem::take(&mut book.queue)));
-        self.raise(Level::Interrupted);
-        self.slots.with(|book| {
-            book.extra.reached = book.extra.reached.max(Some(StopLevel::Graceful));
-        });
+        // One change: closed, and the generation interrupted. Without a driver, what is queued
+        // never starts: it is dropped at once.
+        let (_, woken) = self.slots.close(
+            |book| (!book.driving).then(|| core::mem::take(&mut book.queue)),
+            |book| {
+                book.extra.reached = book.extra.reached.max(Some(StopLevel::Graceful));
+                book.extra.raise_take(Level::Interrupted)
+            },
+        );
+        wake(woken);
         let until_idle = || poll_fn(|cx| self.slots.poll_idle_until(cx, idle));
         let overflow = match select(until_idle(), graceful()).await {
             Either::First(idle) => idle.is_err(),
@@ -243,9 +267,18 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
                 match select(until_idle(), forced()).await {
                     Either::First(idle) => idle.is_err(),
                     Either::Second(()) => {
-                        self.escalate(Level::Hard, StopLevel::Hard);
-                        // Items no driver took never start.
-                        self.slots.close(|book| Some(core::mem::take(&mut book.queue)));
+                        // One change: the hard level, and the items no driver took dropped
+                        // (they never start).
+                        let mut woken = None;
+                        self.slots.close(
+                            |book| {
+                                book.extra.note_reached(book.active, StopLevel::Hard);
+                                woken = book.extra.raise_take(Level::Hard);
+                                Some(core::mem::take(&mut book.queue))
+                            },
+                            |_| (),
+                        );
+                        wake(woken);
                         until_idle().await.is_err()
                     }
                 }
@@ -262,12 +295,12 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
         }
     }
 
+    /// Raises the level to `level`, noting `reached` if a child is left, under one lock.
     fn escalate(&self, level: Level, reached: StopLevel) {
-        self.slots.with(|book| {
-            if book.active > 0 {
-                book.extra.reached = book.extra.reached.max(Some(reached));
-            }
+        let woken = self.slots.with(|book| {
+            book.extra.note_reached(book.active, reached);
+            book.extra.raise_take(level)
         });
-        self.raise(level);
+        wake(woken);
     }
 }
