@@ -965,3 +965,54 @@ fn group_errors_fit_a_tree_error() {
     let second = second.unwrap_err();
     assert_eq!(second.errors()[0].kind(), &Kind::Group(group::Error::Busy));
 }
+
+/// Without `alloc`: the `Runner` form's own wait for its children, in the driver's task, stays
+/// pending when it fits in no waiter slot (the driver's progress ends the generation), instead
+/// of ending at once and looping without a pause.
+#[cfg(not(feature = "alloc"))]
+#[test]
+fn runner_form_waits_beyond_every_slot() {
+    use core::task::Poll;
+    use procession::ctx::{SPILL_SLOTS, WAITER_SLOTS};
+
+    let _serial = serial();
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel();
+    // On a thread, so that a loop without a pause fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        let log = Log::new();
+        let group: Group<'static, Kid> = Group::detached();
+        let root = Ctx::new();
+        let runner = group.runner(make, exits(&log));
+        let (_, runner_waker) = counter();
+        let mut cx = Context::from_waker(&runner_waker);
+        let go_on = core::cell::Cell::new(false);
+        let mut run = pin!(runner.run(&root, async |_| {
+            group.go(kid("a", How::Normal, &log)).unwrap();
+            // Returns once the test has filled every waiter slot (polled by hand).
+            core::future::poll_fn(|_| if go_on.get() { Poll::Ready(()) } else { Poll::Pending }).await;
+            Ok(())
+        }));
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        assert!(has(&log, "ready a"));
+        let tasks: Vec<_> = (0..WAITER_SLOTS + SPILL_SLOTS).map(|_| counter()).collect();
+        let mut dones: Vec<_> = tasks.iter().map(|_| Box::pin(group.done())).collect();
+        for (done, (_, waker)) in dones.iter_mut().zip(&tasks) {
+            assert!(done.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
+        }
+        go_on.set(true);
+        let mut result = Poll::Pending;
+        for _ in 0..10 {
+            result = run.as_mut().poll(&mut cx);
+            if result.is_ready() {
+                break;
+            }
+        }
+        assert_eq!(result, Poll::Ready(Ok(())));
+        assert!(has(&log, "exit a: ok"));
+        assert!(tasks.iter().all(|(c, _)| wakes(c) == 1));
+        drop(dones);
+        finished_tx.send(()).unwrap();
+    });
+    assert!(finished_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "the run hung or failed");
+}

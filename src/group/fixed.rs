@@ -18,6 +18,7 @@ use crate::ctx::Ctx;
 use crate::error::Overrun;
 use crate::runner::Runner;
 use crate::slots::Claim;
+use crate::waitqueue::Full;
 
 pub(super) type FixedClaim<'s, 'a, T, const N: usize, M> = Claim<'s, 'a, M, Deque<T, N>, super::core::Gen>;
 
@@ -142,7 +143,13 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     ///
     /// Cancel safe: dropping the future withdraws the wait.
     pub fn wait(&self) -> Wait<'_, 'a, T, N, M> {
-        Wait { group: self, epoch: self.core.wait_begin() }
+        Wait { group: self, epoch: self.core.wait_begin(), in_driver_task: false }
+    }
+
+    /// A [`wait`](Self::wait) polled in the driver's own task, after the driver (see
+    /// `Wait`'s `in_driver_task`).
+    pub(super) fn wait_in_driver_task(&self) -> Wait<'_, 'a, T, N, M> {
+        Wait { group: self, epoch: self.core.wait_begin(), in_driver_task: true }
     }
 
     /// Waits until no child is queued or running: at once if none is, otherwise until the
@@ -357,6 +364,10 @@ pub struct Wait<'g, 'a, T, const N: usize = 4, M: RawMutex = CriticalSectionRawM
     group: &'g Group<'a, T, N, M>,
     /// The generation waited on; `None` once complete.
     epoch: Option<u32>,
+    /// Polled by the driver's own task, after the driver (the `Runner` form): only the
+    /// driver's progress ends the generation, and the task is polled again after each, so a
+    /// wait that fits in no waiter slot stays pending instead of ending early.
+    in_driver_task: bool,
 }
 
 impl<T, const N: usize, M: RawMutex> Future for Wait<'_, '_, T, N, M> {
@@ -364,11 +375,14 @@ impl<T, const N: usize, M: RawMutex> Future for Wait<'_, '_, T, N, M> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let Some(epoch) = self.epoch else { return Poll::Ready(()) };
-        let poll = self.group.core.poll_wait(epoch, cx).map(|_| ());
-        if poll.is_ready() {
-            self.epoch = None;
+        match self.group.core.poll_wait(epoch, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(Full)) if self.in_driver_task => Poll::Pending,
+            Poll::Ready(_) => {
+                self.epoch = None;
+                Poll::Ready(())
+            }
         }
-        poll
     }
 }
 

@@ -50,7 +50,9 @@ where
             // generation: interrupt and wait again, so that none is left behind.
             loop {
                 group.interrupt();
-                group.wait().await;
+                // Polled after the driver, in its task: only the driver's progress ends the
+                // generation, so this wait never needs a waiter slot of its own.
+                group.wait_in_driver_task().await;
                 if claim.release_if_idle() {
                     break;
                 }
