@@ -72,8 +72,10 @@
 //!   ([`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)) ends at once instead of sleeping without a
 //!   wakeup: [`stop`](Group::stop) returns [`Error::Overflow`], [`wait`](Group::wait) and
 //!   [`done`](Group::done) complete early, and a child whose callback or stop watcher cannot
-//!   wait is cancelled with [`Cause::Overflow`](crate::Cause::Overflow) (its callback returns).
-//!   No other waiter is ever woken early because of it.
+//!   wait is cancelled with [`Cause::Overflow`](crate::Cause::Overflow) (its callback returns;
+//!   if its watcher cannot wait for the hard level either, it is dropped and reported with an
+//!   [`Overrun`] of the hard level). The `Runner` form's own wait, in the driver's task, needs
+//!   no slot and is not affected. No other waiter is ever woken early because of it.
 //!
 //! # Differences from pact's `Group`
 //!
