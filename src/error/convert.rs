@@ -2,7 +2,7 @@
 //!
 //! The crate's adapters need, of a tree's error type `E`: [`Merge`] (combinators, deadlines,
 //! supervisors), `From<`[`Overrun`]`>` (deadlines), `From<`[`supervisor::Error`]`>` (the
-//! restart supervisor), `From<`[`TaskError`]`<X>>` ([`task`](crate::proc::task)) and
+//! restart supervisor), `From<`[`group::Error`]`>` (the groups of [`group`]), `From<`[`TaskError`]`<X>>` ([`task`](crate::proc::task)) and
 //! [`Prefix`] (naming a node). [`TreeError`](super::TreeError) and
 //! [`UnboundedTreeError`](super::UnboundedTreeError) have them all for every `E`, through
 //! their entries, [`Failure`]. A plain [`MultiError<E, N>`](MultiError) or
@@ -11,7 +11,7 @@
 
 use super::{Failure, Kind, Merge, Message, MultiError, Overrun, Prefix};
 use crate::proc::TaskError;
-use crate::supervisor;
+use crate::{group, supervisor};
 
 // === into a Failure: no bound on the user's error ===
 
@@ -24,6 +24,12 @@ impl<E> From<Overrun> for Failure<E> {
 impl<E> From<supervisor::Error> for Failure<E> {
     fn from(error: supervisor::Error) -> Self {
         Self::new(Kind::Supervisor(error))
+    }
+}
+
+impl<E> From<group::Error> for Failure<E> {
+    fn from(error: group::Error) -> Self {
+        Self::new(Kind::Group(error))
     }
 }
 
@@ -123,14 +129,14 @@ impl<E, const N: usize> From<TaskError<Self>> for MultiError<Failure<E>, N> {
     }
 }
 
-// The `From<supervisor::Error>` of `MultiError<E, N>` (for `E: From<supervisor::Error>`) is
-// written beside `supervisor::Error`.
+// The `From<supervisor::Error>` and `From<group::Error>` of `MultiError<E, N>` (for `E` with
+// the same) are written beside `supervisor::Error` and `group::Error`.
 
 // === into an unbounded list ===
 
 #[cfg(feature = "alloc")]
 mod unbounded {
-    use super::{Failure, Message, Overrun, Prefix, TaskError, supervisor};
+    use super::{Failure, Message, Overrun, Prefix, TaskError, group, supervisor};
     use crate::error::UnboundedMultiError;
 
     impl<E: From<Overrun>> From<Overrun> for UnboundedMultiError<E> {
@@ -141,6 +147,12 @@ mod unbounded {
 
     impl<E: From<supervisor::Error>> From<supervisor::Error> for UnboundedMultiError<E> {
         fn from(error: supervisor::Error) -> Self {
+            Self::from_error(E::from(error))
+        }
+    }
+
+    impl<E: From<group::Error>> From<group::Error> for UnboundedMultiError<E> {
+        fn from(error: group::Error) -> Self {
             Self::from_error(E::from(error))
         }
     }

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::{MultiError, Overrun};
-use crate::supervisor;
+use crate::{group, supervisor};
 
 /// The ready-made error type of a process tree: every failure of the tree, bounded, each with
 /// the name of the node that reported it (no heap).
@@ -13,7 +13,7 @@ use crate::supervisor;
 /// [`MultiError::overflow`]). It is a [`MultiError`] of [`Failure`]s, so it implements every
 /// conversion the crate needs **with no bound on `E`**: [`Merge`](super::Merge) (several
 /// failures), `From<`[`Overrun`]`>` (deadlines), `From<`[`supervisor::Error`]`>` (the
-/// restart supervisor), `From<`[`TaskError`](crate::proc::TaskError)`<E>>` and
+/// restart supervisor), `From<`[`group::Error`]`>` (the groups of [`group`]), `From<`[`TaskError`](crate::proc::TaskError)`<E>>` and
 /// `From<TaskError<TreeError<E, N>>>` (named processes), [`Prefix`](super::Prefix) (naming a
 /// node, [`RunnerExt::named`](crate::RunnerExt::named)). A user writes no trait impl to use
 /// deadlines, supervisors, tasks or groups.
@@ -147,7 +147,7 @@ impl PartialEq<&str> for Message {
 /// The entries of a [`TreeError`]. `Display` is "node: what" ("storage: stop deadline passed,
 /// dropped", "web: address in use"), or just "what" for a failure of an unnamed node.
 /// `core::error::Error` is implemented whenever `E` is `Debug + Display`; `source()` is the
-/// crate's own error ([`Overrun`], [`supervisor::Error`]) and `None` for the user's own (so
+/// crate's own error ([`Overrun`], [`supervisor::Error`], [`group::Error`]) and `None` for the user's own (so
 /// that `TreeError<&'static str>` is an `Error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -167,6 +167,9 @@ pub enum Kind<E> {
     Overrun(Overrun),
     /// A restart supervisor failed by itself (its intensity was exceeded, or it was run twice).
     Supervisor(supervisor::Error),
+    /// A [`group::Group`] (or, with `alloc`, a `group::DynGroup`) failed by
+    /// itself (already driven, closed, a stop's deadline passed, or a stop's wait fit nowhere).
+    Group(group::Error),
 }
 
 // === impl Failure ===
@@ -237,6 +240,7 @@ impl<E> Kind<E> {
             Self::Own(error) => Kind::Own(f(error)),
             Self::Overrun(overrun) => Kind::Overrun(overrun),
             Self::Supervisor(error) => Kind::Supervisor(error),
+            Self::Group(error) => Kind::Group(error),
         }
     }
 }
@@ -256,6 +260,7 @@ impl<E: fmt::Display> fmt::Display for Kind<E> {
             Self::Own(error) => error.fmt(f),
             Self::Overrun(overrun) => overrun.fmt(f),
             Self::Supervisor(error) => error.fmt(f),
+            Self::Group(error) => error.fmt(f),
         }
     }
 }
@@ -267,6 +272,7 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for Failure<E> {
             Kind::Own(_) => None,
             Kind::Overrun(overrun) => Some(overrun),
             Kind::Supervisor(error) => Some(error),
+            Kind::Group(error) => Some(error),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `alloc`).
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
+use alloc::collections::VecDeque;
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use super::error::{Error, GoError};
-use super::jobs::Jobs;
 use crate::ctx::Ctx;
+use crate::slots::{Claim, Slots};
 
 /// The future of a job of a [`DynGroup`]: boxed, `Send`, and free to borrow the group's
 /// context for `'c`.
@@ -24,6 +24,9 @@ pub type JobFuture<'c> = Pin<Box<dyn Future<Output = ()> + Send + 'c>>;
 
 /// A job handed to `go`, boxed, with its type erased.
 type Erased<'a> = Box<dyn Start<'a> + Send + 'a>;
+
+/// The jobs handed to `go` and not yet started, in the order they came.
+type Queue<'a> = VecDeque<Erased<'a>>;
 
 /// A boxed job that starts on the group's context.
 trait Start<'a> {
@@ -131,7 +134,7 @@ where
 /// ```
 pub struct DynGroup<'a, M: RawMutex = CriticalSectionRawMutex> {
     /// The jobs handed to `go`, not yet started by the driver, are its queue.
-    jobs: Jobs<'a, M, Vec<Erased<'a>>>,
+    jobs: Slots<'a, M, Queue<'a>, ()>,
 }
 
 impl<M: RawMutex> DynGroup<'static, M> {
@@ -152,7 +155,7 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     }
 
     const fn with_ctx(ctx: Ctx<'a>) -> Self {
-        Self { jobs: Jobs::new(ctx, Vec::new()) }
+        Self { jobs: Slots::new(ctx, VecDeque::new(), ()) }
     }
 
     /// The group's context, the one every job receives: cancelled by
@@ -185,8 +188,8 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     {
         // Allocated outside the lock; coerced under it, which allocates nothing.
         let boxed = Box::new(Boxed(job));
-        let push = |queue: &mut Vec<Erased<'a>>, boxed: Box<Boxed<F>>| {
-            queue.push(boxed);
+        let push = |queue: &mut Queue<'a>, boxed: Box<Boxed<F>>| {
+            queue.push_back(boxed);
             Ok(())
         };
         self.jobs.go(boxed, usize::MAX, push).map_err(|refused| match refused {
@@ -204,19 +207,19 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     ///
     /// Cancel safe.
     pub fn done(&self) -> DynGroupDone<'_, 'a, M> {
-        DynGroupDone { group: self, from: self.jobs.wait_from() }
+        DynGroupDone { group: self, from: self.jobs.idle_from() }
     }
 
     /// Polls for an idle group: `Ready` while no job is queued or running; otherwise registers
     /// the waker of `cx`. Unlike the [`DynGroupDone`] future it does not remember an idle
     /// moment that a new job has already ended.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.jobs.poll_idle_now(cx)
+        self.jobs.poll_idle(self.jobs.idle_from(), cx).map(|_| ())
     }
 
     /// Whether no job is queued or running: `done` would complete at once.
     pub fn is_done(&self) -> bool {
-        self.jobs.is_idle()
+        self.jobs.idle_from().is_none()
     }
 
     /// Cancels the context, refuses further jobs, and waits until every job has returned or
@@ -235,12 +238,12 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// The close happens at the first poll; dropping the future after that only stops the
     /// waiting.
     pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        self.jobs.close(deadline).await
+        self.jobs.close_cancel(deadline).await
     }
 
     /// Whether [`close`](Self::close) was called or the driver ended or was dropped.
     pub fn is_closed(&self) -> bool {
-        self.jobs.is_closed()
+        self.jobs.with(|book| book.closed)
     }
 
     /// The driver: runs every job handed to [`go`](Self::go), all at once, until the group is
@@ -257,28 +260,37 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
     /// uncalled, cancels the context and closes the group: `done` and `close` complete, `go`
     /// refuses.
     pub async fn drive(&self) -> Result<(), Error> {
-        let _end = self.jobs.claim()?;
-        // Declared after `_end`, so dropped before it: the jobs go first.
+        // Its drop, when the driver returns or is dropped, ends the group.
+        let claim = self.jobs.claim().ok_or(Error::Running)?;
+        // Declared after `claim`, so dropped before it: the jobs go first.
         let mut running: FuturesUnordered<JobFuture<'_>> = FuturesUnordered::new();
-        poll_fn(|cx| self.poll_drive(&mut running, cx)).await;
+        poll_fn(|cx| self.poll_drive(&claim, &mut running, cx)).await;
         Ok(())
     }
 
-    fn poll_drive<'g>(&'g self, running: &mut FuturesUnordered<JobFuture<'g>>, cx: &mut Context<'_>) -> Poll<()> {
-        // Registered before looking at the queue: a `go` or `close` after the look wakes us.
-        self.jobs.register_driver(cx);
+    fn poll_drive<'g>(
+        &'g self,
+        claim: &Claim<'_, 'a, M, Queue<'a>, ()>,
+        running: &mut FuturesUnordered<JobFuture<'g>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         loop {
-            let (jobs, closed) = self.jobs.with_queue(|queue, closed| (core::mem::take(queue), closed));
-            if jobs.is_empty() && running.is_empty() {
-                // Nothing queued after `closed` (go refuses then), nothing running: idle.
+            // Starts what is queued; `Pending` registered the driver for the next `go` or
+            // `close`, under the lock of the look at the queue.
+            let closed = loop {
+                match self.jobs.poll_take(cx, claim, VecDeque::pop_front) {
+                    Poll::Ready(Some(job)) => running.push(job.start(self.jobs.context())),
+                    Poll::Ready(None) => break true,
+                    Poll::Pending => break false,
+                }
+            };
+            if running.is_empty() {
+                // Nothing queued after the close (go refuses then), nothing running: idle.
                 return if closed { Poll::Ready(()) } else { Poll::Pending };
-            }
-            for job in jobs {
-                running.push(job.start(self.jobs.context()));
             }
             loop {
                 match running.poll_next_unpin(cx) {
-                    Poll::Ready(Some(())) => self.jobs.job_ended(),
+                    Poll::Ready(Some(())) => self.jobs.ended(),
                     Poll::Ready(None) => break,
                     Poll::Pending => return Poll::Pending,
                 }
@@ -289,7 +301,7 @@ impl<'a, M: RawMutex> DynGroup<'a, M> {
 
 impl<M: RawMutex> fmt::Debug for DynGroup<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (active, closed) = self.jobs.active_and_closed();
+        let (active, closed) = self.jobs.with(|book| (book.active, book.closed));
         f.debug_struct("DynGroup").field("active", &active).field("closed", &closed).finish_non_exhaustive()
     }
 }
@@ -308,7 +320,7 @@ impl<M: RawMutex> Future for DynGroupDone<'_, '_, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.jobs.poll_idle(self.from, cx)
+        self.group.jobs.poll_idle(self.from, cx).map(|_| ())
     }
 }
 

@@ -37,14 +37,23 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
-/// Why [`Group::go`](super::Group::go) (or `DynGroup::go`) refused an item; holds the item.
+/// Why a group's `go` refused what it was handed; holds it, so that nothing is lost.
+///
+/// The error of both kinds of group: the job groups of this module ([`Group::go`](super::Group::go),
+/// `DynGroup::go`) and the process groups of [`group`](crate::group)
+/// ([`group::Group::go`](crate::group::Group::go), `group::DynGroup::go`, where it is
+/// re-exported as [`group::GoError`](crate::group::GoError)).
 ///
 /// Its `Debug` does not show the item, so that items need not be `Debug` (futures are not).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GoError<T> {
-    /// `N` jobs are queued or running already. Wait for one to end, or use a larger `N`.
+    /// The group's `N` slots are taken: `N` jobs or children are queued or running already.
+    /// Wait for one to end (the group's `done`), or use a larger `N`. The groups without a
+    /// capacity (the `DynGroup`s) never return it.
     Full(T),
-    /// The group is closed (or its driver was dropped): it runs nothing more.
+    /// The group is closed and runs nothing more: a job group after its `close` or the end
+    /// of its driver; a process group after its `stop`, or once a driver was dropped while
+    /// children ran.
     Closed(T),
 }
 

@@ -10,8 +10,8 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use heapless::Deque;
 
 use super::error::{Error, GoError};
-use super::jobs::Jobs;
 use crate::ctx::Ctx;
+use crate::slots::{Claim, Slots};
 
 /// A group of up to `N` concurrent jobs on a managed context.
 ///
@@ -70,7 +70,7 @@ use crate::ctx::Ctx;
 /// ```
 pub struct Group<'a, T, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex> {
     /// The items handed to `go`, not yet taken by a worker of the driver, are its queue.
-    jobs: Jobs<'a, M, Deque<T, N>>,
+    jobs: Slots<'a, M, Deque<T, N>, ()>,
 }
 
 // === impl Group ===
@@ -89,7 +89,7 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     }
 
     const fn with_ctx(ctx: Ctx<'a>) -> Self {
-        Self { jobs: Jobs::new(ctx, Deque::new()) }
+        Self { jobs: Slots::new(ctx, Deque::new(), ()) }
     }
 
     /// The group's context: cancelled by [`cancel`](Self::cancel),
@@ -125,19 +125,19 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     ///
     /// Cancel safe.
     pub fn done(&self) -> GroupDone<'_, 'a, T, N, M> {
-        GroupDone { group: self, from: self.jobs.wait_from() }
+        GroupDone { group: self, from: self.jobs.idle_from() }
     }
 
     /// Polls for an idle group: `Ready` while no job is queued or running; otherwise registers
     /// the waker of `cx`. Unlike the [`GroupDone`] future it does not remember an idle moment
     /// that a new job has already ended.
     pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.jobs.poll_idle_now(cx)
+        self.jobs.poll_idle(self.jobs.idle_from(), cx).map(|_| ())
     }
 
     /// Whether no job is queued or running: `done` would complete at once.
     pub fn is_done(&self) -> bool {
-        self.jobs.is_idle()
+        self.jobs.idle_from().is_none()
     }
 
     /// Cancels the context, refuses further items, and waits until every job has returned or
@@ -155,12 +155,12 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// The close happens at the first poll; dropping the future after that only stops the
     /// waiting.
     pub async fn close(&self, deadline: impl Future<Output = ()>) -> Result<(), Error> {
-        self.jobs.close(deadline).await
+        self.jobs.close_cancel(deadline).await
     }
 
     /// Whether [`close`](Self::close) was called or the driver ended or was dropped.
     pub fn is_closed(&self) -> bool {
-        self.jobs.is_closed()
+        self.jobs.with(|book| book.closed)
     }
 
     /// The driver: runs `job(context, item)` for every item handed to [`go`](Self::go), up to
@@ -179,46 +179,28 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     where
         J: AsyncFn(&Ctx<'_>, T),
     {
-        let _end = self.jobs.claim()?;
-        join_array(core::array::from_fn::<_, N, _>(|_| self.worker(&job))).await;
+        // Its drop, when the driver returns or is dropped, ends the group.
+        let claim = self.jobs.claim().ok_or(Error::Running)?;
+        join_array(core::array::from_fn::<_, N, _>(|_| self.worker(&claim, &job))).await;
         Ok(())
     }
 
     /// One slot of the driver: takes items and runs their jobs until the group is closed and
     /// nothing is queued.
-    async fn worker<J>(&self, job: &J)
+    async fn worker<J>(&self, claim: &Claim<'_, 'a, M, Deque<T, N>, ()>, job: &J)
     where
         J: AsyncFn(&Ctx<'_>, T),
     {
-        while let Some(item) = poll_fn(|cx| self.poll_take(cx)).await {
+        while let Some(item) = poll_fn(|cx| self.jobs.poll_take(cx, claim, Deque::pop_front)).await {
             job(self.jobs.context(), item).await;
-            self.jobs.job_ended();
-        }
-    }
-
-    /// The next item, or `None` once the group is closed and nothing is queued.
-    fn poll_take(&self, cx: &Context<'_>) -> Poll<Option<T>> {
-        let take = || {
-            self.jobs.with_queue(|queue, closed| match queue.pop_front() {
-                Some(item) => Some(Some(item)),
-                None if closed => Some(None),
-                None => None,
-            })
-        };
-        if let Some(next) = take() {
-            return Poll::Ready(next);
-        }
-        self.jobs.register_driver(cx);
-        match take() {
-            Some(next) => Poll::Ready(next),
-            None => Poll::Pending,
+            self.jobs.ended();
         }
     }
 }
 
 impl<T, const N: usize, M: RawMutex> fmt::Debug for Group<'_, T, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (active, closed) = self.jobs.active_and_closed();
+        let (active, closed) = self.jobs.with(|book| (book.active, book.closed));
         f.debug_struct("Group")
             .field("capacity", &N)
             .field("active", &active)
@@ -241,7 +223,7 @@ impl<T, const N: usize, M: RawMutex> Future for GroupDone<'_, '_, T, N, M> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.jobs.poll_idle(self.from, cx)
+        self.group.jobs.poll_idle(self.from, cx).map(|_| ())
     }
 }
 

@@ -94,7 +94,6 @@ mod dyn_group;
 mod error;
 mod group;
 mod job;
-mod jobs;
 mod many;
 mod one;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
