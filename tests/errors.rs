@@ -257,3 +257,22 @@ fn overrun_display() {
     assert_eq!(Overrun::new(Phase::Start, StopLevel::Hard).to_string(), "start deadline passed, dropped");
     assert_eq!(Overrun::new(Phase::Start, StopLevel::Forced).to_string(), "start deadline passed, cancelled");
 }
+
+/// A part that cannot fail (a table whose error is `Infallible`, as `StaticTable`'s) fits a
+/// tree error with no impl written: the keyed supervisor asks `E: From<T::Error>`.
+#[test]
+fn an_infallible_part_fits_a_tree_error() {
+    fn lookup() -> Result<u8, core::convert::Infallible> {
+        Ok(7)
+    }
+    fn tree() -> Result<u8, procession::TreeError> {
+        Ok(lookup()?)
+    }
+    #[cfg(feature = "alloc")]
+    fn unbounded() -> Result<u8, procession::error::UnboundedTreeError> {
+        Ok(lookup()?)
+    }
+    assert_eq!(tree(), Ok(7));
+    #[cfg(feature = "alloc")]
+    assert_eq!(unbounded(), Ok(7));
+}

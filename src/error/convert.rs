@@ -33,6 +33,13 @@ impl<E> From<group::Error> for Failure<E> {
     }
 }
 
+/// A table (or any part) that cannot fail: the keyed supervisor needs `E: From<T::Error>`.
+impl<E> From<core::convert::Infallible> for Failure<E> {
+    fn from(never: core::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// A task's failure is the process's own error, named after the task.
 impl<E> From<TaskError<E>> for Failure<E> {
     fn from(error: TaskError<E>) -> Self {
@@ -129,6 +136,13 @@ impl<E, const N: usize> From<TaskError<Self>> for MultiError<Failure<E>, N> {
     }
 }
 
+/// A part that cannot fail, in a tree of failures.
+impl<E, const N: usize> From<core::convert::Infallible> for MultiError<Failure<E>, N> {
+    fn from(never: core::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 // The `From<supervisor::Error>` and `From<group::Error>` of `MultiError<E, N>` (for `E` with
 // the same) are written beside `supervisor::Error` and `group::Error`.
 
@@ -148,6 +162,12 @@ mod unbounded {
     impl<E: From<supervisor::Error>> From<supervisor::Error> for UnboundedMultiError<E> {
         fn from(error: supervisor::Error) -> Self {
             Self::from_error(E::from(error))
+        }
+    }
+
+    impl<E> From<core::convert::Infallible> for UnboundedMultiError<Failure<E>> {
+        fn from(never: core::convert::Infallible) -> Self {
+            match never {}
         }
     }
 
