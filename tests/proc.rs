@@ -627,6 +627,7 @@ impl<F: Future> NowOrNeverBounded for F {}
 
 /// P18 (without signals): `main(f)` returns what f returns: its error, or `Ok`.
 #[cfg(all(feature = "std", unix))]
+#[cfg_attr(miri, ignore = "installs signal handlers (`sigaction`), which miri does not support")]
 #[test]
 fn p18_main_returns_the_process_result() {
     use procession::proc::main;

@@ -348,6 +348,7 @@ fn serve_is_send() {
 /// helper thread, which runs what it spawns.
 #[cfg(feature = "tokio")]
 #[test]
+#[cfg_attr(miri, ignore = "installs signal handlers (`sigaction`), which miri does not support")]
 fn main_inside_a_tokio_runtime_runs_the_process() {
     let outer = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let result = outer.block_on(async {
