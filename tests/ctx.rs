@@ -518,3 +518,50 @@ fn auto_traits() {
     assert_eq!(cause, Cause::Parent);
     waiter.join().unwrap();
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// Every cause, `Overflow` included, is kept by `cancel_with` and read back by `cause()` at the
+/// context and below it, and has its text. Pins down the encoding of a cause in the context's
+/// state byte: a cause that did not decode would leave a cancelled context looking live.
+#[test]
+fn every_cause_is_kept_and_read_back() {
+    let all = [
+        (Cause::Shutdown, "shutdown"),
+        (Cause::Parent, "parent ended"),
+        (Cause::DependencyFailed, "dependency failed"),
+        (Cause::Deadline, "deadline"),
+        (Cause::Restart, "restart"),
+        (Cause::Overflow, "too many waiters"),
+    ];
+    for (cause, text) in all {
+        let root = Ctx::new();
+        let child = root.child();
+        assert!(root.cancel_with(cause));
+        assert!(root.is_cancelled() && child.is_cancelled(), "{cause:?}");
+        assert_eq!(root.cause(), Some(cause));
+        assert_eq!(child.cause(), Some(cause));
+        let mut fut = pin!(child.cancelled());
+        assert_eq!(poll_with(fut.as_mut(), &Counter::new()), Poll::Ready(cause));
+        assert_eq!(cause.to_string(), text);
+    }
+}
+
+/// The waiter set of the crate's handles (here the one behind `ManualClock::wait_sleeping`)
+/// keeps a waker without waking it: a wait that registered sleeps until the change it waits
+/// for, and is then woken once. A set that woke every waker it kept would make each waiting
+/// task spin.
+#[test]
+fn a_registered_waiter_sleeps_until_the_change() {
+    use procession::time::{Clock, ManualClock};
+    let clock: ManualClock = ManualClock::new();
+    let counter = Counter::new();
+    let mut wait = pin!(clock.wait_sleeping(1));
+    assert!(poll_with(wait.as_mut(), &counter).is_pending());
+    assert!(poll_with(wait.as_mut(), &counter).is_pending());
+    assert_eq!(counter.wakes(), 0, "woken with nothing changed");
+    let mut sleep = pin!(clock.sleep(Duration::from_secs(1)));
+    assert!(poll_with(sleep.as_mut(), &Counter::new()).is_pending());
+    assert_eq!(counter.wakes(), 1, "not woken once by the sleep it waits for");
+    assert_eq!(poll_with(wait.as_mut(), &counter), Poll::Ready(()));
+}
