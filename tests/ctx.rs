@@ -565,3 +565,69 @@ fn a_registered_waiter_sleeps_until_the_change() {
     assert_eq!(counter.wakes(), 1, "not woken once by the sleep it waits for");
     assert_eq!(poll_with(wait.as_mut(), &counter), Poll::Ready(()));
 }
+
+/// Without `alloc`: a root with a `WaiterPool` of more slots than the spill table has keeps
+/// that many distinct waiting tasks in the pool itself. None of them is woken early and the
+/// root does not cancel itself with `Cause::Overflow`; the cancel wakes each of them once.
+#[test]
+#[cfg(not(feature = "alloc"))]
+fn a_pool_keeps_its_waiters_without_the_spill_table() {
+    use procession::ctx::SPILL_SLOTS;
+    const N: usize = 2 * SPILL_SLOTS + 2;
+    static POOL: WaiterPool<N> = WaiterPool::new();
+    let ctx = Ctx::with_waiters(&POOL);
+    let counters: Vec<_> = (0..N).map(|_| Counter::new()).collect();
+    let mut futures: Vec<_> = (0..N).map(|_| Box::pin(ctx.cancelled())).collect();
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+    }
+    assert_eq!(ctx.cause(), None, "the pool did not keep its {N} waiters");
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a waiter was woken early");
+    ctx.cancel();
+    assert!(counters.iter().all(|c| c.wakes() == 1), "a waiter was not woken once by the cancel");
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
+    }
+}
+
+/// Roots whose waiters overflow into the spill table keep them apart there: cancelling one
+/// root wakes its own waiters, each once, and none of another root's; dropping a third root
+/// whose `poll_cancelled` waits took shared entries takes none of the others' entries away.
+#[test]
+fn spilled_waiters_stay_with_their_root() {
+    fn wait_all<'c>(ctx: &'c Ctx<'static>, counters: &[Arc<Counter>]) -> Vec<Pin<Box<Cancelled<'c, 'static>>>> {
+        counters
+            .iter()
+            .map(|counter| {
+                let mut fut = Box::pin(ctx.cancelled());
+                assert!(poll_with(fut.as_mut(), counter).is_pending());
+                fut
+            })
+            .collect()
+    }
+    // One waiter per root is kept inline; the other two go to the spill table.
+    let a = Ctx::new();
+    let b = Ctx::new();
+    let on_a: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let on_b: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let mut futures_a = wait_all(&a, &on_a);
+    let mut futures_b = wait_all(&b, &on_b);
+    {
+        let c = Ctx::new();
+        for _ in 0..3 {
+            let waker: Waker = waker(Counter::new());
+            assert!(c.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+        }
+    }
+    a.cancel();
+    assert!(on_a.iter().all(|c| c.wakes() == 1), "a waiter of the cancelled root was not woken once");
+    assert!(on_b.iter().all(|c| c.wakes() == 0), "a waiter of another root was woken");
+    b.cancel_with(Cause::Restart);
+    assert!(on_b.iter().all(|c| c.wakes() == 1), "a waiter of the second root was not woken once");
+    for (fut, counter) in futures_a.iter_mut().zip(&on_a) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
+    }
+    for (fut, counter) in futures_b.iter_mut().zip(&on_b) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
+    }
+}
