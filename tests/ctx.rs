@@ -631,3 +631,25 @@ fn spilled_waiters_stay_with_their_root() {
         assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
     }
 }
+
+/// `poll_cancelled` from three distinct tasks on one root (the first kept in the root's slot,
+/// the others in shared entries of the spill table): all wait without the root cancelling
+/// itself and without an early wakeup, and the cancel wakes each exactly once.
+#[test]
+fn poll_cancelled_from_three_tasks() {
+    let ctx = Ctx::new();
+    let counters: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let wakers: Vec<Waker> = counters.iter().map(|c| waker(c.clone())).collect();
+    for w in &wakers {
+        assert!(ctx.poll_cancelled(&mut Context::from_waker(w)).is_pending());
+    }
+    assert_eq!(ctx.cause(), None, "the root cancelled itself");
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a task was woken early");
+    ctx.cancel_with(Cause::Deadline);
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(c.wakes(), 1, "task {i} was not woken exactly once");
+    }
+    for w in &wakers {
+        assert_eq!(ctx.poll_cancelled(&mut Context::from_waker(w)), Poll::Ready(Cause::Deadline));
+    }
+}
