@@ -167,3 +167,67 @@ fn middle_child_abandoning_its_callback_does_not_hang() {
     assert!(at("main cancelled (dependency failed)") < at("stop a"), "{events:?}");
     assert!(events.iter().position(|x| x.starts_with("stop c")).unwrap() < at("stop a"), "{events:?}");
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// A child that hands its callback a context of its own making, outside the context the chain
+/// gave it, and gives up by cancelling that context.
+struct GivesUpThroughOwnCtx<'o> {
+    own: &'o Ctx<'static>,
+    log: Log,
+}
+
+impl Runner<Error> for GivesUpThroughOwnCtx<'_> {
+    async fn run<F>(&self, _: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.log.push("ready own");
+        let result = ready(self.own).await;
+        self.log.push("stop own");
+        result
+    }
+}
+
+/// A waker that counts its wakes.
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The chain waits on a child's own context too, not only on the one it gave the child: when
+/// the child gives up by cancelling a context of its own, cancelled from outside the task while
+/// the chain is idle, the chain's task is woken, and the dependency failure reaches the main
+/// callback. Polled by hand, so that a lost wakeup fails the test instead of hanging it.
+#[test]
+fn child_giving_up_through_its_own_context_wakes_the_chain() {
+    use core::task::{Context, Poll, Waker};
+    use std::sync::atomic::Ordering;
+    let log = Log::new();
+    let own = Ctx::new();
+    let tree = chain((GivesUpThroughOwnCtx { own: &own, log: log.clone() }, probe("b", &log)));
+    let root = Ctx::new();
+    let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::UntilCancelled));
+    // Poll while the tree wakes itself, until it is idle waiting for the main callback's end.
+    let mut seen = usize::MAX;
+    while wakes.0.load(Ordering::SeqCst) != seen {
+        seen = wakes.0.load(Ordering::SeqCst);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(log.take(), strings(&["ready own", "start b", "ready b", "main"]));
+    assert!(own.cancel_with(procession::Cause::DependencyFailed));
+    assert!(wakes.0.load(Ordering::SeqCst) > seen, "the chain missed its child giving up: a lost wakeup");
+    let result = loop {
+        if let Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
+            break result;
+        }
+    };
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.take(), strings(&["main cancelled (dependency failed)", "stop b (dependency failed)", "stop own"]));
+}
