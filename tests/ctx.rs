@@ -653,3 +653,30 @@ fn poll_cancelled_from_three_tasks() {
         assert_eq!(ctx.poll_cancelled(&mut Context::from_waker(w)), Poll::Ready(Cause::Deadline));
     }
 }
+
+/// A root that is dropped takes its shared entries in the spill table with it: a new root made
+/// at the same address does not inherit the wakers its predecessor's `poll_cancelled` waits
+/// left there, and cancelling it wakes none of them.
+#[test]
+fn a_dropped_root_leaves_nothing_in_the_spill_table() {
+    let stale: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let mut place: Option<Ctx<'static>> = None;
+    let first = place.insert(Ctx::new());
+    for counter in &stale {
+        let waker: Waker = waker(counter.clone());
+        assert!(first.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+    }
+    let address = core::ptr::from_ref(first) as usize;
+    // Drops the first root in place and makes the second where it was.
+    let second = place.insert(Ctx::new());
+    assert_eq!(core::ptr::from_ref(second) as usize, address);
+    // Two waiters, so that the second root has entries in the table too.
+    let fresh: Vec<_> = (0..2).map(|_| Counter::new()).collect();
+    for counter in &fresh {
+        let waker: Waker = waker(counter.clone());
+        assert!(second.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+    }
+    second.cancel();
+    assert!(fresh.iter().all(|c| c.wakes() == 1));
+    assert!(stale.iter().all(|c| c.wakes() == 0), "a waker of the dropped root was woken");
+}
