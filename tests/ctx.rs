@@ -680,3 +680,22 @@ fn a_dropped_root_leaves_nothing_in_the_spill_table() {
     assert!(fresh.iter().all(|c| c.wakes() == 1));
     assert!(stale.iter().all(|c| c.wakes() == 0), "a waker of the dropped root was woken");
 }
+
+/// A `cancelled()` future whose waker went to the spill table, polled again from another task
+/// (a new waker), swaps its entry's waker: the cancel wakes the task that polled it last, once,
+/// and not the one before.
+#[test]
+fn a_spilled_waiter_polled_with_a_new_waker_wakes_the_new_one() {
+    let ctx = Ctx::new();
+    let (inline, before, after) = (Counter::new(), Counter::new(), Counter::new());
+    let mut first = pin!(ctx.cancelled());
+    assert!(poll_with(first.as_mut(), &inline).is_pending());
+    let mut spilled = pin!(ctx.cancelled());
+    assert!(poll_with(spilled.as_mut(), &before).is_pending());
+    assert!(poll_with(spilled.as_mut(), &after).is_pending());
+    ctx.cancel();
+    assert_eq!(inline.wakes(), 1);
+    assert_eq!(after.wakes(), 1, "the task that polled last was not woken");
+    assert_eq!(before.wakes(), 0, "the replaced waker was woken");
+    assert_eq!(poll_with(spilled.as_mut(), &after), Poll::Ready(Cause::Shutdown));
+}
