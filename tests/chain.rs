@@ -231,3 +231,82 @@ fn child_giving_up_through_its_own_context_wakes_the_chain() {
     assert_eq!(result, Ok(()));
     assert_eq!(log.take(), strings(&["main cancelled (dependency failed)", "stop b (dependency failed)", "stop own"]));
 }
+
+/// Polls `fut` with the waker of `wakes` for as long as it wakes itself; returns its output if
+/// it completed, `None` once it is idle (pending and not woken). Panics if it is still woken
+/// after 200 polls: a task that spins.
+fn poll_until_idle<F: core::future::Future>(mut fut: core::pin::Pin<&mut F>, wakes: &Arc<Wakes>) -> Option<F::Output> {
+    use std::sync::atomic::Ordering;
+    let waker = core::task::Waker::from(wakes.clone());
+    let mut cx = core::task::Context::from_waker(&waker);
+    for _ in 0..200 {
+        let before = wakes.0.load(Ordering::SeqCst);
+        if let core::task::Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        if wakes.0.load(Ordering::SeqCst) == before {
+            return None;
+        }
+    }
+    panic!("still woken after 200 polls: the task spins");
+}
+
+fn new_wakes() -> Arc<Wakes> {
+    Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)))
+}
+
+/// A child that gives up while the main callback is still busy (it ignores its cancelled
+/// context until the test lets it go) leaves the chain idle: the chain passes the failure on
+/// once, and its task does not spin while it waits for the callback.
+#[test]
+fn child_giving_up_while_the_callback_is_busy_leaves_the_chain_idle() {
+    let log = Log::new();
+    let tree = chain((probe_with("a", &log, Behaviour::FailRunning), probe("b", &log)));
+    let root = Ctx::new();
+    let go = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(tree.run(&root, async |main: &Ctx<'_>| {
+        go.cancelled().await;
+        log.push(format!("main done ({})", main.cause().map(|c| c.to_string()).unwrap_or_default()));
+        Ok(())
+    }));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(log.take(), strings(&["start a", "ready a", "start b", "ready b"]));
+    go.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Err(fail("a"))));
+    assert_eq!(log.take(), strings(&["main done (dependency failed)", "stop b (dependency failed)", "stop a"]));
+}
+
+/// The caller's context cancelled as the first child becomes ready (both seen in one poll):
+/// the next child never starts, and the first is stopped with the caller's cause.
+#[test]
+fn caller_cancelled_as_a_child_becomes_ready_starts_nothing_more() {
+    struct Gated<'g> {
+        gate: &'g Ctx<'static>,
+        log: Log,
+    }
+    impl Runner<Error> for Gated<'_> {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+        {
+            self.gate.cancelled().await;
+            self.log.push("ready gated");
+            let result = ready(ctx).await;
+            self.log.push(format!("stop gated ({})", ctx.cause().map(|c| c.to_string()).unwrap_or_default()));
+            result
+        }
+    }
+    let log = Log::new();
+    let gate = Ctx::new();
+    let tree = chain((Gated { gate: &gate, log: log.clone() }, probe("b", &log)));
+    let root = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::Return));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert!(log.take().is_empty());
+    root.cancel_with(procession::Cause::Restart);
+    gate.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Ok(())));
+    assert_eq!(log.take(), strings(&["ready gated", "stop gated (restart)"]));
+}
