@@ -310,3 +310,63 @@ fn caller_cancelled_as_a_child_becomes_ready_starts_nothing_more() {
     assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Ok(())));
     assert_eq!(log.take(), strings(&["ready gated", "stop gated (restart)"]));
 }
+
+/// Ignores the graceful stop; once its context is cancelled, waits for `gate` before it
+/// returns. Logs `graceful NAME`, `forced NAME (CAUSE)` and `stop NAME`.
+struct SlowForcedStop<'g> {
+    gate: &'g Ctx<'static>,
+    log: Log,
+}
+
+impl Runner<Error> for SlowForcedStop<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        let result = ready(ctx).await;
+        self.log.push("graceful slow");
+        let cause = ctx.cancelled().await;
+        self.log.push(format!("forced slow ({cause})"));
+        self.gate.cancelled().await;
+        self.log.push("stop slow");
+        result
+    }
+}
+
+/// After a child gave up and the chain stopped what depends on it, the children below it stop
+/// gracefully; the caller's context cancelled then still forces them (with the stop's first
+/// cause), and while the forced stop waits for a slow child the chain's task stays idle.
+#[test]
+fn caller_cancelled_after_a_child_gave_up_forces_the_rest_without_spinning() {
+    let log = Log::new();
+    let gate = Ctx::new();
+    let tree = chain((
+        SlowForcedStop { gate: &gate, log: log.clone() },
+        probe_with("b", &log, Behaviour::FailRunning),
+        probe("c", &log),
+    ));
+    let root = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::UntilCancelled));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(
+        log.take(),
+        strings(&[
+            "start b",
+            "ready b",
+            "start c",
+            "ready c",
+            "main",
+            "main cancelled (dependency failed)",
+            "stop c (dependency failed)",
+            "stop b",
+            "graceful slow",
+        ])
+    );
+    root.cancel_with(procession::Cause::Restart);
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(log.take(), strings(&["forced slow (dependency failed)"]));
+    gate.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Err(fail("b"))));
+    assert_eq!(log.take(), strings(&["stop slow"]));
+}
