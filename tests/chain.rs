@@ -370,3 +370,42 @@ fn caller_cancelled_after_a_child_gave_up_forces_the_rest_without_spinning() {
     assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Err(fail("b"))));
     assert_eq!(log.take(), strings(&["stop slow"]));
 }
+
+/// A probe that waits for `gate` before it starts.
+struct AfterGate<'g> {
+    gate: &'g Ctx<'static>,
+    probe: Probe,
+}
+
+impl Runner<Error> for AfterGate<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.gate.cancelled().await;
+        self.probe.run(ctx, ready).await
+    }
+}
+
+/// A chain of a `Vec` of 40 children (beyond 30, each arm is polled only when its own waker is
+/// woken), each waiting for its own gate before it starts: a child that becomes ready wakes the
+/// arm of the next one, and the last wakes the main callback.
+#[test]
+#[cfg(feature = "alloc")]
+fn vec_of_forty_wakes_each_child_when_the_one_below_is_ready() {
+    let log = Log::new();
+    let gates: Vec<Ctx<'static>> = (0..40).map(|_| Ctx::new()).collect();
+    let tree = chain(gates.iter().map(|gate| AfterGate { gate, probe: probe("p", &log) }).collect::<Vec<_>>());
+    let root = Ctx::new();
+    let open = async {
+        for gate in &gates {
+            yield_now().await;
+            gate.cancel();
+        }
+    };
+    let run = async { futures::join!(run_main(&tree, &root, &log, Main::Return), open).0 };
+    assert_eq!(block_on_within(2000, run), Ok(()));
+    let events = log.take();
+    assert_eq!(events.iter().filter(|e| *e == "ready p").count(), 40);
+    assert_eq!(events[80], "main");
+}
