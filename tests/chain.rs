@@ -372,11 +372,13 @@ fn caller_cancelled_after_a_child_gave_up_forces_the_rest_without_spinning() {
 }
 
 /// A probe that waits for `gate` before it starts.
+#[cfg(feature = "alloc")]
 struct AfterGate<'g> {
     gate: &'g Ctx<'static>,
     probe: Probe,
 }
 
+#[cfg(feature = "alloc")]
 impl Runner<Error> for AfterGate<'_> {
     async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
     where
