@@ -190,11 +190,11 @@ impl Runner<Error> for GivesUpThroughOwnCtx<'_> {
 }
 
 /// A waker that counts its wakes.
-struct Wakes(std::sync::atomic::AtomicUsize);
+struct Wakes(core::sync::atomic::AtomicUsize);
 
 impl std::task::Wake for Wakes {
     fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -204,13 +204,13 @@ impl std::task::Wake for Wakes {
 /// callback. Polled by hand, so that a lost wakeup fails the test instead of hanging it.
 #[test]
 fn child_giving_up_through_its_own_context_wakes_the_chain() {
+    use core::sync::atomic::Ordering;
     use core::task::{Context, Poll, Waker};
-    use std::sync::atomic::Ordering;
     let log = Log::new();
     let own = Ctx::new();
     let tree = chain((GivesUpThroughOwnCtx { own: &own, log: log.clone() }, probe("b", &log)));
     let root = Ctx::new();
-    let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    let wakes = Arc::new(Wakes(core::sync::atomic::AtomicUsize::new(0)));
     let waker = Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::UntilCancelled));
@@ -236,7 +236,7 @@ fn child_giving_up_through_its_own_context_wakes_the_chain() {
 /// it completed, `None` once it is idle (pending and not woken). Panics if it is still woken
 /// after 200 polls: a task that spins.
 fn poll_until_idle<F: core::future::Future>(mut fut: core::pin::Pin<&mut F>, wakes: &Arc<Wakes>) -> Option<F::Output> {
-    use std::sync::atomic::Ordering;
+    use core::sync::atomic::Ordering;
     let waker = core::task::Waker::from(wakes.clone());
     let mut cx = core::task::Context::from_waker(&waker);
     for _ in 0..200 {
@@ -252,7 +252,7 @@ fn poll_until_idle<F: core::future::Future>(mut fut: core::pin::Pin<&mut F>, wak
 }
 
 fn new_wakes() -> Arc<Wakes> {
-    Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)))
+    Arc::new(Wakes(core::sync::atomic::AtomicUsize::new(0)))
 }
 
 /// A child that gives up while the main callback is still busy (it ignores its cancelled
