@@ -167,3 +167,247 @@ fn middle_child_abandoning_its_callback_does_not_hang() {
     assert!(at("main cancelled (dependency failed)") < at("stop a"), "{events:?}");
     assert!(events.iter().position(|x| x.starts_with("stop c")).unwrap() < at("stop a"), "{events:?}");
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// A child that hands its callback a context of its own making, outside the context the chain
+/// gave it, and gives up by cancelling that context.
+struct GivesUpThroughOwnCtx<'o> {
+    own: &'o Ctx<'static>,
+    log: Log,
+}
+
+impl Runner<Error> for GivesUpThroughOwnCtx<'_> {
+    async fn run<F>(&self, _: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.log.push("ready own");
+        let result = ready(self.own).await;
+        self.log.push("stop own");
+        result
+    }
+}
+
+/// A waker that counts its wakes.
+struct Wakes(core::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The chain waits on a child's own context too, not only on the one it gave the child: when
+/// the child gives up by cancelling a context of its own, cancelled from outside the task while
+/// the chain is idle, the chain's task is woken, and the dependency failure reaches the main
+/// callback. Polled by hand, so that a lost wakeup fails the test instead of hanging it.
+#[test]
+fn child_giving_up_through_its_own_context_wakes_the_chain() {
+    use core::sync::atomic::Ordering;
+    use core::task::{Context, Poll, Waker};
+    let log = Log::new();
+    let own = Ctx::new();
+    let tree = chain((GivesUpThroughOwnCtx { own: &own, log: log.clone() }, probe("b", &log)));
+    let root = Ctx::new();
+    let wakes = Arc::new(Wakes(core::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::UntilCancelled));
+    // Poll while the tree wakes itself, until it is idle waiting for the main callback's end.
+    let mut seen = usize::MAX;
+    while wakes.0.load(Ordering::SeqCst) != seen {
+        seen = wakes.0.load(Ordering::SeqCst);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(log.take(), strings(&["ready own", "start b", "ready b", "main"]));
+    assert!(own.cancel_with(procession::Cause::DependencyFailed));
+    assert!(wakes.0.load(Ordering::SeqCst) > seen, "the chain missed its child giving up: a lost wakeup");
+    let result = loop {
+        if let Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
+            break result;
+        }
+    };
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.take(), strings(&["main cancelled (dependency failed)", "stop b (dependency failed)", "stop own"]));
+}
+
+/// Polls `fut` with the waker of `wakes` for as long as it wakes itself; returns its output if
+/// it completed, `None` once it is idle (pending and not woken). Panics if it is still woken
+/// after 200 polls: a task that spins.
+fn poll_until_idle<F: core::future::Future>(mut fut: core::pin::Pin<&mut F>, wakes: &Arc<Wakes>) -> Option<F::Output> {
+    use core::sync::atomic::Ordering;
+    let waker = core::task::Waker::from(wakes.clone());
+    let mut cx = core::task::Context::from_waker(&waker);
+    for _ in 0..200 {
+        let before = wakes.0.load(Ordering::SeqCst);
+        if let core::task::Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        if wakes.0.load(Ordering::SeqCst) == before {
+            return None;
+        }
+    }
+    panic!("still woken after 200 polls: the task spins");
+}
+
+fn new_wakes() -> Arc<Wakes> {
+    Arc::new(Wakes(core::sync::atomic::AtomicUsize::new(0)))
+}
+
+/// A child that gives up while the main callback is still busy (it ignores its cancelled
+/// context until the test lets it go) leaves the chain idle: the chain passes the failure on
+/// once, and its task does not spin while it waits for the callback.
+#[test]
+fn child_giving_up_while_the_callback_is_busy_leaves_the_chain_idle() {
+    let log = Log::new();
+    let tree = chain((probe_with("a", &log, Behaviour::FailRunning), probe("b", &log)));
+    let root = Ctx::new();
+    let go = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(tree.run(&root, async |main: &Ctx<'_>| {
+        go.cancelled().await;
+        log.push(format!("main done ({})", main.cause().map(|c| c.to_string()).unwrap_or_default()));
+        Ok(())
+    }));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(log.take(), strings(&["start a", "ready a", "start b", "ready b"]));
+    go.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Err(fail("a"))));
+    assert_eq!(log.take(), strings(&["main done (dependency failed)", "stop b (dependency failed)", "stop a"]));
+}
+
+/// The caller's context cancelled as the first child becomes ready (both seen in one poll):
+/// the next child never starts, and the first is stopped with the caller's cause.
+#[test]
+fn caller_cancelled_as_a_child_becomes_ready_starts_nothing_more() {
+    struct Gated<'g> {
+        gate: &'g Ctx<'static>,
+        log: Log,
+    }
+    impl Runner<Error> for Gated<'_> {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+        {
+            self.gate.cancelled().await;
+            self.log.push("ready gated");
+            let result = ready(ctx).await;
+            self.log.push(format!("stop gated ({})", ctx.cause().map(|c| c.to_string()).unwrap_or_default()));
+            result
+        }
+    }
+    let log = Log::new();
+    let gate = Ctx::new();
+    let tree = chain((Gated { gate: &gate, log: log.clone() }, probe("b", &log)));
+    let root = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::Return));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert!(log.take().is_empty());
+    root.cancel_with(procession::Cause::Restart);
+    gate.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Ok(())));
+    assert_eq!(log.take(), strings(&["ready gated", "stop gated (restart)"]));
+}
+
+/// Ignores the graceful stop; once its context is cancelled, waits for `gate` before it
+/// returns. Logs `graceful NAME`, `forced NAME (CAUSE)` and `stop NAME`.
+struct SlowForcedStop<'g> {
+    gate: &'g Ctx<'static>,
+    log: Log,
+}
+
+impl Runner<Error> for SlowForcedStop<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        let result = ready(ctx).await;
+        self.log.push("graceful slow");
+        let cause = ctx.cancelled().await;
+        self.log.push(format!("forced slow ({cause})"));
+        self.gate.cancelled().await;
+        self.log.push("stop slow");
+        result
+    }
+}
+
+/// After a child gave up and the chain stopped what depends on it, the children below it stop
+/// gracefully; the caller's context cancelled then still forces them (with the stop's first
+/// cause), and while the forced stop waits for a slow child the chain's task stays idle.
+#[test]
+fn caller_cancelled_after_a_child_gave_up_forces_the_rest_without_spinning() {
+    let log = Log::new();
+    let gate = Ctx::new();
+    let tree = chain((
+        SlowForcedStop { gate: &gate, log: log.clone() },
+        probe_with("b", &log, Behaviour::FailRunning),
+        probe("c", &log),
+    ));
+    let root = Ctx::new();
+    let wakes = new_wakes();
+    let mut fut = core::pin::pin!(run_main(&tree, &root, &log, Main::UntilCancelled));
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(
+        log.take(),
+        strings(&[
+            "start b",
+            "ready b",
+            "start c",
+            "ready c",
+            "main",
+            "main cancelled (dependency failed)",
+            "stop c (dependency failed)",
+            "stop b",
+            "graceful slow",
+        ])
+    );
+    root.cancel_with(procession::Cause::Restart);
+    assert!(poll_until_idle(fut.as_mut(), &wakes).is_none());
+    assert_eq!(log.take(), strings(&["forced slow (dependency failed)"]));
+    gate.cancel();
+    assert_eq!(poll_until_idle(fut.as_mut(), &wakes), Some(Err(fail("b"))));
+    assert_eq!(log.take(), strings(&["stop slow"]));
+}
+
+/// A probe that waits for `gate` before it starts.
+#[cfg(feature = "alloc")]
+struct AfterGate<'g> {
+    gate: &'g Ctx<'static>,
+    probe: Probe,
+}
+
+#[cfg(feature = "alloc")]
+impl Runner<Error> for AfterGate<'_> {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        self.gate.cancelled().await;
+        self.probe.run(ctx, ready).await
+    }
+}
+
+/// A chain of a `Vec` of 40 children (beyond 30, each arm is polled only when its own waker is
+/// woken), each waiting for its own gate before it starts: a child that becomes ready wakes the
+/// arm of the next one, and the last wakes the main callback.
+#[test]
+#[cfg(feature = "alloc")]
+fn vec_of_forty_wakes_each_child_when_the_one_below_is_ready() {
+    let log = Log::new();
+    let gates: Vec<Ctx<'static>> = (0..40).map(|_| Ctx::new()).collect();
+    let tree = chain(gates.iter().map(|gate| AfterGate { gate, probe: probe("p", &log) }).collect::<Vec<_>>());
+    let root = Ctx::new();
+    let open = async {
+        for gate in &gates {
+            yield_now().await;
+            gate.cancel();
+        }
+    };
+    let run = async { futures::join!(run_main(&tree, &root, &log, Main::Return), open).0 };
+    assert_eq!(block_on_within(2000, run), Ok(()));
+    let events = log.take();
+    assert_eq!(events.iter().filter(|e| *e == "ready p").count(), 40);
+    assert_eq!(events[80], "main");
+}

@@ -518,3 +518,184 @@ fn auto_traits() {
     assert_eq!(cause, Cause::Parent);
     waiter.join().unwrap();
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// Every cause, `Overflow` included, is kept by `cancel_with` and read back by `cause()` at the
+/// context and below it, and has its text. Pins down the encoding of a cause in the context's
+/// state byte: a cause that did not decode would leave a cancelled context looking live.
+#[test]
+fn every_cause_is_kept_and_read_back() {
+    let all = [
+        (Cause::Shutdown, "shutdown"),
+        (Cause::Parent, "parent ended"),
+        (Cause::DependencyFailed, "dependency failed"),
+        (Cause::Deadline, "deadline"),
+        (Cause::Restart, "restart"),
+        (Cause::Overflow, "too many waiters"),
+    ];
+    for (cause, text) in all {
+        let root = Ctx::new();
+        let child = root.child();
+        assert!(root.cancel_with(cause));
+        assert!(root.is_cancelled() && child.is_cancelled(), "{cause:?}");
+        assert_eq!(root.cause(), Some(cause));
+        assert_eq!(child.cause(), Some(cause));
+        let mut fut = pin!(child.cancelled());
+        assert_eq!(poll_with(fut.as_mut(), &Counter::new()), Poll::Ready(cause));
+        assert_eq!(cause.to_string(), text);
+    }
+}
+
+/// The waiter set of the crate's handles (here the one behind `ManualClock::wait_sleeping`)
+/// keeps a waker without waking it: a wait that registered sleeps until the change it waits
+/// for, and is then woken once. A set that woke every waker it kept would make each waiting
+/// task spin.
+#[test]
+fn a_registered_waiter_sleeps_until_the_change() {
+    use procession::time::{Clock, ManualClock};
+    let clock: ManualClock = ManualClock::new();
+    let counter = Counter::new();
+    let mut wait = pin!(clock.wait_sleeping(1));
+    assert!(poll_with(wait.as_mut(), &counter).is_pending());
+    assert!(poll_with(wait.as_mut(), &counter).is_pending());
+    assert_eq!(counter.wakes(), 0, "woken with nothing changed");
+    let mut sleep = pin!(clock.sleep(Duration::from_secs(1)));
+    assert!(poll_with(sleep.as_mut(), &Counter::new()).is_pending());
+    assert_eq!(counter.wakes(), 1, "not woken once by the sleep it waits for");
+    assert_eq!(poll_with(wait.as_mut(), &counter), Poll::Ready(()));
+}
+
+/// Without `alloc`: a root with a `WaiterPool` of more slots than the spill table has keeps
+/// that many distinct waiting tasks in the pool itself. None of them is woken early and the
+/// root does not cancel itself with `Cause::Overflow`; the cancel wakes each of them once.
+#[test]
+#[cfg(not(feature = "alloc"))]
+fn a_pool_keeps_its_waiters_without_the_spill_table() {
+    use procession::ctx::SPILL_SLOTS;
+    const N: usize = 2 * SPILL_SLOTS + 2;
+    static POOL: WaiterPool<N> = WaiterPool::new();
+    let ctx = Ctx::with_waiters(&POOL);
+    let counters: Vec<_> = (0..N).map(|_| Counter::new()).collect();
+    let mut futures: Vec<_> = (0..N).map(|_| Box::pin(ctx.cancelled())).collect();
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert!(poll_with(fut.as_mut(), counter).is_pending());
+    }
+    assert_eq!(ctx.cause(), None, "the pool did not keep its {N} waiters");
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a waiter was woken early");
+    ctx.cancel();
+    assert!(counters.iter().all(|c| c.wakes() == 1), "a waiter was not woken once by the cancel");
+    for (fut, counter) in futures.iter_mut().zip(&counters) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
+    }
+}
+
+/// Roots whose waiters overflow into the spill table keep them apart there: cancelling one
+/// root wakes its own waiters, each once, and none of another root's; dropping a third root
+/// whose `poll_cancelled` waits took shared entries takes none of the others' entries away.
+#[test]
+fn spilled_waiters_stay_with_their_root() {
+    fn wait_all<'c>(ctx: &'c Ctx<'static>, counters: &[Arc<Counter>]) -> Vec<Pin<Box<Cancelled<'c, 'static>>>> {
+        counters
+            .iter()
+            .map(|counter| {
+                let mut fut = Box::pin(ctx.cancelled());
+                assert!(poll_with(fut.as_mut(), counter).is_pending());
+                fut
+            })
+            .collect()
+    }
+    // One waiter per root is kept inline; the other two go to the spill table.
+    let a = Ctx::new();
+    let b = Ctx::new();
+    let on_a: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let on_b: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let mut futures_a = wait_all(&a, &on_a);
+    let mut futures_b = wait_all(&b, &on_b);
+    {
+        let c = Ctx::new();
+        for _ in 0..3 {
+            let waker: Waker = waker(Counter::new());
+            assert!(c.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+        }
+    }
+    a.cancel();
+    assert!(on_a.iter().all(|c| c.wakes() == 1), "a waiter of the cancelled root was not woken once");
+    assert!(on_b.iter().all(|c| c.wakes() == 0), "a waiter of another root was woken");
+    b.cancel_with(Cause::Restart);
+    assert!(on_b.iter().all(|c| c.wakes() == 1), "a waiter of the second root was not woken once");
+    for (fut, counter) in futures_a.iter_mut().zip(&on_a) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Shutdown));
+    }
+    for (fut, counter) in futures_b.iter_mut().zip(&on_b) {
+        assert_eq!(poll_with(fut.as_mut(), counter), Poll::Ready(Cause::Restart));
+    }
+}
+
+/// `poll_cancelled` from three distinct tasks on one root (the first kept in the root's slot,
+/// the others in shared entries of the spill table): all wait without the root cancelling
+/// itself and without an early wakeup, and the cancel wakes each exactly once.
+#[test]
+fn poll_cancelled_from_three_tasks() {
+    let ctx = Ctx::new();
+    let counters: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let wakers: Vec<Waker> = counters.iter().map(|c| waker(c.clone())).collect();
+    for w in &wakers {
+        assert!(ctx.poll_cancelled(&mut Context::from_waker(w)).is_pending());
+    }
+    assert_eq!(ctx.cause(), None, "the root cancelled itself");
+    assert!(counters.iter().all(|c| c.wakes() == 0), "a task was woken early");
+    ctx.cancel_with(Cause::Deadline);
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(c.wakes(), 1, "task {i} was not woken exactly once");
+    }
+    for w in &wakers {
+        assert_eq!(ctx.poll_cancelled(&mut Context::from_waker(w)), Poll::Ready(Cause::Deadline));
+    }
+}
+
+/// A root that is dropped takes its shared entries in the spill table with it: a new root made
+/// at the same address does not inherit the wakers its predecessor's `poll_cancelled` waits
+/// left there, and cancelling it wakes none of them.
+#[test]
+fn a_dropped_root_leaves_nothing_in_the_spill_table() {
+    let stale: Vec<_> = (0..3).map(|_| Counter::new()).collect();
+    let mut place: Option<Ctx<'static>> = None;
+    let first = place.insert(Ctx::new());
+    for counter in &stale {
+        let waker: Waker = waker(counter.clone());
+        assert!(first.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+    }
+    let address = core::ptr::from_ref(first) as usize;
+    // Drops the first root in place and makes the second where it was.
+    let second = place.insert(Ctx::new());
+    assert_eq!(core::ptr::from_ref(second) as usize, address);
+    // Two waiters, so that the second root has entries in the table too.
+    let fresh: Vec<_> = (0..2).map(|_| Counter::new()).collect();
+    for counter in &fresh {
+        let waker: Waker = waker(counter.clone());
+        assert!(second.poll_cancelled(&mut Context::from_waker(&waker)).is_pending());
+    }
+    second.cancel();
+    assert!(fresh.iter().all(|c| c.wakes() == 1));
+    assert!(stale.iter().all(|c| c.wakes() == 0), "a waker of the dropped root was woken");
+}
+
+/// A `cancelled()` future whose waker went to the spill table, polled again from another task
+/// (a new waker), swaps its entry's waker: the cancel wakes the task that polled it last, once,
+/// and not the one before.
+#[test]
+fn a_spilled_waiter_polled_with_a_new_waker_wakes_the_new_one() {
+    let ctx = Ctx::new();
+    let (inline, before, after) = (Counter::new(), Counter::new(), Counter::new());
+    let mut first = pin!(ctx.cancelled());
+    assert!(poll_with(first.as_mut(), &inline).is_pending());
+    let mut spilled = pin!(ctx.cancelled());
+    assert!(poll_with(spilled.as_mut(), &before).is_pending());
+    assert!(poll_with(spilled.as_mut(), &after).is_pending());
+    ctx.cancel();
+    assert_eq!(inline.wakes(), 1);
+    assert_eq!(after.wakes(), 1, "the task that polled last was not woken");
+    assert_eq!(before.wakes(), 0, "the replaced waker was woken");
+    assert_eq!(poll_with(spilled.as_mut(), &after), Poll::Ready(Cause::Shutdown));
+}

@@ -210,3 +210,49 @@ fn chain_child_giving_up_is_a_dependency_failure() {
         strings(&["main cancelled (dependency failed)", "cancelled b (dependency failed)", "returned b"])
     );
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// Waits on its callback and its context together, the callback first, and logs which ended
+/// first: `graceful NAME` or `forced NAME (CAUSE)`.
+struct CallbackFirst {
+    name: &'static str,
+    log: Log,
+}
+
+impl Runner<Error> for CallbackFirst {
+    async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), Error>
+    where
+        F: AsyncFnOnce(&Ctx<'_>) -> Result<(), Error>,
+    {
+        match select(ready(ctx), ctx.cancelled()).await {
+            Either::First(_) => self.log.push(format!("graceful {}", self.name)),
+            Either::Second(cause) => self.log.push(format!("forced {} ({cause})", self.name)),
+        }
+        Ok(())
+    }
+}
+
+/// A forced stop reaches a child before its callback returns: a child that polls its callback
+/// before its context sees the forced stop, not a graceful one, in every mode (the callback
+/// returns one poll after the context is cancelled).
+#[test]
+fn a_forced_stop_is_seen_before_the_callback_returns() {
+    fn check<R: Runner<Error>>(tree: R, log: &Log) {
+        let root = Ctx::new();
+        let result = block_on(tree.run(&root, async |main: &Ctx<'_>| {
+            root.cancel_with(Cause::Deadline);
+            main.cancelled().await;
+            Ok(())
+        }));
+        assert_eq!(result, Ok(()));
+        let mut events = log.take();
+        events.sort();
+        assert_eq!(events, strings(&["forced a (deadline)", "forced b (deadline)"]));
+    }
+    let log = Log::new();
+    let pair = || (CallbackFirst { name: "a", log: log.clone() }, CallbackFirst { name: "b", log: log.clone() });
+    check(chain(pair()), &log);
+    check(parallel(pair()), &log);
+    check(sequential(pair()), &log);
+}

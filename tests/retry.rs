@@ -489,3 +489,54 @@ fn random_jitter() {
     assert_eq!(delays(&Constant::every(Duration::ZERO).jitter(50, high), 3), [Duration::ZERO; 3]);
     assert_eq!(calls.get(), 3, "not consulted for a zero delay");
 }
+
+// === found by mutation testing (scripts/mutants) ===
+
+/// The ring of restart times slides: with at most 3 restarts within 10 s, failures at 1 s, 6 s,
+/// 7 s and 12 s are admitted (the one at 1 s is forgotten at 12 s, and only that one), and the
+/// failure at 13 s is the fourth within 10 s.
+#[test]
+fn intensity_forgets_only_the_restarts_older_than_the_period() {
+    let clock: ManualClock = ManualClock::new();
+    let retry = Retry::new(Constant::every(Duration::ZERO), &clock).intensity::<3>(Duration::from_secs(10));
+    let root = Ctx::new();
+    let n = Cell::new(0);
+    let result = block_on(retry.execute(&root, async |_: &Ctx<'_>| {
+        n.set(n.get() + 1);
+        clock.advance(Duration::from_secs(match n.get() {
+            2 | 4 => 5,
+            _ => 1,
+        }));
+        if n.get() > 50 {
+            return Ok(());
+        }
+        Err::<(), _>(retry::transient(n.get()))
+    }));
+    assert_eq!(result, Err(Error::Exhausted(5)));
+}
+
+/// What each kind of error says about itself: only `Transient` is transient; `Display` of each
+/// kind; `source` is the wrapped error.
+#[test]
+fn error_kinds_describe_themselves() {
+    use core::error::Error as _;
+    assert!(retry::transient(1).is_transient());
+    for e in [retry::permanent(1), Error::Internal(1), Error::Exhausted(1)] {
+        assert!(!e.is_transient(), "{e:?}");
+    }
+    assert_eq!(retry::transient("oops").to_string(), "oops");
+    assert_eq!(Error::Internal("oops").to_string(), "oops");
+    assert_eq!(retry::permanent("oops").to_string(), "permanent: oops");
+    assert_eq!(Error::Exhausted("oops").to_string(), "restart intensity exceeded: oops");
+    let e = Error::Exhausted(core::fmt::Error);
+    assert_eq!(e.source().map(ToString::to_string), Some(core::fmt::Error.to_string()));
+}
+
+/// Jitter is applied to delays under 100 ns too: 99 ns at 100 % spreads over 0..=198 ns.
+#[test]
+fn jitter_applies_below_a_hundred_nanoseconds() {
+    let base = Duration::from_nanos(99);
+    let seq = delays(&Constant::every(base).jitter(100, XorShift64::new(7)), 200);
+    assert!(seq.iter().all(|d| *d <= Duration::from_nanos(198)), "within ±100 %");
+    assert!(seq.iter().any(|d| *d < Duration::from_nanos(50)) && seq.iter().any(|d| *d > Duration::from_nanos(150)));
+}
