@@ -938,7 +938,10 @@ fn more_done_waiters_than_slots() {
 /// More distinct waiters than slots sleep: the ones beyond the two slots wait in the spill
 /// table, nobody is woken before the state changes, and each exactly once when it does. (The
 /// slots used to wake each other early for ever once they overflowed.)
-#[cfg_attr(miri, ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)")]
+#[cfg_attr(
+    miri,
+    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
+)]
 #[test]
 fn waiters_beyond_the_slots_sleep_until_the_change() {
     let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
@@ -955,7 +958,10 @@ fn waiters_beyond_the_slots_sleep_until_the_change() {
 
 /// A task polled again and again takes one slot: with two slots, a waiter polled five times
 /// and a second waiter are not woken early.
-#[cfg_attr(miri, ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)")]
+#[cfg_attr(
+    miri,
+    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
+)]
 #[test]
 fn repolled_waiter_takes_one_slot() {
     let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
