@@ -208,7 +208,9 @@ enum Up<'a> {
 /// the return of the `ready` callback (see [`Runner`]).
 ///
 /// `Ctx` is `Send + Sync`: it can be shared between threads, and a tree of contexts can live
-/// inside a future spawned on a multi-threaded runtime. It is 16 bytes on a 32-bit target.
+/// inside a future spawned on a multi-threaded runtime. It is 16 bytes on a 32-bit target
+/// without `std`. With `std`, the waker slot of a root has a lock of its own rather than the
+/// program-wide critical section, so that tasks on several cores do not queue on one lock.
 ///
 /// Many tasks waiting on one context: see the [module docs](self) and [`Ctx::with_waiters`].
 ///

@@ -35,10 +35,12 @@ mod event;
 mod list;
 pub(crate) mod spill;
 
+#[cfg(not(feature = "std"))]
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
 
+#[cfg(not(feature = "std"))]
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 
@@ -88,13 +90,48 @@ impl<F: FnOnce()> Drop for Finally<F> {
 }
 
 /// One waker slot behind the mutex `M`.
+///
+/// With the `std` feature the slot has a lock of its own instead (a `std::sync::Mutex`, whose
+/// uncontended lock is one atomic operation): the `critical-section` implementation for `std` is
+/// one mutex for the whole program, taken twice with a thread-local check each time, so every
+/// context of every task on every core would otherwise queue on it. `M` then only names the
+/// slot's type.
 pub(crate) struct WakerCell<M: RawMutex = CriticalSectionRawMutex> {
+    #[cfg(not(feature = "std"))]
     waker: Mutex<M, Cell<Option<Waker>>>,
+    #[cfg(feature = "std")]
+    waker: std::sync::Mutex<Option<Waker>>,
+    #[cfg(feature = "std")]
+    _mutex: core::marker::PhantomData<M>,
 }
 
 impl<M: RawMutex> WakerCell<M> {
+    #[cfg(not(feature = "std"))]
     pub(crate) const fn new() -> Self {
         Self { waker: Mutex::const_new(M::INIT, Cell::new(None)) }
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) const fn new() -> Self {
+        Self { waker: std::sync::Mutex::new(None), _mutex: core::marker::PhantomData }
+    }
+
+    /// Runs `f` on the slot under its lock.
+    #[cfg(not(feature = "std"))]
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+        self.waker.lock(|cell| {
+            let mut slot = cell.take();
+            let out = f(&mut slot);
+            cell.set(slot);
+            out
+        })
+    }
+
+    /// Runs `f` on the slot under its lock. A panic never happens while it is held (`f` only
+    /// moves and compares wakers), so a poisoned lock still holds a consistent slot.
+    #[cfg(feature = "std")]
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+        f(&mut self.waker.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Stores `waker` if the cell is empty or already holds a waker of the same task (kept as it
@@ -103,23 +140,19 @@ impl<M: RawMutex> WakerCell<M> {
     /// After storing, sets `armed`: the owner's flag that some cell may hold a waker, read
     /// without a lock before a wake (see [`Armed`]).
     pub(crate) fn try_register(&self, waker: &Waker, armed: &AtomicBool) -> bool {
-        self.waker.lock(|cell| match cell.take() {
+        self.with(|slot| match slot {
             None => {
-                cell.set(Some(waker.clone()));
+                *slot = Some(waker.clone());
                 armed.store(true, Ordering::SeqCst);
                 true
             }
-            Some(held) => {
-                let same = held.will_wake(waker);
-                cell.set(Some(held));
-                same
-            }
+            Some(held) => held.will_wake(waker),
         })
     }
 
     /// Takes the waker out; the caller wakes it after the lock is released.
     pub(crate) fn take(&self) -> Option<Waker> {
-        self.waker.lock(Cell::take)
+        self.with(Option::take)
     }
 }
 
