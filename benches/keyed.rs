@@ -23,7 +23,8 @@
 //!   each of the 1000 is `Running`).
 //!
 //! Variants: the fixed `KeyedSupervisor` with N = 8 (per key only) and N = 1024, the heap
-//! `DynKeyedSupervisor`; executors `futures::executor::block_on` and tokio current-thread (the
+//! `DynKeyedSupervisor` (per key: fresh, with one slot, and "grown", after a drive of 1000 keys:
+//! its slots are kept for reuse, 1000 of them free); executors `futures::executor::block_on` and tokio current-thread (the
 //! baselines spawn tasks, so tokio only). Times are measured inside one drive (or one runtime)
 //! with `iter_custom`, so that only the phase named is timed. The clock is a `ManualClock` that
 //! is never advanced: no timer fires, no periodic pass runs.
@@ -235,9 +236,18 @@ macro_rules! keyed_cases {
 static FIXED_8: KeyedSupervisor<u32, u32, Failed, 8> = KeyedSupervisor::new();
 static FIXED_1024: KeyedSupervisor<u32, u32, Failed, 1024> = KeyedSupervisor::new();
 static DYN: DynKeyedSupervisor<u32, u32, Failed> = DynKeyedSupervisor::new();
+/// A `DynKeyedSupervisor` that held 1000 keys once: its slots are not given back.
+static DYN_GROWN: DynKeyedSupervisor<u32, u32, Failed> = DynKeyedSupervisor::new();
+/// The per-key figures of `DynKeyedSupervisor`, never grown beyond one slot.
+static DYN_KEY: DynKeyedSupervisor<u32, u32, Failed> = DynKeyedSupervisor::new();
 
 /// The worker of the baselines: says it runs, waits for its token, returns.
-async fn baseline_worker(cancel: CancellationToken, running: Arc<AtomicUsize>, all: Arc<tokio::sync::Notify>, want: usize) {
+async fn baseline_worker(
+    cancel: CancellationToken,
+    running: Arc<AtomicUsize>,
+    all: Arc<tokio::sync::Notify>,
+    want: usize,
+) {
     if running.fetch_add(1, Ordering::AcqRel) + 1 == want {
         all.notify_one();
     }
@@ -273,7 +283,8 @@ async fn task_supervisor_key(iters: u64, time_start: bool) -> Duration {
     let handle = task_supervisor();
     let mut total = Duration::ZERO;
     for i in 0..iters {
-        let worker = Worker { running: Arc::new(AtomicUsize::new(0)), all: Arc::new(tokio::sync::Notify::new()), want: 1 };
+        let worker =
+            Worker { running: Arc::new(AtomicUsize::new(0)), all: Arc::new(tokio::sync::Notify::new()), want: 1 };
         let name = format!("k{i}");
         let t = Instant::now();
         handle.add_task(&name, worker.clone()).await.unwrap();
@@ -304,8 +315,11 @@ async fn task_supervisor_pass(iters: u64, start_all: bool) -> Duration {
                 let _ = old.shutdown().await;
             }
             let fresh = task_supervisor();
-            let worker =
-                Worker { running: Arc::new(AtomicUsize::new(0)), all: Arc::new(tokio::sync::Notify::new()), want: KEYS as usize };
+            let worker = Worker {
+                running: Arc::new(AtomicUsize::new(0)),
+                all: Arc::new(tokio::sync::Notify::new()),
+                want: KEYS as usize,
+            };
             let t = Instant::now();
             for name in &names {
                 fresh.add_task(name, worker.clone()).await.unwrap();
@@ -408,6 +422,8 @@ async fn join_map_pass(iters: u64, start_all: bool) -> Duration {
 fn keyed(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let execs = [Exec::BlockOn, Exec::Tokio(&rt)];
+    // One drive of 1000 keys, so that DYN_GROWN keeps 1000 free slots.
+    keyed_cases!(Exec::BlockOn, &DYN_GROWN, 1, pass_start);
     let mut group = c.benchmark_group("keyed");
     for exec in execs {
         let x = exec.name();
@@ -417,12 +433,24 @@ fn keyed(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("start/fixed_1024", x), |b| {
             b.iter_custom(|n| keyed_cases!(exec, &FIXED_1024, n, start));
         });
-        group.bench_function(BenchmarkId::new("start/dyn", x), |b| b.iter_custom(|n| keyed_cases!(exec, &DYN, n, start)));
-        group.bench_function(BenchmarkId::new("stop/fixed_8", x), |b| b.iter_custom(|n| keyed_cases!(exec, &FIXED_8, n, stop)));
+        group.bench_function(BenchmarkId::new("start/dyn", x), |b| {
+            b.iter_custom(|n| keyed_cases!(exec, &DYN_KEY, n, start));
+        });
+        group.bench_function(BenchmarkId::new("start/dyn_grown", x), |b| {
+            b.iter_custom(|n| keyed_cases!(exec, &DYN_GROWN, n, start));
+        });
+        group.bench_function(BenchmarkId::new("stop/fixed_8", x), |b| {
+            b.iter_custom(|n| keyed_cases!(exec, &FIXED_8, n, stop));
+        });
         group.bench_function(BenchmarkId::new("stop/fixed_1024", x), |b| {
             b.iter_custom(|n| keyed_cases!(exec, &FIXED_1024, n, stop));
         });
-        group.bench_function(BenchmarkId::new("stop/dyn", x), |b| b.iter_custom(|n| keyed_cases!(exec, &DYN, n, stop)));
+        group.bench_function(BenchmarkId::new("stop/dyn", x), |b| {
+            b.iter_custom(|n| keyed_cases!(exec, &DYN_KEY, n, stop));
+        });
+        group.bench_function(BenchmarkId::new("stop/dyn_grown", x), |b| {
+            b.iter_custom(|n| keyed_cases!(exec, &DYN_GROWN, n, stop));
+        });
         group.bench_function(BenchmarkId::new("pass_start/fixed_1024", x), |b| {
             b.iter_custom(|n| keyed_cases!(exec, &FIXED_1024, n, pass_start));
         });
@@ -449,8 +477,12 @@ fn keyed(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("pass_running/task_supervisor", x), |b| {
         b.iter_custom(|n| rt.block_on(task_supervisor_pass(n, false)));
     });
-    group.bench_function(BenchmarkId::new("start/join_map", x), |b| b.iter_custom(|n| rt.block_on(join_map_key(n, true))));
-    group.bench_function(BenchmarkId::new("stop/join_map", x), |b| b.iter_custom(|n| rt.block_on(join_map_key(n, false))));
+    group.bench_function(BenchmarkId::new("start/join_map", x), |b| {
+        b.iter_custom(|n| rt.block_on(join_map_key(n, true)));
+    });
+    group.bench_function(BenchmarkId::new("stop/join_map", x), |b| {
+        b.iter_custom(|n| rt.block_on(join_map_key(n, false)));
+    });
     group.bench_function(BenchmarkId::new("pass_start/join_map", x), |b| {
         b.iter_custom(|n| rt.block_on(join_map_pass(n, true)));
     });
