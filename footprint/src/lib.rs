@@ -9,14 +9,24 @@
 //! The leaf is `leaf(async |ctx: &Ctx<'_>| -> Result<(), Failed> { ctx.cancelled().await; Ok(()) })`
 //! with a one-byte error type; one **cycle** of a runner is the future of
 //! `runner.run(&ctx, async |_| Ok(()))`.
+//!
+//! The keyed figures: a `KeyedSupervisor<u8, u16, Failed, N>` (one-byte key, two-byte value)
+//! over a `StaticTable`, each key's process the leaf, for N = 1, 8 and 64: the supervisor value
+//! (a `static` in firmware) and its driver's future (`drive(&ctx, &setup, async |_| Ok(()))`,
+//! which holds every key's process); the same for `group::Group<'_, u8, N>` and its driver
+//! (`drive(&ctx, |_| leaf, |_, _| ())`).
 
 #![no_std]
 
+use core::convert::Infallible;
 use core::future::Future;
 use core::mem::size_of;
 
 use embassy_futures::join::join_array;
-use procession::{Ctx, Merge, Runner, chain, leaf, parallel};
+use procession::group::Group;
+use procession::table::{BuildKeyed, KeyedSupervisor, Setup, StaticTable};
+use procession::time::ManualClock;
+use procession::{Ctx, Merge, Overrun, Runner, chain, leaf, parallel, supervisor};
 
 /// The smallest error type a tree can have: one byte, keeps the first failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +38,24 @@ pub enum Failed {
 impl Merge for Failed {
     fn merge(self, _later: Self) -> Self {
         self
+    }
+}
+
+impl From<Overrun> for Failed {
+    fn from(_: Overrun) -> Self {
+        Self::Failed
+    }
+}
+
+impl From<supervisor::Error> for Failed {
+    fn from(_: supervisor::Error) -> Self {
+        Self::Failed
+    }
+}
+
+impl From<Infallible> for Failed {
+    fn from(never: Infallible) -> Self {
+        match never {}
     }
 }
 
@@ -80,6 +108,56 @@ pub fn floor() -> impl Future<Output = [(); 10]> {
     join_array(core::array::from_fn::<_, 10, _>(|_| core::future::pending::<()>()))
 }
 
+/// The keyed supervisor of the figures: `N` slots of a `u8` key and a `u16` value.
+pub type Keyed<const N: usize> = KeyedSupervisor<u8, u16, Failed, N>;
+
+/// The process of every key: the leaf.
+pub fn keyed_worker(_key: &u8, _value: &u16) -> impl Runner<Failed> + use<> {
+    one_leaf()
+}
+
+/// The builder of the keyed figures.
+pub fn keyed_builder() -> impl BuildKeyed<u8, u16, Failed> + Copy {
+    keyed_worker
+}
+
+/// The setup of the keyed figures, over `B` (made by [`keyed_builder`]).
+pub type KeyedSetup<B> = Setup<StaticTable<'static, u8, u16>, B, &'static ManualClock>;
+
+/// The future of a drive of `sup` whose callback returns at once.
+pub fn keyed_drive<'a, B: BuildKeyed<u8, u16, Failed>, const N: usize>(
+    sup: &'a Keyed<N>,
+    ctx: &'a Ctx<'a>,
+    setup: &'a KeyedSetup<B>,
+) -> impl Future<Output = Result<(), Failed>> + 'a {
+    sup.drive(ctx, setup, async |_: &Ctx<'_>| Ok(()))
+}
+
+/// The future of a drive of a `Group` of `N` slots whose items are `u8`, each run as the leaf.
+pub fn group_drive<'a, const N: usize>(
+    group: &'a Group<'a, u8, N>,
+    ctx: &'a Ctx<'a>,
+) -> impl Future<Output = Result<(), procession::group::Error>> + 'a {
+    group.drive(ctx, |_: &u8| one_leaf(), |_: &u8, _: Result<(), Failed>| ())
+}
+
+/// The size of the future of [`keyed_drive`] for the builder `make` returns; nothing is called.
+const fn keyed_drive_size<B: 'static, M, D, Fut, const N: usize>(_make: &M, _drive: &D) -> usize
+where
+    M: Fn() -> B,
+    D: Fn(&'static Keyed<N>, &'static Ctx<'static>, &'static KeyedSetup<B>) -> Fut,
+{
+    size_of::<Fut>()
+}
+
+/// The size of the future of [`group_drive`]; nothing is called.
+const fn group_drive_size<D, Fut, const N: usize>(_drive: &D) -> usize
+where
+    D: Fn(&'static Group<'static, u8, N>, &'static Ctx<'static>) -> Fut,
+{
+    size_of::<Fut>()
+}
+
 /// The size of the future one cycle of the runner that `make` returns.
 ///
 /// Only the types matter: `make` and `run` are never called.
@@ -106,7 +184,7 @@ where
 }
 
 /// The figures, in the order of [`NAMES`].
-const SIZES: [usize; 9] = [
+const SIZES: [usize; 21] = [
     cycle_size(&parallel_of::<1>, &cycle),
     cycle_size(&parallel_of::<10>, &cycle),
     cycle_size(&parallel_of::<100>, &cycle),
@@ -116,10 +194,22 @@ const SIZES: [usize; 9] = [
     cycle_size(&one_leaf, &cycle),
     cycle_size(&wait_cancelled, &call),
     owned_cycle_size(&parallel_of::<1>, &owned_cycle),
+    size_of::<Keyed<1>>(),
+    size_of::<Keyed<8>>(),
+    size_of::<Keyed<64>>(),
+    keyed_drive_size::<_, _, _, _, 1>(&keyed_builder, &keyed_drive),
+    keyed_drive_size::<_, _, _, _, 8>(&keyed_builder, &keyed_drive),
+    keyed_drive_size::<_, _, _, _, 64>(&keyed_builder, &keyed_drive),
+    size_of::<Group<'static, u8, 1>>(),
+    size_of::<Group<'static, u8, 8>>(),
+    size_of::<Group<'static, u8, 64>>(),
+    group_drive_size::<_, _, 1>(&group_drive),
+    group_drive_size::<_, _, 8>(&group_drive),
+    group_drive_size::<_, _, 64>(&group_drive),
 ];
 
 /// The names of the figures of [`SIZES`].
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 21] = [
     "parallel_1",
     "parallel_10",
     "parallel_100",
@@ -129,10 +219,22 @@ const NAMES: [&str; 9] = [
     "leaf_cycle",
     "leaf_closure",
     "parallel_1_owned",
+    "keyed_1",
+    "keyed_8",
+    "keyed_64",
+    "keyed_drive_1",
+    "keyed_drive_8",
+    "keyed_drive_64",
+    "group_1",
+    "group_8",
+    "group_64",
+    "group_drive_1",
+    "group_drive_8",
+    "group_drive_64",
 ];
 
 /// Length of [`FOOTPRINT`].
-const LEN: usize = 256;
+const LEN: usize = 512;
 
 /// The figures as text, `name=bytes;` for each, padded with spaces: rustc emits it as one
 /// `.ascii` string under this symbol, which `scripts/footprint` reads.
