@@ -17,7 +17,10 @@ use super::book::{Growing, GrowingWorkers};
 use super::event::report;
 use super::handle::Core;
 use super::policy::{Admit, Ring};
-use super::{BuildKeyed, Claim, Compare, Error, Event, Observe, Policy, Restart, RestartOf, Setup};
+use super::{
+    BuildKeyed, Claim, Compare, Ended, Error, Event, Hooks, Observe, Policy, PostFn, PreFn, RemovedFn, Restart,
+    RestartOf, Setup,
+};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, Overrun, Phase as ErrorPhase, StopLevel};
 use crate::retry::Backoff;
@@ -53,11 +56,25 @@ pub(super) trait Spec<K, V, E> {
     fn interval(&self) -> Duration;
     fn initial_wait(&self) -> Duration;
     fn prune(&self) -> bool;
+    /// Whether the setup has a `removed` hook.
+    const REMOVES: bool;
+    async fn pre(
+        &self,
+        ctx: &Ctx<'_>,
+        key: &K,
+        value: &V,
+        runner: &<Self::Build as BuildKeyed<K, V, E>>::Runner,
+    ) -> Result<(), E>;
+    async fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E>;
+    async fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> Result<(), E>;
 }
 
-impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, const R: usize, const S: usize> Spec<K, V, E>
-    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>
+impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, HP, HQ, HD, const R: usize, const S: usize> Spec<K, V, E>
+    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L, Hooks<HP, HQ, HD>>
 where
+    HP: PreFn<K, V, E, B::Runner>,
+    HQ: PostFn<K, V, E>,
+    HD: RemovedFn<K, V, E>,
     L: Claim<K, E>,
     T: Table<K, V>,
     B: BuildKeyed<K, V, E>,
@@ -127,6 +144,16 @@ where
     fn prune(&self) -> bool {
         self.prune
     }
+    const REMOVES: bool = HD::ACTIVE;
+    async fn pre(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &B::Runner) -> Result<(), E> {
+        self.hooks.pre.call(ctx, key, value, runner).await
+    }
+    async fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E> {
+        self.hooks.post.call(ctx, key, value, ended).await
+    }
+    async fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> Result<(), E> {
+        self.hooks.removed.call(ctx, key, value).await
+    }
 }
 
 /// What a driver's arms share: the setup and the contexts of one drive.
@@ -147,6 +174,8 @@ struct Job<K, V> {
     offered: Option<V>,
     generation: u32,
     fresh: bool,
+    /// The key leaves: run the `removed` hook with `offered`, then free the slot.
+    remove: bool,
 }
 
 /// What the policy decided after an end.
@@ -200,6 +229,7 @@ macro_rules! drive_body {
             b.gone = false;
             b.drives = b.drives.wrapping_add(1);
             b.stamp = begun;
+            b.removes = SP::REMOVES;
             true
         });
         if !claimed {
@@ -331,6 +361,13 @@ where
             let Some(job) = poll_fn(|cx| self.poll_driver(cx, |b| Self::take_job(b, i))).await else {
                 return;
             };
+            if job.remove {
+                if let Some(value) = &job.offered {
+                    let result = self.run_removed(env, &job.key, value).await;
+                    self.removed(setup, i, &job.key, &result);
+                }
+                continue;
+            }
             if job.fresh {
                 delays = None;
                 ring = SP::KeyRing::fresh();
@@ -404,6 +441,7 @@ where
                 &job.key,
                 &value,
                 async |runner: &<SP::Build as BuildKeyed<K, V, E>>::Runner| {
+                    setup.pre(&run_ctx, &job.key, &value, runner).await?;
                     runner
                         .run(&run_ctx, async |cb: &Ctx<'_>| {
                             let now = clock.now();
@@ -465,6 +503,23 @@ where
             drop(run_ctx);
             drop(guard);
             let ended = clock.now();
+            let (was_ready, level) = self.read(|b| {
+                let s = &b.slots[i];
+                let ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
+                (ready, if dropped { StopLevel::Hard } else { s.escalated })
+            });
+            let hook_ctx = env.procs.child();
+            let post = setup
+                .post(&hook_ctx, &job.key, &value, &Ended { incarnation, was_ready, level, result: &result })
+                .await;
+            let result = crate::error::merge_results(result, post);
+            // After `post`, so that a prune asked meanwhile is seen.
+            let leaving = SP::REMOVES
+                && self.read(|b| {
+                    let s = &b.slots[i];
+                    !b.shutting && s.runs == run && s.stop != Level::None && s.after == After::Free
+                });
+            let removed = if leaving { Some(self.run_removed(env, &job.key, &value).await) } else { None };
             let restart = setup.restart_of(&job.key, &value);
             let mut decide = |result: &Result<(), E>| -> Decision {
                 let again = match restart {
@@ -574,6 +629,9 @@ where
             if quarantined || melted {
                 setup.event(&Event::Quarantined { key: &job.key });
             }
+            if let Some(result) = &removed {
+                setup.event(&Event::Removed { key: &job.key, result });
+            }
             if freed {
                 setup.event(&Event::Freed { key: &job.key });
             }
@@ -592,11 +650,54 @@ where
         }
     }
 
+    /// Runs the `removed` hook of `key`, bounded by the setup's deadlines: its context is
+    /// cancelled when `graceful()` completes, and it is dropped when `forced()` completes (an
+    /// [`Overrun`] of the hard level).
+    async fn run_removed<SP: Spec<K, V, E>, G>(&self, env: &Env<'_, SP, G, M>, key: &K, value: &V) -> Result<(), E>
+    where
+        E: From<Overrun>,
+    {
+        let setup = env.setup;
+        let ctx = env.procs.child();
+        let mut hook = pin!(setup.removed(&ctx, key, value));
+        if let Either::First(result) = select(hook.as_mut(), setup.graceful()).await {
+            return result;
+        }
+        ctx.cancel_with(Cause::Deadline);
+        match select(hook, setup.forced()).await {
+            Either::First(result) => result,
+            Either::Second(()) => Err(E::from(Overrun::new(ErrorPhase::Stop, StopLevel::Hard))),
+        }
+    }
+
+    /// The `removed` hook of slot `i`'s key returned `result`: reports it and frees the slot.
+    fn removed<SP: Spec<K, V, E>>(&self, setup: &SP, i: usize, key: &K, result: &Result<(), E>) {
+        setup.event(&Event::Removed { key, result });
+        let freed = self.update(|b| {
+            let s = &mut b.slots[i];
+            if !s.removing {
+                return false;
+            }
+            s.answer(Err(Error::StoppedBeforeReady));
+            s.free();
+            true
+        });
+        if freed {
+            setup.event(&Event::Freed { key });
+        }
+    }
+
     /// The next start request of slot `i`, or `None` once the drive is shutting down and the
     /// slot has nothing to do.
     fn take_job(b: &mut super::book::Book<K, V, E, ST>, i: usize) -> Option<Option<Job<K, V>>> {
         let shutting = b.shutting;
         let s = &mut b.slots[i];
+        if s.removing
+            && let Some(key) = s.key.clone()
+            && let Some(value) = s.built.take()
+        {
+            return Some(Some(Job { key, offered: Some(value), generation: s.generation, fresh: false, remove: true }));
+        }
         if s.phase == Phase::Reserved
             && !shutting
             && let Some(key) = s.key.clone()
@@ -606,6 +707,7 @@ where
                 offered: s.offered.take(),
                 generation: s.generation,
                 fresh: core::mem::take(&mut s.fresh),
+                remove: false,
             }));
         }
         shutting.then_some(None)
@@ -780,13 +882,21 @@ where
                     Err(_) => Did::Full,
                 };
             };
+            let removes = b.removes;
             let s = &mut b.slots[i];
             s.seen = pass;
+            if s.removing {
+                // Leaving: the key may come back once its slot is freed.
+                return Did::Nothing;
+            }
             let Some(value) = value else {
                 if !setup.prune() {
                     return Did::Nothing;
                 }
                 let live = s.phase.is_live();
+                if removes && !live {
+                    return if s.leave(true) { Did::Pruned } else { Did::Nothing };
+                }
                 s.ask_stop(After::Free, Cause::Shutdown, true);
                 return if live { Did::Nothing } else { Did::Pruned };
             };
@@ -840,12 +950,17 @@ where
         let mut i = 0;
         // One slot per critical section, so that the event of each is reported outside it.
         while let Some(freed) = self.update(|b| {
+            let removes = b.removes;
             let s = b.slots.get_mut(i)?;
-            if s.phase == Phase::Free || s.seen == pass || s.born == pass {
+            if s.phase == Phase::Free || s.seen == pass || s.born == pass || s.removing {
                 return Some(None);
             }
             let live = s.phase.is_live();
             let key = s.key.clone();
+            if removes && !live {
+                let freed = s.leave(true);
+                return Some(Some(key.filter(|_| freed)));
+            }
             s.ask_stop(After::Free, Cause::Shutdown, true);
             Some(Some(key.filter(|_| !live)))
         }) {

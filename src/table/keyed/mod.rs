@@ -127,6 +127,7 @@
 //! | `book.rs` | the shared state of the slots, and its invariants |
 //! | `setup.rs` | [`Setup`], [`Compare`], [`Keep`], [`ByEq`] |
 //! | `build.rs` | [`BuildKeyed`] |
+//! | `hook.rs` | [`Hooks`], [`PreFn`], [`PostFn`], [`RemovedFn`], [`Ended`] |
 //! | `claim.rs` | [`Claim`], [`Everything`] |
 //! | `policy.rs` | [`Policy`], [`Restart`], [`RestartOf`] |
 //! | `event.rs` | [`Event`], [`Observe`] |
@@ -140,6 +141,7 @@ mod driver;
 mod error;
 mod event;
 mod handle;
+mod hook;
 mod policy;
 mod setup;
 mod state;
@@ -149,6 +151,7 @@ pub use build::BuildKeyed;
 pub use claim::{Claim, Everything};
 pub use error::{Error, Stopped};
 pub use event::{Event, Observe};
+pub use hook::{Ended, Hooks, PostFn, PreFn, RemovedFn};
 pub use policy::{Policy, Restart, RestartOf};
 pub use setup::{ByEq, Compare, Keep, Setup};
 pub use state::{Counts, Entry, State};

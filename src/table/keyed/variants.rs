@@ -13,7 +13,10 @@ use super::book::Fixed;
 #[cfg(feature = "alloc")]
 use super::book::Growing;
 use super::handle::Core;
-use super::{BuildKeyed, Claim, Compare, Counts, Entry, Error, Observe, Policy, RestartOf, Setup, Stopped};
+use super::{
+    BuildKeyed, Claim, Compare, Counts, Entry, Error, Hooks, Observe, Policy, PostFn, PreFn, RemovedFn, RestartOf,
+    Setup, Stopped,
+};
 use crate::ctx::Ctx;
 use crate::error::{Merge, Overrun};
 use crate::retry::Backoff;
@@ -323,10 +326,10 @@ macro_rules! handle_methods {
     /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
     /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
     #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
-    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
+    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, HP, HQ, HD, CB, const R: usize, const S: usize>(
         &self,
         ctx: &Ctx<'_>,
-        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
+        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L, Hooks<HP, HQ, HD>>,
         callback: CB,
     ) -> Result<(), E>
     where
@@ -343,6 +346,9 @@ macro_rules! handle_methods {
         F: Fn() -> FF,
         FF: Future<Output = ()>,
         L: Claim<K, E>,
+        HP: PreFn<K, V, E, B::Runner>,
+        HQ: PostFn<K, V, E>,
+        HD: RemovedFn<K, V, E>,
         CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
     {
         self.core.$drive(ctx, setup, callback).await
