@@ -419,3 +419,232 @@ fn a_panicking_hook_leaves_waiters_a_state_they_see() {
     assert!(matches!(answer, Err(KErr::DriverGone)), "{answer:?}");
     assert!(!SUP.is_driving());
 }
+
+/// Zero heap allocations on the fixed variant, without hooks and with hooks that allocate
+/// nothing themselves: a heap-free table, runners and error type, polled by hand (as
+/// `zero_alloc` in `tests/keyed.rs`).
+mod zero_alloc {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use core::task::{Context, Poll, Waker};
+    use core::time::Duration;
+
+    use procession::retry::Constant;
+    use procession::table::{
+        Cursor, Ended, Error, Hooks, KeyedSupervisor, Policy, PostFn, PreFn, RemovedFn, Restart, Setup, State, Table,
+    };
+    use procession::time::ManualClock;
+    use procession::{Ctx, Merge, Overrun, Runner, never, supervisor};
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum ZErr {
+        Run(&'static str),
+        Over,
+        Sup(supervisor::Error),
+    }
+    impl Merge for ZErr {
+        fn merge(self, _: Self) -> Self {
+            self
+        }
+    }
+    impl From<Overrun> for ZErr {
+        fn from(_: Overrun) -> Self {
+            Self::Over
+        }
+    }
+    impl From<supervisor::Error> for ZErr {
+        fn from(e: supervisor::Error) -> Self {
+            Self::Sup(e)
+        }
+    }
+    #[derive(Debug)]
+    enum NoError {}
+    impl From<NoError> for ZErr {
+        fn from(e: NoError) -> Self {
+            match e {}
+        }
+    }
+
+    struct Slice(&'static [(u8, u32)]);
+    struct SliceCursor(&'static [(u8, u32)]);
+
+    impl Table<u8, u32> for Slice {
+        type Error = NoError;
+        type Cursor<'a> = SliceCursor;
+        async fn get(&self, _: &Ctx<'_>, key: &u8) -> Result<Option<u32>, NoError> {
+            Ok(self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+        }
+        async fn iter(&self, _: &Ctx<'_>) -> Result<SliceCursor, NoError> {
+            Ok(SliceCursor(self.0))
+        }
+    }
+    impl Cursor<u8, u32> for SliceCursor {
+        type Error = NoError;
+        async fn next(&mut self, _: &Ctx<'_>) -> Result<Option<(u8, u32)>, NoError> {
+            let Some((first, rest)) = self.0.split_first() else { return Ok(None) };
+            self.0 = rest;
+            Ok(Some(*first))
+        }
+    }
+
+    struct Counters {
+        started: AtomicUsize,
+        pre: AtomicUsize,
+        post: AtomicUsize,
+        removed: AtomicUsize,
+        failed_once: AtomicBool,
+    }
+
+    impl Counters {
+        const fn new() -> Self {
+            Self {
+                started: AtomicUsize::new(0),
+                pre: AtomicUsize::new(0),
+                post: AtomicUsize::new(0),
+                removed: AtomicUsize::new(0),
+                failed_once: AtomicBool::new(false),
+            }
+        }
+        fn get(&self) -> (usize, usize, usize, usize) {
+            let n = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+            (n(&self.started), n(&self.pre), n(&self.post), n(&self.removed))
+        }
+    }
+
+    struct Quiet(u8, &'static Counters);
+
+    impl Runner<ZErr> for Quiet {
+        async fn run<F>(&self, ctx: &Ctx<'_>, ready: F) -> Result<(), ZErr>
+        where
+            F: AsyncFnOnce(&Ctx<'_>) -> Result<(), ZErr>,
+        {
+            self.1.started.fetch_add(1, Ordering::Relaxed);
+            if self.0 == 2 && !self.1.failed_once.swap(true, Ordering::Relaxed) {
+                return Err(ZErr::Run("first start of 2"));
+            }
+            ready(ctx).await
+        }
+    }
+
+    fn waker() -> &'static Waker {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        static WAKER: std::sync::OnceLock<Waker> = std::sync::OnceLock::new();
+        WAKER.get_or_init(|| Waker::from(std::sync::Arc::new(Noop)))
+    }
+
+    fn poll_by_hand<F: Future>(fut: F, limit: usize) -> Option<F::Output> {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(waker());
+        (0..limit).find_map(|_| match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        })
+    }
+
+    async fn yield_now() {
+        let mut yielded = false;
+        core::future::poll_fn(|cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+
+    static TABLE: [(u8, u32); 4] = [(1, 10), (2, 20), (3, 30), (4, 40)];
+
+    /// A cycle: restore 4 keys, a failure and its backoff, a stop and a forget (the `removed`
+    /// hook), a pass on demand that brings the key back, a restart, and the shutdown.
+    fn cycle<HP, HQ, HD>(counters: &'static Counters, hooks: Hooks<HP, HQ, HD>) -> Option<Result<(), ZErr>>
+    where
+        HP: PreFn<u8, u32, ZErr, Quiet>,
+        HQ: PostFn<u8, u32, ZErr>,
+        HD: RemovedFn<u8, u32, ZErr>,
+    {
+        let clock: ManualClock = ManualClock::new();
+        let build = |key: &u8, _: &u32| Quiet(*key, counters);
+        let policy = Policy::new().restart(Restart::Permanent).backoff(Constant::every(Duration::from_millis(10)));
+        let setup = Setup::new(Slice(&TABLE), build, &clock).policy(policy).hooks(hooks);
+        let sup: KeyedSupervisor<u8, u32, ZErr, 4> = KeyedSupervisor::new();
+        let root = Ctx::new();
+        let state = |k| sup.get(&k).ok().map(|e| e.state);
+        poll_by_hand(
+            sup.drive(&root, &setup, async |_: &Ctx<'_>| {
+                clock.advance(Duration::from_millis(10));
+                while state(2) != Some(State::Running) {
+                    yield_now().await;
+                }
+                assert!(sup.stop(&1, never, never).await.is_ok());
+                assert_eq!(sup.forget(&1), Ok(()));
+                while sup.get(&1) != Err(Error::NotFound) {
+                    yield_now().await;
+                }
+                assert!(sup.reconcile_now());
+                while state(1) != Some(State::Running) {
+                    yield_now().await;
+                }
+                assert!(sup.restart(&3, never, never).await.is_ok());
+                Ok(())
+            }),
+            10_000,
+        )
+    }
+
+    /// Without hooks: nothing allocated (seen to fail with a `Box` in the `pre` hook below).
+    #[test]
+    fn no_hook_allocates_nothing() {
+        static WARM: Counters = Counters::new();
+        static COUNTERS: Counters = Counters::new();
+        let _ = waker();
+        assert_eq!(cycle(&WARM, Hooks::new()), Some(Ok(())));
+        let mut result = None;
+        let info = allocation_counter::measure(|| result = cycle(&COUNTERS, Hooks::new()));
+        assert_eq!(result, Some(Ok(())), "the drive did not finish");
+        // 4 first starts, the restart of 2, key 1 again, the restart of 3.
+        assert_eq!(COUNTERS.get(), (7, 0, 0, 0));
+        assert_eq!(info.count_total, 0, "allocations while the supervisor ran: {info:?}");
+    }
+
+    /// With hooks that allocate nothing themselves, the supervisor allocates nothing either.
+    #[test]
+    fn hooks_allocate_nothing() {
+        static WARM: Counters = Counters::new();
+        static COUNTERS: Counters = Counters::new();
+        fn hooks(
+            c: &'static Counters,
+        ) -> Hooks<
+            impl AsyncFn(&Ctx<'_>, &u8, &u32, &Quiet) -> Result<(), ZErr>,
+            impl AsyncFn(&Ctx<'_>, &u8, &u32, &Ended<'_, ZErr>) -> Result<(), ZErr>,
+            impl AsyncFn(&Ctx<'_>, &u8, &u32) -> Result<(), ZErr>,
+        > {
+            Hooks::new()
+                .pre(async move |_: &Ctx<'_>, _: &u8, _: &u32, _: &Quiet| {
+                    c.pre.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                })
+                .post(async move |_: &Ctx<'_>, _: &u8, _: &u32, _: &Ended<'_, ZErr>| {
+                    c.post.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                })
+                .removed(async move |_: &Ctx<'_>, _: &u8, _: &u32| {
+                    c.removed.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                })
+        }
+        let _ = waker();
+        assert_eq!(cycle(&WARM, hooks(&WARM)), Some(Ok(())));
+        let mut result = None;
+        let info = allocation_counter::measure(|| result = cycle(&COUNTERS, hooks(&COUNTERS)));
+        assert_eq!(result, Some(Ok(())), "the drive did not finish");
+        // Every incarnation ran `pre` and `post`; key 1 was removed once.
+        assert_eq!(COUNTERS.get(), (7, 7, 7, 1));
+        assert_eq!(info.count_total, 0, "allocations while the supervisor ran: {info:?}");
+    }
+}

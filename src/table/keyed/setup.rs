@@ -236,7 +236,8 @@ impl<T, B, C, P, O, X, G, F, L, H> Setup<T, B, C, P, O, X, G, F, L, H> {
     ///         log.lock().unwrap().push(format!("post {key} ready={}", ended.was_ready));
     ///         Ok(())
     ///     });
-    /// let table = MapTable::from([(1_u8, 10_u32)]);
+    /// let table: MapTable<u8, u32> = MapTable::new();
+    /// table.insert(1, 10).unwrap();
     /// let clock = ManualClock::new();
     /// let setup = Setup::new(&table, worker, &clock).every(Duration::MAX).hooks(hooks);
     /// let root = Ctx::new();
