@@ -3,6 +3,7 @@
 //! both variants (fixed and, with `alloc`, dynamic), as in `tests/keyed.rs`.
 #![cfg(feature = "std")]
 #![allow(missing_docs, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![allow(clippy::result_large_err, reason = "the test error type")]
 
 mod common;
 #[path = "common/keyed.rs"]
@@ -597,7 +598,7 @@ mod zero_alloc {
         )
     }
 
-    /// Without hooks: nothing allocated (seen to fail with a `Box` in the `pre` hook below).
+    /// Without hooks: nothing allocated.
     #[test]
     fn no_hook_allocates_nothing() {
         static WARM: Counters = Counters::new();
@@ -612,11 +613,13 @@ mod zero_alloc {
         assert_eq!(info.count_total, 0, "allocations while the supervisor ran: {info:?}");
     }
 
-    /// With hooks that allocate nothing themselves, the supervisor allocates nothing either.
+    /// With hooks that allocate nothing themselves, the supervisor allocates nothing either
+    /// (seen to fail with a `Box` made in the `pre` hook).
     #[test]
     fn hooks_allocate_nothing() {
         static WARM: Counters = Counters::new();
         static COUNTERS: Counters = Counters::new();
+        #[allow(clippy::type_complexity, reason = "the three hooks' types, spelled out once")]
         fn hooks(
             c: &'static Counters,
         ) -> Hooks<

@@ -53,6 +53,11 @@
 //!   to the waiting handle, or as an [`Event`] to the setup's [`Observe`]r (and to `log`,
 //!   `defmt`, `tracing` with those features): none is dropped.
 //! - **Capacity is explicit**: a key beyond `N` is [`Error::Full`], the key handed back.
+//! - **Hooks** ([`Setup::hooks`], [`Hooks`]): `pre` before each incarnation's runner runs (its
+//!   error is the start failure), `post` after it ended, and `removed` before the slot of a
+//!   key that leaves (pruned, forgotten) is freed, bounded by [`Setup::shutdown_deadlines`].
+//!   They run in the key's slot of the driver, so they never overlap the key's next
+//!   incarnation; without them nothing is spent.
 //! - **A dropped driver** drops every process where it is; waiting handles get
 //!   [`Error::DriverGone`].
 //!

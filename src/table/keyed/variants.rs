@@ -258,11 +258,15 @@ macro_rules! handle_methods {
     /// Frees `key`'s slot. Allowed while no process of the key exists: reserved (the start is
     /// cancelled), backing off (the restart is dropped), exited, stopped, failed.
     ///
+    /// With a [`removed`](super::Hooks::removed) hook in the drive's setup, a key that ran an
+    /// incarnation is freed by the driver once the hook has returned; until then it keeps its
+    /// slot in its last state (a [`start`](Self::start) of it is [`Error::Exists`]).
+    ///
     /// # Errors
     ///
     /// - [`Error::NotFound`] if the key has no slot;
     /// - [`Error::Busy`] with its state if a process of the key is starting, running or
-    ///   stopping ([`stop`](Self::stop) it first).
+    ///   stopping ([`stop`](Self::stop) it first), or its `removed` hook runs.
     pub fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
         self.core.forget(key)
     }
