@@ -186,9 +186,10 @@ macro_rules! cases {
             assert!(log.events().is_empty(), "the runner never ran: {:?}", log.events());
         }
 
-        /// `removed` runs after the process of a pruned key stopped (after its `post`), and
-        /// the slot is freed only after it returns: meanwhile the key keeps its slot, so a
-        /// `start` of it is refused with `Exists` and a `forget` with `Busy`.
+        /// `removed` runs after the process of a pruned key stopped (after its `post` and its
+        /// `Exited`), and the slot is freed only after it returns: meanwhile the key keeps its
+        /// slot, `Stopped`, so a `start` of it is refused with `Exists` and a `forget` with
+        /// `Busy`; once free, it can be started again.
         #[test]
         fn removed_runs_after_the_stop_before_the_slot_is_free() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
@@ -224,7 +225,7 @@ macro_rules! cases {
                 }
                 settle(10).await;
                 // The process has stopped, the hook waits: the key still holds its slot.
-                assert_eq!(sup.get(&1).map(|e| e.state), Ok(State::Stopping));
+                assert_eq!(sup.get(&1).map(|e| e.state), Ok(State::Stopped));
                 table.insert(1, 11);
                 assert!(matches!(sup.start(1).await, Err(KErr::Exists)));
                 assert!(matches!(sup.forget(&1), Err(KErr::Busy(_))));
@@ -249,9 +250,9 @@ macro_rules! cases {
                     "event ready 1#1",
                     "stop 1",
                     "post 1#1 ready=true",
+                    "event exited 1#1",
                     "removed 1=10",
                     "removed 1 done",
-                    "event exited 1#1",
                     "event removed 1",
                     "event freed 1",
                     "start 1=11",

@@ -58,15 +58,16 @@ pub(super) trait Spec<K, V, E> {
     fn prune(&self) -> bool;
     /// Whether the setup has a `removed` hook.
     const REMOVES: bool;
-    async fn pre(
+    // The hooks' futures as they are (no `async` wrapper), so that a skipped hook is zero-sized.
+    fn pre(
         &self,
         ctx: &Ctx<'_>,
         key: &K,
         value: &V,
         runner: &<Self::Build as BuildKeyed<K, V, E>>::Runner,
-    ) -> Result<(), E>;
-    async fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E>;
-    async fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> Result<(), E>;
+    ) -> impl Future<Output = Result<(), E>>;
+    fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> impl Future<Output = Result<(), E>>;
+    fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> impl Future<Output = Result<(), E>>;
 }
 
 impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, HP, HQ, HD, const R: usize, const S: usize> Spec<K, V, E>
@@ -145,14 +146,14 @@ where
         self.prune
     }
     const REMOVES: bool = HD::ACTIVE;
-    async fn pre(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &B::Runner) -> Result<(), E> {
-        self.hooks.pre.call(ctx, key, value, runner).await
+    fn pre(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &B::Runner) -> impl Future<Output = Result<(), E>> {
+        self.hooks.pre.call(ctx, key, value, runner)
     }
-    async fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E> {
-        self.hooks.post.call(ctx, key, value, ended).await
+    fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> impl Future<Output = Result<(), E>> {
+        self.hooks.post.call(ctx, key, value, ended)
     }
-    async fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> Result<(), E> {
-        self.hooks.removed.call(ctx, key, value).await
+    fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> impl Future<Output = Result<(), E>> {
+        self.hooks.removed.call(ctx, key, value)
     }
 }
 
@@ -496,145 +497,146 @@ where
             };
             let watch =
                 select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
-            let (dropped, result) = match select(watch, body).await {
-                Either::First(_) => (true, Ok(())),
-                Either::Second(result) => (false, result),
-            };
-            drop(run_ctx);
-            drop(guard);
-            let ended = clock.now();
-            let (was_ready, level) = self.read(|b| {
-                let s = &b.slots[i];
-                let ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
-                (ready, if dropped { StopLevel::Hard } else { s.escalated })
-            });
-            let hook_ctx = env.procs.child();
-            let post = setup
-                .post(&hook_ctx, &job.key, &value, &Ended { incarnation, was_ready, level, result: &result })
-                .await;
-            let result = crate::error::merge_results(result, post);
-            // After `post`, so that a prune asked meanwhile is seen.
-            let leaving = SP::REMOVES
-                && self.read(|b| {
-                    let s = &b.slots[i];
-                    !b.shutting && s.runs == run && s.stop != Level::None && s.after == After::Free
-                });
-            let removed = if leaving { Some(self.run_removed(env, &job.key, &value).await) } else { None };
-            let restart = setup.restart_of(&job.key, &value);
-            let mut decide = |result: &Result<(), E>| -> Decision {
-                let again = match restart {
-                    Restart::Permanent => true,
-                    Restart::Transient => result.is_err(),
-                    Restart::Temporary => false,
+            // The end of the incarnation, in a block: what it keeps is not kept across the
+            // backoff's await below.
+            let backoff = {
+                let (dropped, result) = match select(watch, body).await {
+                    Either::First(_) => (true, Ok(())),
+                    Either::Second(result) => (false, result),
                 };
-                if !again {
-                    return if restart == Restart::Transient { Decision::Stopped } else { Decision::Exited };
-                }
-                if setup.reset_after().is_some_and(|uptime| ended.saturating_duration_since(launched) >= uptime) {
-                    delays = None;
-                }
-                if let Some(period) = setup.key_period()
-                    && !ring.admit(ended, period)
-                {
-                    return Decision::Failed;
-                }
-                if let Some(period) = setup.period()
-                    && !env.global.lock(|g| g.borrow_mut().admit(ended, period))
-                {
-                    return Decision::Melted;
-                }
-                match delays.get_or_insert_with(|| setup.delays()).next() {
-                    Some(delay) => Decision::BackOff(delay),
-                    None => Decision::Failed,
-                }
-            };
-            let mut value = Some(value);
-            let outcome = self.update(|b| {
-                b.stamp = ended;
-                let shutting = b.shutting;
-                let s = &mut b.slots[i];
-                let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
-                let level = if dropped { StopLevel::Hard } else { s.escalated };
-                let stop_asked = s.stop != Level::None;
-                let relaunching = stop_asked && s.after == After::Relaunch;
-                if !was_ready && !relaunching {
-                    s.answer(Err(match &result {
-                        _ if stop_asked => Error::StoppedBeforeReady,
-                        Err(e) => Error::Start(e.clone()),
-                        Ok(()) => Error::ExitedBeforeReady,
-                    }));
-                }
-                s.exit = Some(super::book::Exit { run, level, result: result.clone() });
-                s.since = ended;
-                s.built = value.take();
-                let mut backoff = None;
-                let (mut quarantined, mut freed, mut melted) = (false, false, false);
-                if shutting || (stop_asked && s.after == After::Stop) {
-                    s.phase = Phase::Stopped;
-                } else if stop_asked && s.after == After::Relaunch {
-                    // The value offered by a replace (or a pass) since the launch, if any;
-                    // otherwise a fresh lookup.
-                    s.phase = Phase::Reserved;
-                    s.by_policy = false;
-                    s.check = false;
-                } else if stop_asked && s.after == After::Exit {
-                    s.phase = Phase::Exited;
-                } else if stop_asked {
-                    s.answer(Err(Error::StoppedBeforeReady));
-                    s.free();
-                    freed = true;
-                } else {
-                    match decide(&result) {
-                        Decision::Exited => s.phase = Phase::Exited,
-                        Decision::Stopped => s.phase = Phase::Stopped,
-                        Decision::Failed => {
-                            s.phase = Phase::Failed;
-                            quarantined = true;
+                drop(run_ctx);
+                drop(guard);
+                let ended = clock.now();
+                let (was_ready, level) = self.read(|b| {
+                    let s = &b.slots[i];
+                    let ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
+                    (ready, if dropped { StopLevel::Hard } else { s.escalated })
+                });
+                let post = setup
+                    .post(env.procs, &job.key, &value, Ended { incarnation, was_ready, level, result: &result })
+                    .await;
+                let result = crate::error::merge_results(result, post);
+                let restart = setup.restart_of(&job.key, &value);
+                let mut decide = |result: &Result<(), E>| -> Decision {
+                    let again = match restart {
+                        Restart::Permanent => true,
+                        Restart::Transient => result.is_err(),
+                        Restart::Temporary => false,
+                    };
+                    if !again {
+                        return if restart == Restart::Transient { Decision::Stopped } else { Decision::Exited };
+                    }
+                    if setup.reset_after().is_some_and(|uptime| ended.saturating_duration_since(launched) >= uptime) {
+                        delays = None;
+                    }
+                    if let Some(period) = setup.key_period()
+                        && !ring.admit(ended, period)
+                    {
+                        return Decision::Failed;
+                    }
+                    if let Some(period) = setup.period()
+                        && !env.global.lock(|g| g.borrow_mut().admit(ended, period))
+                    {
+                        return Decision::Melted;
+                    }
+                    match delays.get_or_insert_with(|| setup.delays()).next() {
+                        Some(delay) => Decision::BackOff(delay),
+                        None => Decision::Failed,
+                    }
+                };
+                let mut value = Some(value);
+                let outcome = self.update(|b| {
+                    b.stamp = ended;
+                    let (shutting, removes) = (b.shutting, b.removes);
+                    let s = &mut b.slots[i];
+                    let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
+                    let level = if dropped { StopLevel::Hard } else { s.escalated };
+                    let stop_asked = s.stop != Level::None;
+                    let relaunching = stop_asked && s.after == After::Relaunch;
+                    if !was_ready && !relaunching {
+                        s.answer(Err(match &result {
+                            _ if stop_asked => Error::StoppedBeforeReady,
+                            Err(e) => Error::Start(e.clone()),
+                            Ok(()) => Error::ExitedBeforeReady,
+                        }));
+                    }
+                    s.exit = Some(super::book::Exit { run, level, result: result.clone() });
+                    s.since = ended;
+                    s.built = value.take();
+                    let mut backoff = None;
+                    let (mut quarantined, mut freed, mut melted) = (false, false, false);
+                    if shutting || (stop_asked && s.after == After::Stop) {
+                        s.phase = Phase::Stopped;
+                    } else if stop_asked && s.after == After::Relaunch {
+                        // The value offered by a replace (or a pass) since the launch, if any;
+                        // otherwise a fresh lookup.
+                        s.phase = Phase::Reserved;
+                        s.by_policy = false;
+                        s.check = false;
+                    } else if stop_asked && s.after == After::Exit {
+                        s.phase = Phase::Exited;
+                    } else if stop_asked {
+                        s.answer(Err(Error::StoppedBeforeReady));
+                        if removes {
+                            // The worker's next job: the `removed` hook, then the slot is freed.
+                            s.phase = Phase::Stopped;
+                            s.removing = true;
+                        } else {
+                            s.free();
+                            freed = true;
                         }
-                        Decision::Melted => {
-                            s.phase = Phase::Failed;
-                            melted = true;
-                        }
-                        Decision::BackOff(delay) => {
-                            s.phase = Phase::BackingOff;
-                            s.by_policy = true;
-                            backoff = Some((ended.saturating_add(delay), s.generation, delay));
+                    } else {
+                        match decide(&result) {
+                            Decision::Exited => s.phase = Phase::Exited,
+                            Decision::Stopped => s.phase = Phase::Stopped,
+                            Decision::Failed => {
+                                s.phase = Phase::Failed;
+                                quarantined = true;
+                            }
+                            Decision::Melted => {
+                                s.phase = Phase::Failed;
+                                melted = true;
+                            }
+                            Decision::BackOff(delay) => {
+                                s.phase = Phase::BackingOff;
+                                s.by_policy = true;
+                                backoff = Some((ended.saturating_add(delay), s.generation, delay));
+                            }
                         }
                     }
-                }
-                let failures = if shutting {
-                    let overrun = (level > StopLevel::Graceful).then(|| E::from(Overrun::new(ErrorPhase::Stop, level)));
-                    crate::error::merge_opt(result.clone().err(), overrun)
-                } else if melted {
-                    Some(crate::error::merge_opt(result.clone().err(), None).map_or_else(
-                        || E::from(supervisor::Error::IntensityExceeded),
-                        |e| e.merge(E::from(supervisor::Error::IntensityExceeded)),
-                    ))
-                } else {
-                    None
-                };
-                if let Some(failure) = failures {
-                    b.report = crate::error::merge_opt(b.report.take(), Some(failure));
-                }
+                    let failures = if shutting {
+                        let overrun =
+                            (level > StopLevel::Graceful).then(|| E::from(Overrun::new(ErrorPhase::Stop, level)));
+                        crate::error::merge_opt(result.clone().err(), overrun)
+                    } else if melted {
+                        Some(crate::error::merge_opt(result.clone().err(), None).map_or_else(
+                            || E::from(supervisor::Error::IntensityExceeded),
+                            |e| e.merge(E::from(supervisor::Error::IntensityExceeded)),
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(failure) = failures {
+                        b.report = crate::error::merge_opt(b.report.take(), Some(failure));
+                    }
+                    if melted {
+                        b.melted = true;
+                    }
+                    (was_ready, level, backoff, quarantined, freed, melted)
+                });
+                let (was_ready, level, backoff, quarantined, freed, melted) = outcome;
+                setup.event(&Event::Exited { key: &job.key, incarnation, was_ready, level, result: &result });
                 if melted {
-                    b.melted = true;
+                    setup.event(&Event::IntensityExceeded);
                 }
-                (was_ready, level, backoff, quarantined, freed, melted)
-            });
-            let (was_ready, level, backoff, quarantined, freed, melted) = outcome;
-            setup.event(&Event::Exited { key: &job.key, incarnation, was_ready, level, result: &result });
-            if melted {
-                setup.event(&Event::IntensityExceeded);
-            }
-            if quarantined || melted {
-                setup.event(&Event::Quarantined { key: &job.key });
-            }
-            if let Some(result) = &removed {
-                setup.event(&Event::Removed { key: &job.key, result });
-            }
-            if freed {
-                setup.event(&Event::Freed { key: &job.key });
-            }
+                if quarantined || melted {
+                    setup.event(&Event::Quarantined { key: &job.key });
+                }
+                if freed {
+                    setup.event(&Event::Freed { key: &job.key });
+                }
+                backoff
+            };
             if let Some((until, generation, delay)) = backoff {
                 setup.event(&Event::BackingOff { key: &job.key, delay });
                 if let Either::Second(()) = select(self.changed(i, generation), clock.sleep_until(until)).await {

@@ -1,9 +1,30 @@
 //! Hooks around each incarnation of a key, and the cleanup of a key that leaves: [`Hooks`],
 //! [`PreFn`], [`PostFn`], [`RemovedFn`] and [`Ended`].
 
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
 use crate::ctx::Ctx;
 use crate::error::StopLevel;
 use crate::supervisor::Skip;
+
+/// The future of a [`Skip`] hook: `Ok` at once, zero-sized, so that a setup without hooks
+/// keeps nothing for them in the driver's future.
+struct Nothing<E>(PhantomData<fn() -> E>);
+
+impl<E> Future for Nothing<E> {
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+const fn nothing<E>() -> Nothing<E> {
+    Nothing(PhantomData)
+}
 
 /// How an incarnation ended, as the [`post`](Hooks::post) hook sees it.
 #[derive(Debug)]
@@ -26,14 +47,13 @@ pub struct Ended<'e, E> {
 /// Implemented by [`Skip`] (returns `Ok`, costs nothing) and by every
 /// `AsyncFn(&Ctx<'_>, &K, &V, &R) -> Result<(), E>` closure.
 pub trait PreFn<K, V, E, R> {
-    /// Runs the hook.
-    #[allow(async_fn_in_trait, reason = "the future is Send whenever the closure's is")]
-    async fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &R) -> Result<(), E>;
+    /// Runs the hook (an `async fn` implements it).
+    fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &R) -> impl Future<Output = Result<(), E>>;
 }
 
 impl<K, V, E, R> PreFn<K, V, E, R> for Skip {
-    async fn call(&self, _: &Ctx<'_>, _: &K, _: &V, _: &R) -> Result<(), E> {
-        Ok(())
+    fn call(&self, _: &Ctx<'_>, _: &K, _: &V, _: &R) -> impl Future<Output = Result<(), E>> {
+        nothing()
     }
 }
 
@@ -52,14 +72,14 @@ where
 /// Implemented by [`Skip`] (returns `Ok`, costs nothing) and by every
 /// `AsyncFn(&Ctx<'_>, &K, &V, &Ended<'_, E>) -> Result<(), E>` closure.
 pub trait PostFn<K, V, E> {
-    /// Runs the hook.
-    #[allow(async_fn_in_trait, reason = "the future is Send whenever the closure's is")]
-    async fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E>;
+    /// Runs the hook (an `async fn` implements it). `ended` is handed over by value, so that
+    /// a hook that does nothing keeps nothing of it.
+    fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> impl Future<Output = Result<(), E>>;
 }
 
 impl<K, V, E> PostFn<K, V, E> for Skip {
-    async fn call(&self, _: &Ctx<'_>, _: &K, _: &V, _: &Ended<'_, E>) -> Result<(), E> {
-        Ok(())
+    fn call(&self, _: &Ctx<'_>, _: &K, _: &V, _: Ended<'_, E>) -> impl Future<Output = Result<(), E>> {
+        nothing()
     }
 }
 
@@ -67,8 +87,8 @@ impl<K, V, E, F> PostFn<K, V, E> for F
 where
     F: AsyncFn(&Ctx<'_>, &K, &V, &Ended<'_, E>) -> Result<(), E>,
 {
-    async fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: &Ended<'_, E>) -> Result<(), E> {
-        self(ctx, key, value, ended).await
+    async fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> Result<(), E> {
+        self(ctx, key, value, &ended).await
     }
 }
 
@@ -81,16 +101,15 @@ pub trait RemovedFn<K, V, E> {
     /// Whether there is a hook to run: `false` only for [`Skip`], whose keys are freed at once.
     const ACTIVE: bool = true;
 
-    /// Runs the hook.
-    #[allow(async_fn_in_trait, reason = "the future is Send whenever the closure's is")]
-    async fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> Result<(), E>;
+    /// Runs the hook (an `async fn` implements it).
+    fn call(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> impl Future<Output = Result<(), E>>;
 }
 
 impl<K, V, E> RemovedFn<K, V, E> for Skip {
     const ACTIVE: bool = false;
 
-    async fn call(&self, _: &Ctx<'_>, _: &K, _: &V) -> Result<(), E> {
-        Ok(())
+    fn call(&self, _: &Ctx<'_>, _: &K, _: &V) -> impl Future<Output = Result<(), E>> {
+        nothing()
     }
 }
 
@@ -130,11 +149,15 @@ where
 /// - **`removed`** runs once the key leaves: its process stopped because the key left the
 ///   table ([`Setup::prune`](super::Setup::prune)), or it was
 ///   [`forget`](super::KeyedSupervisor::forget)-ten. It runs after the last incarnation's
-///   `post`, only for a key that ran an incarnation (its value is the one that incarnation
-///   was built from), and the slot is freed only after it returns: meanwhile the key keeps its
-///   slot in its last state, so a [`start`](super::KeyedSupervisor::start) of it is refused
-///   with [`Error::Exists`](super::Error::Exists) and a `forget` with
-///   [`Error::Busy`](super::Error::Busy). It is bounded by the setup's
+///   `post` and its [`Event::Exited`](super::Event::Exited), only for a key that ran an
+///   incarnation (its value is the one that incarnation was built from), in the key's slot of
+///   the driver; the slot is freed only after it returns. Meanwhile the key keeps its slot
+///   ([`Stopped`](super::State::Stopped) if it was running, otherwise in the state it had), so
+///   a [`start`](super::KeyedSupervisor::start) of it is refused with
+///   [`Error::Exists`](super::Error::Exists), a `forget` with
+///   [`Error::Busy`](super::Error::Busy), and a reconcile pass leaves it alone; a
+///   [`restart`](super::KeyedSupervisor::restart) asked meanwhile gets
+///   [`Error::StoppedBeforeReady`](super::Error::StoppedBeforeReady) when the slot is freed. It is bounded by the setup's
 ///   [`shutdown_deadlines`](super::Setup::shutdown_deadlines): when `graceful()` completes its
 ///   context is cancelled ([`Cause::Deadline`](crate::Cause::Deadline)), when `forced()`
 ///   completes it is dropped. Its result (an [`Overrun`](crate::error::Overrun) of the hard
