@@ -265,6 +265,58 @@ macro_rules! cases {
             );
         }
 
+        /// While `removed` runs, a pass that sees the key in the table again leaves it alone, and
+        /// a `restart` of it gets `StoppedBeforeReady` once the slot is freed; the next pass
+        /// after that starts the key afresh.
+        #[test]
+        fn a_key_back_while_removed_runs_waits_for_the_next_pass() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            let gate = Ctx::new();
+            let hooks = Hooks::new().removed(async |_: &Ctx<'_>, key: &u32, _: &u32| -> Result<(), Error> {
+                log.push(format!("removed {key}"));
+                gate.cancelled().await;
+                Ok(())
+            });
+            let table = Tbl::new(&[(1, 10)]);
+            let setup = Setup::new(table.clone(), workers(&script, &log), &clock)
+                .every(Duration::MAX)
+                .prune()
+                .observe(observer(&log))
+                .hooks(hooks);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = block_on(sup.drive(&root, &setup, async |_| {
+                until_state(&sup, 1, State::Running).await;
+                table.remove(1);
+                assert!(sup.reconcile_now());
+                for _ in 0..1_000 {
+                    if log.events().iter().any(|e| e == "removed 1") {
+                        break;
+                    }
+                    yield_now().await;
+                }
+                table.insert(1, 12);
+                assert!(sup.reconcile_now());
+                settle(20).await;
+                assert_eq!(sup.get(&1).map(|e| e.state), Ok(State::Stopped), "the pass left it alone");
+                let restart = sup.restart(&1, never, never);
+                let open = async {
+                    settle(10).await;
+                    gate.cancel();
+                };
+                let (restarted, ()) = futures::join!(restart, open);
+                assert!(matches!(restarted, Err(KErr::StoppedBeforeReady)), "{restarted:?}");
+                assert_eq!(sup.get(&1), Err(KErr::NotFound));
+                assert!(sup.reconcile_now());
+                until_state(&sup, 1, State::Running).await;
+                Ok(())
+            }));
+            assert_eq!(result, Ok(()));
+            let starts: Vec<_> = log.events().into_iter().filter(|e| e.starts_with("start")).collect();
+            assert_eq!(starts, ["start 1=10", "start 1=12"]);
+            assert_eq!(script.overlaps(), 0);
+        }
+
         /// `forget` of a stopped key runs `removed` before its slot is freed; a key that never
         /// ran an incarnation is freed at once, without it. The hook's error is reported.
         #[test]
