@@ -317,6 +317,41 @@ macro_rules! cases {
             assert_eq!(script.overlaps(), 0);
         }
 
+        /// A driver dropped while a `removed` hook runs drops the hook: the key stays, and a
+        /// `forget` without a driver frees it.
+        #[test]
+        fn a_driver_dropped_during_removed_leaves_the_key_forgettable() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            let hooks = Hooks::new().removed(async |_: &Ctx<'_>, key: &u32, _: &u32| -> Result<(), Error> {
+                log.push(format!("removed {key}"));
+                core::future::pending::<()>().await;
+                Ok(())
+            });
+            let setup =
+                Setup::new(Tbl::new(&[(1, 10)]), workers(&script, &log), &clock).every(Duration::MAX).hooks(hooks);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            block_on(async {
+                let drive = sup.drive(&root, &setup, async |_| {
+                    until_state(&sup, 1, State::Running).await;
+                    sup.stop(&1, never, never).await.expect("stopped");
+                    assert_eq!(sup.forget(&1), Ok(()));
+                    core::future::pending::<()>().await;
+                    Ok(())
+                });
+                let removing = async {
+                    while !log.events().iter().any(|e| e == "removed 1") {
+                        yield_now().await;
+                    }
+                };
+                embassy_futures::select::select(drive, removing).await;
+            });
+            assert!(!sup.is_driving());
+            assert_eq!(sup.get(&1).map(|e| e.state), Ok(State::Stopped));
+            assert_eq!(sup.forget(&1), Ok(()));
+            assert_eq!(sup.get(&1), Err(KErr::NotFound));
+        }
+
         /// `forget` of a stopped key runs `removed` before its slot is freed; a key that never
         /// ran an incarnation is freed at once, without it. The hook's error is reported.
         #[test]

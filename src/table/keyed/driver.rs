@@ -204,6 +204,8 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for DriveEnd<'_, K, V, E, ST
                 for s in b.slots.iter_mut() {
                     if s.phase != Phase::Free {
                         s.answer(Err(Error::DriverGone));
+                        // A `removed` hook dropped with the driver: the key stays, forgettable.
+                        s.removing = false;
                         if matches!(s.phase, Phase::Reserved | Phase::BackingOff) || s.phase.is_live() {
                             s.phase = Phase::Stopped;
                         }
