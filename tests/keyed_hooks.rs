@@ -91,6 +91,8 @@ macro_rules! cases {
                 assert_eq!(stopped.result, Ok(()));
                 until_state(&sup, 1, State::Running).await;
                 sup.stop(&1, never, never).await.expect("stopped");
+                // `stop` returns once `post` has returned.
+                assert!(log.events().iter().any(|e| e == "post 1#2 ready=true"), "{:?}", log.events());
                 Ok(())
             }));
             assert_eq!(result, Ok(()));
