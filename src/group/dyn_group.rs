@@ -114,11 +114,6 @@ impl<'a, E, M: RawMutex> DynGroup<'a, E, M> {
         Self { core: Core::new(ctx, VecDeque::new()) }
     }
 
-    /// The group's context; each child runs on a child of it.
-    pub fn context(&self) -> &Ctx<'a> {
-        self.core.slots.context()
-    }
-
     /// Hands `runner` to the group and returns at once; the driver runs it and calls
     /// `at_exit` with its result (an [`Overrun`] of the hard level if [`stop`](Self::stop)
     /// dropped it). See [`Group::go`](super::Group::go) for the generation it joins.
@@ -145,16 +140,6 @@ impl<'a, E, M: RawMutex> DynGroup<'a, E, M> {
         })
     }
 
-    /// As [`Group::interrupt`](super::Group::interrupt).
-    pub fn interrupt(&self) -> bool {
-        self.core.interrupt()
-    }
-
-    /// As [`Group::cancel`](super::Group::cancel).
-    pub fn cancel(&self) -> bool {
-        self.core.cancel()
-    }
-
     /// As [`Group::wait`](super::Group::wait).
     ///
     /// # Cancel safety
@@ -171,44 +156,6 @@ impl<'a, E, M: RawMutex> DynGroup<'a, E, M> {
     /// Cancel safe.
     pub fn done(&self) -> DynDone<'_, 'a, E, M> {
         DynDone { group: self, from: self.core.slots.idle_from() }
-    }
-
-    /// As [`Group::poll_done`](super::Group::poll_done).
-    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.core.slots.poll_idle(self.core.slots.idle_from(), cx).map(|_| ())
-    }
-
-    /// Whether no child is queued or running.
-    pub fn is_done(&self) -> bool {
-        self.core.slots.idle_from().is_none()
-    }
-
-    /// Whether the group is closed: it accepts nothing more.
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
-    }
-
-    /// As [`Group::stop`](super::Group::stop): the bounded close, escalating graceful →
-    /// forced → hard.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::Overrun`] with the level reached, as for `Group::stop`.
-    ///
-    /// ([`Error::Overflow`] happens only without `alloc`: a `DynGroup` never returns it.)
-    ///
-    /// # Cancel safety
-    ///
-    /// The close happens at the first poll; dropping the future after that stops the waiting
-    /// and the escalation, not the stop.
-    pub async fn stop<G, GF, H, HF>(&self, graceful: G, forced: H) -> Result<(), Error>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.stop(graceful, forced).await
     }
 
     /// The driver: runs every child handed to [`go`](Self::go), all at once, and calls its
@@ -311,6 +258,11 @@ where
     }
 }
 
+group_methods!(
+    impl['a, E, M: RawMutex] DynGroup<'a, E, M>,
+    overflow: "- [`Error::Overflow`] never: it happens only without `alloc`, where there is no `DynGroup`.",
+);
+
 impl<E, M: RawMutex> fmt::Debug for DynGroup<'_, E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (active, closed, interrupted) = self.core.summary();
@@ -363,16 +315,4 @@ pub struct DynDone<'g, 'a, E, M: RawMutex = CriticalSectionRawMutex> {
     from: Option<u32>,
 }
 
-impl<E, M: RawMutex> Future for DynDone<'_, '_, E, M> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.core.slots.poll_idle(self.from, cx).map(|_| ())
-    }
-}
-
-impl<E, M: RawMutex> fmt::Debug for DynDone<'_, '_, E, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynDone").field("pending", &self.from.is_some()).finish_non_exhaustive()
-    }
-}
+done_future!(impl[E, M: RawMutex] DynDone<'_, '_, E, M>, "DynDone");

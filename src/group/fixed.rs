@@ -93,11 +93,6 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
         Self { core: Core::new(ctx, Deque::new()) }
     }
 
-    /// The group's context; each child runs on a child of it.
-    pub fn context(&self) -> &Ctx<'a> {
-        self.core.slots.context()
-    }
-
     /// Hands `item` to the group and returns at once; the driver starts its runner. The
     /// child belongs to the current generation: if that was interrupted, the child is
     /// stopped gracefully as soon as it is ready.
@@ -109,22 +104,6 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     ///   children ran.
     pub fn go(&self, item: T) -> Result<(), GoError<T>> {
         self.core.slots.go(item, N, Deque::push_back)
-    }
-
-    /// Closes the current generation: its children are stopped gracefully (their ready
-    /// callbacks return), and so is every child handed over before the next
-    /// [`wait`](Self::wait) opens a new generation. Does not wait. Returns `true` if this
-    /// call closed the generation, `false` if it was closed already.
-    pub fn interrupt(&self) -> bool {
-        self.core.interrupt()
-    }
-
-    /// Cancels the contexts of the current generation's children (a forced stop, with
-    /// [`Cause::Shutdown`](crate::Cause::Shutdown)), and of every child handed over before
-    /// the next [`wait`](Self::wait). Does not wait. Returns `true` if this call changed
-    /// anything.
-    pub fn cancel(&self) -> bool {
-        self.core.cancel()
     }
 
     /// Waits until every child of the current generation has returned, then opens a new
@@ -161,59 +140,6 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     /// Cancel safe.
     pub fn done(&self) -> Done<'_, 'a, T, N, M> {
         Done { group: self, from: self.core.slots.idle_from() }
-    }
-
-    /// Polls for an idle group: `Ready` while no child is queued or running; otherwise
-    /// registers the waker of `cx`.
-    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.core.slots.poll_idle(self.core.slots.idle_from(), cx).map(|_| ())
-    }
-
-    /// Whether no child is queued or running.
-    pub fn is_done(&self) -> bool {
-        self.core.slots.idle_from().is_none()
-    }
-
-    /// Whether the group is closed ([`stop`](Self::stop), or a driver dropped while
-    /// children ran): it accepts nothing more.
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
-    }
-
-    /// A bounded close: refuses further items, stops the current generation gracefully, and
-    /// waits until every child has returned. If they have not when `graceful()` completes,
-    /// their contexts are cancelled with [`Cause::Deadline`](crate::Cause::Deadline) (forced);
-    /// if they have not when `forced()` completes, the driver drops them (hard) and reports
-    /// each to `at_exit` with an [`Overrun`] of the hard level. The driver returns once the
-    /// group is closed and idle. Pass [`never`](crate::never) for no deadline.
-    ///
-    /// Items queued while no driver is attached when the stop begins are dropped at once,
-    /// never started (as a [`Process`](crate::Process) stopped before its driver picked it
-    /// up); so are items still queued at the hard level.
-    ///
-    /// Several tasks may stop a group at once; each waits and may escalate.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::Overrun`] of phase [`Phase::Stop`](crate::Phase::Stop), with the highest
-    ///   level any stop of this group reached ([`StopLevel::Forced`](crate::StopLevel::Forced)
-    ///   or [`StopLevel::Hard`](crate::StopLevel::Hard); also hard once a driver was dropped
-    ///   while children ran). The end of the last child wins a tie with a deadline.
-    /// - [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting
-    ///   than the group's slots and the spill table hold); the stop stays in force.
-    ///
-    /// # Cancel safety
-    ///
-    /// The close happens at the first poll; dropping the future after that stops the waiting
-    /// and the escalation, not the stop.
-    pub async fn stop<G, GF, H, HF>(&self, graceful: G, forced: H) -> Result<(), Error>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.stop(graceful, forced).await
     }
 
     /// The driver: runs `make(&item)`'s runner for every item handed to [`go`](Self::go), up
@@ -341,6 +267,11 @@ impl<'a, T, const N: usize, M: RawMutex> Group<'a, T, N, M> {
     }
 }
 
+group_methods!(
+    impl['a, T, const N: usize, M: RawMutex] Group<'a, T, N, M>,
+    overflow: "- [`Error::Overflow`] if this call could not wait (without `alloc`, more tasks waiting than the group's slots and the spill table hold); the stop stays in force.",
+);
+
 impl<T, const N: usize, M: RawMutex> fmt::Debug for Group<'_, T, N, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (active, closed, interrupted) = self.core.summary();
@@ -409,16 +340,4 @@ pub struct Done<'g, 'a, T, const N: usize = 4, M: RawMutex = CriticalSectionRawM
     from: Option<u32>,
 }
 
-impl<T, const N: usize, M: RawMutex> Future for Done<'_, '_, T, N, M> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.group.core.slots.poll_idle(self.from, cx).map(|_| ())
-    }
-}
-
-impl<T, const N: usize, M: RawMutex> fmt::Debug for Done<'_, '_, T, N, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Done").field("pending", &self.from.is_some()).finish_non_exhaustive()
-    }
-}
+done_future!(impl[T, const N: usize, M: RawMutex] Done<'_, '_, T, N, M>, "Done");

@@ -90,6 +90,9 @@
 //! - The at-exit function is the driver's (`Group`) and receives the item; on a `DynGroup`
 //!   each `go` gives its own, as upstream.
 
+#[macro_use]
+mod methods;
+
 mod core;
 #[cfg(feature = "alloc")]
 mod dyn_group;

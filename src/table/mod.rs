@@ -30,6 +30,6 @@ pub mod keyed;
 #[cfg(feature = "alloc")]
 pub use keyed::DynKeyedSupervisor;
 pub use keyed::{
-    BuildKeyed, ByEq, Claim, Compare, Counts, Entry, Error, Event, Everything, Keep, KeyedSupervisor, Observe, Policy,
-    Restart, RestartOf, Setup, State, Stopped,
+    BuildKeyed, ByEq, Claim, Compare, Counts, Ended, Entry, Error, Event, Everything, Hooks, Keep, KeyedSupervisor,
+    Observe, Policy, PostFn, PreFn, RemovedFn, Restart, RestartOf, Setup, State, Stopped,
 };

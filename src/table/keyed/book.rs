@@ -131,6 +131,8 @@ pub(super) struct Slot<K, V, E> {
     pub(super) restore: bool,
     /// The next launch is a restart by the policy.
     pub(super) by_policy: bool,
+    /// The key leaves: its worker runs the `removed` hook, then frees the slot.
+    pub(super) removing: bool,
 }
 
 impl<K, V, E> Slot<K, V, E> {
@@ -161,6 +163,7 @@ impl<K, V, E> Slot<K, V, E> {
             fresh: false,
             restore: false,
             by_policy: false,
+            removing: false,
         }
     }
 
@@ -182,6 +185,7 @@ impl<K, V, E> Slot<K, V, E> {
         self.check = false;
         self.dirty = false;
         self.restore = false;
+        self.removing = false;
         self.key.take()
     }
 
@@ -262,6 +266,20 @@ impl<K, V, E> Slot<K, V, E> {
                 Ask::Done
             }
         }
+    }
+
+    /// Frees a slot whose key leaves and whose process does not run (pruned, forgotten), or,
+    /// when `removes` (the drive has a `removed` hook) and an incarnation of the key ran, marks
+    /// it for its worker, which runs the hook and then frees it. Returns whether it was freed.
+    pub(super) fn leave(&mut self, removes: bool) -> bool {
+        self.answer(Err(Error::StoppedBeforeReady));
+        if removes && self.built.is_some() {
+            self.generation = self.generation.wrapping_add(1);
+            self.removing = true;
+            return false;
+        }
+        self.free();
+        true
     }
 
     /// Raises the stop of incarnation `run` to `level` after a deadline passed; `false` if that
@@ -444,6 +462,8 @@ pub(super) struct Book<K, V, E, S> {
     pub(super) stamp: Instant,
     /// Failures of the shutdown, for the drive's result.
     pub(super) report: Option<E>,
+    /// The drive has a `removed` hook: keys that leave are freed by their worker after it.
+    pub(super) removes: bool,
     pub(super) slots: S,
     _types: core::marker::PhantomData<fn() -> (K, V)>,
 }
@@ -462,6 +482,7 @@ impl<K, V, E, S> Book<K, V, E, S> {
             first_done: false,
             stamp: Instant::ZERO,
             report: None,
+            removes: false,
             slots,
             _types: core::marker::PhantomData,
         }

@@ -17,7 +17,10 @@ use super::book::{Growing, GrowingWorkers};
 use super::event::report;
 use super::handle::Core;
 use super::policy::{Admit, Ring};
-use super::{BuildKeyed, Claim, Compare, Error, Event, Observe, Policy, Restart, RestartOf, Setup};
+use super::{
+    BuildKeyed, Claim, Compare, Ended, Error, Event, Hooks, Observe, Policy, PostFn, PreFn, RemovedFn, Restart,
+    RestartOf, Setup,
+};
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Merge, Overrun, Phase as ErrorPhase, StopLevel};
 use crate::retry::Backoff;
@@ -53,11 +56,26 @@ pub(super) trait Spec<K, V, E> {
     fn interval(&self) -> Duration;
     fn initial_wait(&self) -> Duration;
     fn prune(&self) -> bool;
+    /// Whether the setup has a `removed` hook.
+    const REMOVES: bool;
+    // The hooks' futures as they are (no `async` wrapper), so that a skipped hook is zero-sized.
+    fn pre(
+        &self,
+        ctx: &Ctx<'_>,
+        key: &K,
+        value: &V,
+        runner: &<Self::Build as BuildKeyed<K, V, E>>::Runner,
+    ) -> impl Future<Output = Result<(), E>>;
+    fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> impl Future<Output = Result<(), E>>;
+    fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> impl Future<Output = Result<(), E>>;
 }
 
-impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, const R: usize, const S: usize> Spec<K, V, E>
-    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>
+impl<K, V, E, T, B, C, BO, RP, O, X, G, GF, F, FF, L, HP, HQ, HD, const R: usize, const S: usize> Spec<K, V, E>
+    for Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L, Hooks<HP, HQ, HD>>
 where
+    HP: PreFn<K, V, E, B::Runner>,
+    HQ: PostFn<K, V, E>,
+    HD: RemovedFn<K, V, E>,
     L: Claim<K, E>,
     T: Table<K, V>,
     B: BuildKeyed<K, V, E>,
@@ -127,6 +145,16 @@ where
     fn prune(&self) -> bool {
         self.prune
     }
+    const REMOVES: bool = HD::ACTIVE;
+    fn pre(&self, ctx: &Ctx<'_>, key: &K, value: &V, runner: &B::Runner) -> impl Future<Output = Result<(), E>> {
+        self.hooks.pre.call(ctx, key, value, runner)
+    }
+    fn post(&self, ctx: &Ctx<'_>, key: &K, value: &V, ended: Ended<'_, E>) -> impl Future<Output = Result<(), E>> {
+        self.hooks.post.call(ctx, key, value, ended)
+    }
+    fn removed(&self, ctx: &Ctx<'_>, key: &K, value: &V) -> impl Future<Output = Result<(), E>> {
+        self.hooks.removed.call(ctx, key, value)
+    }
 }
 
 /// What a driver's arms share: the setup and the contexts of one drive.
@@ -147,6 +175,8 @@ struct Job<K, V> {
     offered: Option<V>,
     generation: u32,
     fresh: bool,
+    /// The key leaves: run the `removed` hook with `offered`, then free the slot.
+    remove: bool,
 }
 
 /// What the policy decided after an end.
@@ -174,6 +204,8 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for DriveEnd<'_, K, V, E, ST
                 for s in b.slots.iter_mut() {
                     if s.phase != Phase::Free {
                         s.answer(Err(Error::DriverGone));
+                        // A `removed` hook dropped with the driver: the key stays, forgettable.
+                        s.removing = false;
                         if matches!(s.phase, Phase::Reserved | Phase::BackingOff) || s.phase.is_live() {
                             s.phase = Phase::Stopped;
                         }
@@ -200,6 +232,7 @@ macro_rules! drive_body {
             b.gone = false;
             b.drives = b.drives.wrapping_add(1);
             b.stamp = begun;
+            b.removes = SP::REMOVES;
             true
         });
         if !claimed {
@@ -331,6 +364,13 @@ where
             let Some(job) = poll_fn(|cx| self.poll_driver(cx, |b| Self::take_job(b, i))).await else {
                 return;
             };
+            if job.remove {
+                if let Some(value) = &job.offered {
+                    let result = self.run_removed(env, &job.key, value).await;
+                    self.removed(setup, i, &job.key, &result);
+                }
+                continue;
+            }
             if job.fresh {
                 delays = None;
                 ring = SP::KeyRing::fresh();
@@ -404,9 +444,12 @@ where
                 &job.key,
                 &value,
                 async |runner: &<SP::Build as BuildKeyed<K, V, E>>::Runner| {
+                    setup.pre(&run_ctx, &job.key, &value, runner).await?;
                     runner
                         .run(&run_ctx, async |cb: &Ctx<'_>| {
-                            let now = clock.now();
+                            // The clock through `setup`, which the closure holds anyway: one
+                            // capture fewer pays for the `value` the `pre` hook needs.
+                            let now = setup.clock().now();
                             let ready = self.update(|b| {
                                 let s = &mut b.slots[i];
                                 if s.runs != run {
@@ -458,125 +501,146 @@ where
             };
             let watch =
                 select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
-            let (dropped, result) = match select(watch, body).await {
-                Either::First(_) => (true, Ok(())),
-                Either::Second(result) => (false, result),
-            };
-            drop(run_ctx);
-            drop(guard);
-            let ended = clock.now();
-            let restart = setup.restart_of(&job.key, &value);
-            let mut decide = |result: &Result<(), E>| -> Decision {
-                let again = match restart {
-                    Restart::Permanent => true,
-                    Restart::Transient => result.is_err(),
-                    Restart::Temporary => false,
+            // The end of the incarnation, in a block: what it keeps is not kept across the
+            // backoff's await below.
+            let backoff = {
+                let (dropped, result) = match select(watch, body).await {
+                    Either::First(_) => (true, Ok(())),
+                    Either::Second(result) => (false, result),
                 };
-                if !again {
-                    return if restart == Restart::Transient { Decision::Stopped } else { Decision::Exited };
-                }
-                if setup.reset_after().is_some_and(|uptime| ended.saturating_duration_since(launched) >= uptime) {
-                    delays = None;
-                }
-                if let Some(period) = setup.key_period()
-                    && !ring.admit(ended, period)
-                {
-                    return Decision::Failed;
-                }
-                if let Some(period) = setup.period()
-                    && !env.global.lock(|g| g.borrow_mut().admit(ended, period))
-                {
-                    return Decision::Melted;
-                }
-                match delays.get_or_insert_with(|| setup.delays()).next() {
-                    Some(delay) => Decision::BackOff(delay),
-                    None => Decision::Failed,
-                }
-            };
-            let mut value = Some(value);
-            let outcome = self.update(|b| {
-                b.stamp = ended;
-                let shutting = b.shutting;
-                let s = &mut b.slots[i];
-                let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
-                let level = if dropped { StopLevel::Hard } else { s.escalated };
-                let stop_asked = s.stop != Level::None;
-                let relaunching = stop_asked && s.after == After::Relaunch;
-                if !was_ready && !relaunching {
-                    s.answer(Err(match &result {
-                        _ if stop_asked => Error::StoppedBeforeReady,
-                        Err(e) => Error::Start(e.clone()),
-                        Ok(()) => Error::ExitedBeforeReady,
-                    }));
-                }
-                s.exit = Some(super::book::Exit { run, level, result: result.clone() });
-                s.since = ended;
-                s.built = value.take();
-                let mut backoff = None;
-                let (mut quarantined, mut freed, mut melted) = (false, false, false);
-                if shutting || (stop_asked && s.after == After::Stop) {
-                    s.phase = Phase::Stopped;
-                } else if stop_asked && s.after == After::Relaunch {
-                    // The value offered by a replace (or a pass) since the launch, if any;
-                    // otherwise a fresh lookup.
-                    s.phase = Phase::Reserved;
-                    s.by_policy = false;
-                    s.check = false;
-                } else if stop_asked && s.after == After::Exit {
-                    s.phase = Phase::Exited;
-                } else if stop_asked {
-                    s.answer(Err(Error::StoppedBeforeReady));
-                    s.free();
-                    freed = true;
-                } else {
-                    match decide(&result) {
-                        Decision::Exited => s.phase = Phase::Exited,
-                        Decision::Stopped => s.phase = Phase::Stopped,
-                        Decision::Failed => {
-                            s.phase = Phase::Failed;
-                            quarantined = true;
+                drop(run_ctx);
+                drop(guard);
+                let ended = clock.now();
+                let (was_ready, level) = self.read(|b| {
+                    let s = &b.slots[i];
+                    let ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
+                    (ready, if dropped { StopLevel::Hard } else { s.escalated })
+                });
+                let post = setup
+                    .post(env.procs, &job.key, &value, Ended { incarnation, was_ready, level, result: &result })
+                    .await;
+                let result = crate::error::merge_results(result, post);
+                let restart = setup.restart_of(&job.key, &value);
+                let mut decide = |result: &Result<(), E>| -> Decision {
+                    let again = match restart {
+                        Restart::Permanent => true,
+                        Restart::Transient => result.is_err(),
+                        Restart::Temporary => false,
+                    };
+                    if !again {
+                        return if restart == Restart::Transient { Decision::Stopped } else { Decision::Exited };
+                    }
+                    if setup.reset_after().is_some_and(|uptime| ended.saturating_duration_since(launched) >= uptime) {
+                        delays = None;
+                    }
+                    if let Some(period) = setup.key_period()
+                        && !ring.admit(ended, period)
+                    {
+                        return Decision::Failed;
+                    }
+                    if let Some(period) = setup.period()
+                        && !env.global.lock(|g| g.borrow_mut().admit(ended, period))
+                    {
+                        return Decision::Melted;
+                    }
+                    match delays.get_or_insert_with(|| setup.delays()).next() {
+                        Some(delay) => Decision::BackOff(delay),
+                        None => Decision::Failed,
+                    }
+                };
+                let mut value = Some(value);
+                let outcome = self.update(|b| {
+                    b.stamp = ended;
+                    let (shutting, removes) = (b.shutting, b.removes);
+                    let s = &mut b.slots[i];
+                    let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
+                    let level = if dropped { StopLevel::Hard } else { s.escalated };
+                    let stop_asked = s.stop != Level::None;
+                    let relaunching = stop_asked && s.after == After::Relaunch;
+                    if !was_ready && !relaunching {
+                        s.answer(Err(match &result {
+                            _ if stop_asked => Error::StoppedBeforeReady,
+                            Err(e) => Error::Start(e.clone()),
+                            Ok(()) => Error::ExitedBeforeReady,
+                        }));
+                    }
+                    s.exit = Some(super::book::Exit { run, level, result: result.clone() });
+                    s.since = ended;
+                    s.built = value.take();
+                    let mut backoff = None;
+                    let (mut quarantined, mut freed, mut melted) = (false, false, false);
+                    if shutting || (stop_asked && s.after == After::Stop) {
+                        s.phase = Phase::Stopped;
+                    } else if stop_asked && s.after == After::Relaunch {
+                        // The value offered by a replace (or a pass) since the launch, if any;
+                        // otherwise a fresh lookup.
+                        s.phase = Phase::Reserved;
+                        s.by_policy = false;
+                        s.check = false;
+                    } else if stop_asked && s.after == After::Exit {
+                        s.phase = Phase::Exited;
+                    } else if stop_asked {
+                        s.answer(Err(Error::StoppedBeforeReady));
+                        if removes {
+                            // The worker's next job: the `removed` hook, then the slot is freed.
+                            s.phase = Phase::Stopped;
+                            s.removing = true;
+                        } else {
+                            s.free();
+                            freed = true;
                         }
-                        Decision::Melted => {
-                            s.phase = Phase::Failed;
-                            melted = true;
-                        }
-                        Decision::BackOff(delay) => {
-                            s.phase = Phase::BackingOff;
-                            s.by_policy = true;
-                            backoff = Some((ended.saturating_add(delay), s.generation, delay));
+                    } else {
+                        match decide(&result) {
+                            Decision::Exited => s.phase = Phase::Exited,
+                            Decision::Stopped => s.phase = Phase::Stopped,
+                            Decision::Failed => {
+                                s.phase = Phase::Failed;
+                                quarantined = true;
+                            }
+                            Decision::Melted => {
+                                s.phase = Phase::Failed;
+                                melted = true;
+                            }
+                            Decision::BackOff(delay) => {
+                                s.phase = Phase::BackingOff;
+                                s.by_policy = true;
+                                backoff = Some((ended.saturating_add(delay), s.generation, delay));
+                            }
                         }
                     }
-                }
-                let failures = if shutting {
-                    let overrun = (level > StopLevel::Graceful).then(|| E::from(Overrun::new(ErrorPhase::Stop, level)));
-                    crate::error::merge_opt(result.clone().err(), overrun)
-                } else if melted {
-                    Some(crate::error::merge_opt(result.clone().err(), None).map_or_else(
-                        || E::from(supervisor::Error::IntensityExceeded),
-                        |e| e.merge(E::from(supervisor::Error::IntensityExceeded)),
-                    ))
-                } else {
-                    None
-                };
-                if let Some(failure) = failures {
-                    b.report = crate::error::merge_opt(b.report.take(), Some(failure));
-                }
+                    let failures = if shutting {
+                        let overrun =
+                            (level > StopLevel::Graceful).then(|| E::from(Overrun::new(ErrorPhase::Stop, level)));
+                        crate::error::merge_opt(result.clone().err(), overrun)
+                    } else if melted {
+                        Some(crate::error::merge_opt(result.clone().err(), None).map_or_else(
+                            || E::from(supervisor::Error::IntensityExceeded),
+                            |e| e.merge(E::from(supervisor::Error::IntensityExceeded)),
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(failure) = failures {
+                        b.report = crate::error::merge_opt(b.report.take(), Some(failure));
+                    }
+                    if melted {
+                        b.melted = true;
+                    }
+                    (was_ready, level, backoff, quarantined, freed, melted)
+                });
+                let (was_ready, level, backoff, quarantined, freed, melted) = outcome;
+                setup.event(&Event::Exited { key: &job.key, incarnation, was_ready, level, result: &result });
                 if melted {
-                    b.melted = true;
+                    setup.event(&Event::IntensityExceeded);
                 }
-                (was_ready, level, backoff, quarantined, freed, melted)
-            });
-            let (was_ready, level, backoff, quarantined, freed, melted) = outcome;
-            setup.event(&Event::Exited { key: &job.key, incarnation, was_ready, level, result: &result });
-            if melted {
-                setup.event(&Event::IntensityExceeded);
-            }
-            if quarantined || melted {
-                setup.event(&Event::Quarantined { key: &job.key });
-            }
-            if freed {
-                setup.event(&Event::Freed { key: &job.key });
-            }
+                if quarantined || melted {
+                    setup.event(&Event::Quarantined { key: &job.key });
+                }
+                if freed {
+                    setup.event(&Event::Freed { key: &job.key });
+                }
+                backoff
+            };
             if let Some((until, generation, delay)) = backoff {
                 setup.event(&Event::BackingOff { key: &job.key, delay });
                 if let Either::Second(()) = select(self.changed(i, generation), clock.sleep_until(until)).await {
@@ -592,11 +656,54 @@ where
         }
     }
 
+    /// Runs the `removed` hook of `key`, bounded by the setup's deadlines: its context is
+    /// cancelled when `graceful()` completes, and it is dropped when `forced()` completes (an
+    /// [`Overrun`] of the hard level).
+    async fn run_removed<SP: Spec<K, V, E>, G>(&self, env: &Env<'_, SP, G, M>, key: &K, value: &V) -> Result<(), E>
+    where
+        E: From<Overrun>,
+    {
+        let setup = env.setup;
+        let ctx = env.procs.child();
+        let mut hook = pin!(setup.removed(&ctx, key, value));
+        if let Either::First(result) = select(hook.as_mut(), setup.graceful()).await {
+            return result;
+        }
+        ctx.cancel_with(Cause::Deadline);
+        match select(hook, setup.forced()).await {
+            Either::First(result) => result,
+            Either::Second(()) => Err(E::from(Overrun::new(ErrorPhase::Stop, StopLevel::Hard))),
+        }
+    }
+
+    /// The `removed` hook of slot `i`'s key returned `result`: reports it and frees the slot.
+    fn removed<SP: Spec<K, V, E>>(&self, setup: &SP, i: usize, key: &K, result: &Result<(), E>) {
+        setup.event(&Event::Removed { key, result });
+        let freed = self.update(|b| {
+            let s = &mut b.slots[i];
+            if !s.removing {
+                return false;
+            }
+            s.answer(Err(Error::StoppedBeforeReady));
+            s.free();
+            true
+        });
+        if freed {
+            setup.event(&Event::Freed { key });
+        }
+    }
+
     /// The next start request of slot `i`, or `None` once the drive is shutting down and the
     /// slot has nothing to do.
     fn take_job(b: &mut super::book::Book<K, V, E, ST>, i: usize) -> Option<Option<Job<K, V>>> {
         let shutting = b.shutting;
         let s = &mut b.slots[i];
+        if s.removing
+            && let Some(key) = s.key.clone()
+            && let Some(value) = s.built.take()
+        {
+            return Some(Some(Job { key, offered: Some(value), generation: s.generation, fresh: false, remove: true }));
+        }
         if s.phase == Phase::Reserved
             && !shutting
             && let Some(key) = s.key.clone()
@@ -606,6 +713,7 @@ where
                 offered: s.offered.take(),
                 generation: s.generation,
                 fresh: core::mem::take(&mut s.fresh),
+                remove: false,
             }));
         }
         shutting.then_some(None)
@@ -780,13 +888,21 @@ where
                     Err(_) => Did::Full,
                 };
             };
+            let removes = b.removes;
             let s = &mut b.slots[i];
             s.seen = pass;
+            if s.removing {
+                // Leaving: the key may come back once its slot is freed.
+                return Did::Nothing;
+            }
             let Some(value) = value else {
                 if !setup.prune() {
                     return Did::Nothing;
                 }
                 let live = s.phase.is_live();
+                if removes && !live {
+                    return if s.leave(true) { Did::Pruned } else { Did::Nothing };
+                }
                 s.ask_stop(After::Free, Cause::Shutdown, true);
                 return if live { Did::Nothing } else { Did::Pruned };
             };
@@ -840,12 +956,17 @@ where
         let mut i = 0;
         // One slot per critical section, so that the event of each is reported outside it.
         while let Some(freed) = self.update(|b| {
+            let removes = b.removes;
             let s = b.slots.get_mut(i)?;
-            if s.phase == Phase::Free || s.seen == pass || s.born == pass {
+            if s.phase == Phase::Free || s.seen == pass || s.born == pass || s.removing {
                 return Some(None);
             }
             let live = s.phase.is_live();
             let key = s.key.clone();
+            if removes && !live {
+                let freed = s.leave(true);
+                return Some(Some(key.filter(|_| freed)));
+            }
             s.ask_stop(After::Free, Cause::Shutdown, true);
             Some(Some(key.filter(|_| !live)))
         }) {

@@ -132,12 +132,21 @@ pub enum Event<'e, K, E> {
     },
     /// The supervisor-wide restart intensity was exceeded: the run ends.
     IntensityExceeded,
+    /// The [`removed`](super::Hooks::removed) hook of a leaving key returned (or was dropped
+    /// at its forced deadline: an [`Overrun`](crate::error::Overrun) of the hard level); the
+    /// key's [`Freed`](Self::Freed) follows.
+    Removed {
+        /// The key.
+        key: &'e K,
+        /// What the hook returned.
+        result: &'e Result<(), E>,
+    },
 }
 
 impl<K, E> Event<'_, K, E> {
     /// A short name of the event, as logged: "reserved", "started", "ready", "exited",
     /// "backing off", "quarantined", "freed", "not in table", "table error", "not claimed",
-    /// "claim error", "claim lost", "full", "pass done", "late", "restored", "intensity exceeded".
+    /// "claim error", "claim lost", "full", "pass done", "late", "restored", "intensity exceeded", "removed".
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Reserved { .. } => "reserved",
@@ -157,6 +166,7 @@ impl<K, E> Event<'_, K, E> {
             Self::Late { .. } => "late",
             Self::Restored { .. } => "restored",
             Self::IntensityExceeded => "intensity exceeded",
+            Self::Removed { .. } => "removed",
         }
     }
 
@@ -164,6 +174,7 @@ impl<K, E> Event<'_, K, E> {
     pub fn is_error(&self) -> bool {
         match self {
             Self::Exited { result, level, .. } => result.is_err() || *level > StopLevel::Graceful,
+            Self::Removed { result, .. } => result.is_err(),
             Self::TableError { .. }
             | Self::ClaimError { .. }
             | Self::ClaimLost { .. }

@@ -406,11 +406,11 @@ where
         self.update(|b| {
             let i = b.find(key).ok_or(Error::NotFound)?;
             let s = &mut b.slots[i];
-            if s.phase.is_live() {
+            if s.phase.is_live() || s.removing {
                 return Err(Error::Busy(s.phase.state().unwrap_or(State::Stopped)));
             }
-            s.answer(Err(Error::StoppedBeforeReady));
-            s.free();
+            let removes = b.removes && b.driving;
+            b.slots[i].leave(removes);
             Ok(())
         })
     }

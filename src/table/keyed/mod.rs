@@ -53,6 +53,11 @@
 //!   to the waiting handle, or as an [`Event`] to the setup's [`Observe`]r (and to `log`,
 //!   `defmt`, `tracing` with those features): none is dropped.
 //! - **Capacity is explicit**: a key beyond `N` is [`Error::Full`], the key handed back.
+//! - **Hooks** ([`Setup::hooks`], [`Hooks`]): `pre` before each incarnation's runner runs (its
+//!   error is the start failure), `post` after it ended, and `removed` before the slot of a
+//!   key that leaves (pruned, forgotten) is freed, bounded by [`Setup::shutdown_deadlines`].
+//!   They run in the key's slot of the driver, so they never overlap the key's next
+//!   incarnation; without them nothing is spent.
 //! - **A dropped driver** drops every process where it is; waiting handles get
 //!   [`Error::DriverGone`].
 //!
@@ -127,6 +132,7 @@
 //! | `book.rs` | the shared state of the slots, and its invariants |
 //! | `setup.rs` | [`Setup`], [`Compare`], [`Keep`], [`ByEq`] |
 //! | `build.rs` | [`BuildKeyed`] |
+//! | `hook.rs` | [`Hooks`], [`PreFn`], [`PostFn`], [`RemovedFn`], [`Ended`] |
 //! | `claim.rs` | [`Claim`], [`Everything`] |
 //! | `policy.rs` | [`Policy`], [`Restart`], [`RestartOf`] |
 //! | `event.rs` | [`Event`], [`Observe`] |
@@ -140,6 +146,7 @@ mod driver;
 mod error;
 mod event;
 mod handle;
+mod hook;
 mod policy;
 mod setup;
 mod state;
@@ -149,6 +156,7 @@ pub use build::BuildKeyed;
 pub use claim::{Claim, Everything};
 pub use error::{Error, Stopped};
 pub use event::{Event, Observe};
+pub use hook::{Ended, Hooks, PostFn, PreFn, RemovedFn};
 pub use policy::{Policy, Restart, RestartOf};
 pub use setup::{ByEq, Compare, Keep, Setup};
 pub use state::{Counts, Entry, State};

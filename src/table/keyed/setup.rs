@@ -5,7 +5,7 @@ use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 
-use super::{Everything, Policy};
+use super::{Everything, Hooks, Policy};
 use crate::supervisor::NoDeadline;
 
 /// Whether a key's value changed so much that its process must be replaced: the comparison of
@@ -57,11 +57,12 @@ impl<V, F: Fn(&V, &V) -> bool> Compare<V> for F {
 /// | [`replace_on_change`](Self::replace_on_change): restart a key whose value changed | off ([`Keep`]) |
 /// | [`shutdown_deadlines`](Self::shutdown_deadlines): bound the stop of every key at shutdown (and when pruning, replacing, losing a claim) | [`never`](crate::never()) |
 /// | [`claim`](Self::claim): run a key only while this supervisor holds its [`Claim`](super::Claim) | [`Everything`] |
+/// | [`hooks`](Self::hooks): run [`Hooks`] around each incarnation and when a key leaves | none ([`Hooks::new`]) |
 ///
 /// [`Table`]: crate::table::Table
 /// [`BuildKeyed`]: super::BuildKeyed
 /// [`Clock`]: crate::time::Clock
-pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDeadline, L = Everything> {
+pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDeadline, L = Everything, H = Hooks> {
     pub(super) table: T,
     pub(super) build: B,
     pub(super) clock: C,
@@ -74,6 +75,7 @@ pub struct Setup<T, B, C, P = Policy, O = (), X = Keep, G = NoDeadline, F = NoDe
     pub(super) initial_wait: Duration,
     pub(super) prune: bool,
     pub(super) claim: L,
+    pub(super) hooks: H,
 }
 
 impl<T, B, C> Setup<T, B, C> {
@@ -93,11 +95,12 @@ impl<T, B, C> Setup<T, B, C> {
             initial_wait: Duration::from_secs(1),
             prune: false,
             claim: Everything,
+            hooks: Hooks::new(),
         }
     }
 }
 
-impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
+impl<T, B, C, P, O, X, G, F, L, H> Setup<T, B, C, P, O, X, G, F, L, H> {
     /// The reconcile interval, measured from the start of a pass to the start of the next (a
     /// slow pass does not push the schedule back). [`Duration::MAX`] turns the periodic passes
     /// off: only the first pass, [`reconcile_now`](super::KeyedSupervisor::reconcile_now) and
@@ -127,7 +130,7 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
     }
 
     /// Sets the restart policy of each key.
-    pub fn policy<P2>(self, policy: P2) -> Setup<T, B, C, P2, O, X, G, F, L> {
+    pub fn policy<P2>(self, policy: P2) -> Setup<T, B, C, P2, O, X, G, F, L, H> {
         Setup {
             table: self.table,
             build: self.build,
@@ -141,11 +144,12 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
             initial_wait: self.initial_wait,
             prune: self.prune,
             claim: self.claim,
+            hooks: self.hooks,
         }
     }
 
     /// Hands every [`Event`](super::Event) to `observer`.
-    pub fn observe<O2>(self, observer: O2) -> Setup<T, B, C, P, O2, X, G, F, L> {
+    pub fn observe<O2>(self, observer: O2) -> Setup<T, B, C, P, O2, X, G, F, L, H> {
         Setup {
             table: self.table,
             build: self.build,
@@ -159,13 +163,14 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
             initial_wait: self.initial_wait,
             prune: self.prune,
             claim: self.claim,
+            hooks: self.hooks,
         }
     }
 
     /// Restarts (gracefully, with [`Cause::Restart`](crate::Cause::Restart)) a running key
     /// whose value in the table changed, as `compare` tells ([`ByEq`] for `!=`); a
     /// [`Failed`](super::State::Failed) key whose value changed is started again.
-    pub fn replace_on_change<X2>(self, compare: X2) -> Setup<T, B, C, P, O, X2, G, F, L> {
+    pub fn replace_on_change<X2>(self, compare: X2) -> Setup<T, B, C, P, O, X2, G, F, L, H> {
         Setup {
             table: self.table,
             build: self.build,
@@ -179,12 +184,13 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
             initial_wait: self.initial_wait,
             prune: self.prune,
             claim: self.claim,
+            hooks: self.hooks,
         }
     }
 
     /// Runs a key only while this supervisor holds its [`Claim`](super::Claim) (by default
     /// [`Everything`]: every key is ours).
-    pub fn claim<L2>(self, claim: L2) -> Setup<T, B, C, P, O, X, G, F, L2> {
+    pub fn claim<L2>(self, claim: L2) -> Setup<T, B, C, P, O, X, G, F, L2, H> {
         Setup {
             table: self.table,
             build: self.build,
@@ -198,6 +204,64 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
             initial_wait: self.initial_wait,
             prune: self.prune,
             claim,
+            hooks: self.hooks,
+        }
+    }
+
+    /// Runs `hooks` around each incarnation of a key and when a key leaves (see [`Hooks`]:
+    /// `pre` before each incarnation's runner runs, `post` after it ended, `removed` before
+    /// the slot of a leaving key is freed). By default none ([`Hooks::new`], zero-sized).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use std::sync::Mutex;
+    /// use procession::table::{Ended, Hooks, KeyedSupervisor, MapTable, Setup};
+    /// use procession::time::ManualClock;
+    /// use procession::{Ctx, TreeError, leaf, never};
+    ///
+    /// static SUP: KeyedSupervisor<u8, u32, TreeError> = KeyedSupervisor::new();
+    /// let log = Mutex::new(Vec::new());
+    /// let worker = |_: &u8, _: &u32| leaf(async |ctx: &Ctx<'_>| -> Result<(), TreeError> {
+    ///     ctx.cancelled().await;
+    ///     Ok(())
+    /// });
+    /// let hooks = Hooks::new()
+    ///     .pre(async |_: &Ctx<'_>, key: &u8, _: &u32, _: &_| -> Result<(), TreeError> {
+    ///         log.lock().unwrap().push(format!("pre {key}"));
+    ///         Ok(())
+    ///     })
+    ///     .post(async |_: &Ctx<'_>, key: &u8, _: &u32, ended: &Ended<'_, TreeError>| {
+    ///         log.lock().unwrap().push(format!("post {key} ready={}", ended.was_ready));
+    ///         Ok(())
+    ///     });
+    /// let table: MapTable<u8, u32> = MapTable::new();
+    /// table.insert(1, 10).unwrap();
+    /// let clock = ManualClock::new();
+    /// let setup = Setup::new(&table, worker, &clock).every(Duration::MAX).hooks(hooks);
+    /// let root = Ctx::new();
+    /// let result = embassy_futures::block_on(SUP.drive(&root, &setup, async |_| {
+    ///     SUP.stop(&1, never, never).await.map(|_| ()).map_err(|_| unreachable!())
+    /// }));
+    /// assert_eq!(result, Ok(()));
+    /// assert_eq!(*log.lock().unwrap(), ["pre 1", "post 1 ready=true"]);
+    /// ```
+    pub fn hooks<H2>(self, hooks: H2) -> Setup<T, B, C, P, O, X, G, F, L, H2> {
+        Setup {
+            table: self.table,
+            build: self.build,
+            clock: self.clock,
+            policy: self.policy,
+            observer: self.observer,
+            compare: self.compare,
+            graceful: self.graceful,
+            forced: self.forced,
+            interval: self.interval,
+            initial_wait: self.initial_wait,
+            prune: self.prune,
+            claim: self.claim,
+            hooks,
         }
     }
 
@@ -205,7 +269,7 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
     /// each key stops gracefully; those not done when `graceful()` completes are cancelled
     /// ([`Cause::Deadline`](crate::Cause::Deadline)); those not done when `forced()` completes
     /// are dropped. Each closure is called when its level begins.
-    pub fn shutdown_deadlines<G2, GF, F2, FF>(self, graceful: G2, forced: F2) -> Setup<T, B, C, P, O, X, G2, F2, L>
+    pub fn shutdown_deadlines<G2, GF, F2, FF>(self, graceful: G2, forced: F2) -> Setup<T, B, C, P, O, X, G2, F2, L, H>
     where
         G2: Fn() -> GF,
         GF: Future<Output = ()>,
@@ -225,11 +289,12 @@ impl<T, B, C, P, O, X, G, F, L> Setup<T, B, C, P, O, X, G, F, L> {
             initial_wait: self.initial_wait,
             prune: self.prune,
             claim: self.claim,
+            hooks: self.hooks,
         }
     }
 }
 
-impl<T, B, C, P, O, X, G, F, L> fmt::Debug for Setup<T, B, C, P, O, X, G, F, L> {
+impl<T, B, C, P, O, X, G, F, L, H> fmt::Debug for Setup<T, B, C, P, O, X, G, F, L, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Setup")
             .field("interval", &self.interval)

@@ -13,7 +13,10 @@ use super::book::Fixed;
 #[cfg(feature = "alloc")]
 use super::book::Growing;
 use super::handle::Core;
-use super::{BuildKeyed, Claim, Compare, Counts, Entry, Error, Observe, Policy, RestartOf, Setup, Stopped};
+use super::{
+    BuildKeyed, Claim, Compare, Counts, Entry, Error, Hooks, Observe, Policy, PostFn, PreFn, RemovedFn, RestartOf,
+    Setup, Stopped,
+};
 use crate::ctx::Ctx;
 use crate::error::{Merge, Overrun};
 use crate::retry::Backoff;
@@ -116,12 +119,249 @@ impl<K, V, E, M: RawMutex> fmt::Debug for DynKeyedSupervisor<K, V, E, M> {
     }
 }
 
-impl<K, V, E, const N: usize, M> KeyedSupervisor<K, V, E, N, M>
-where
-    K: Eq + Clone,
-    E: Clone,
-    M: RawMutex,
-{
+/// The methods both variants forward to the core, with their docs, written once: `$drive` is
+/// the core's drive of the variant's store; the items in braces come first in the impl block.
+macro_rules! handle_methods {
+    ($(#[$attr:meta])* impl[$($gen:tt)*] $ty:ty, $drive:ident, { $($first:item)* }) => {
+        $(#[$attr])*
+        impl<$($gen)*> $ty
+        where
+            K: Eq + Clone,
+            E: Clone,
+            M: RawMutex,
+        {
+            $($first)*
+
+    /// Whether a driver runs this supervisor now.
+    pub fn is_driving(&self) -> bool {
+        self.core.is_driving()
+    }
+
+    /// Starts `key` and waits until its process is ready.
+    ///
+    /// Reserves a slot for the key at once; the driver then looks the key up in the table,
+    /// builds its process from the value and runs it. Returns `Ok` once the process is ready
+    /// (its `ready` callback runs).
+    ///
+    /// # Errors
+    ///
+    /// At once, without changing anything:
+    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
+    /// - [`Error::Exists`] if the key has a slot (in any state);
+    /// - [`Error::Full`] with the key if every slot is taken.
+    ///
+    /// Later, and then the key's slot is freed or left as the error says:
+    /// - [`Error::NotInTable`], [`Error::Table`] if the lookup found nothing or failed (freed);
+    /// - [`Error::Start`] if the process failed before it was ready, [`Error::ExitedBeforeReady`]
+    ///   if it returned `Ok` without being ready (the restart policy then decides, as for any
+    ///   end of the key's process);
+    /// - [`Error::StoppedBeforeReady`] if a stop, restart, forget or the shutdown came first;
+    /// - [`Error::DriverGone`] if the driver was dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the start: the key keeps its slot and goes on
+    /// starting. To bound the wait for a process that may never be ready, race this future
+    /// with a deadline, then [`stop`](Self::stop) the key.
+    pub async fn start(&self, key: K) -> Result<(), Error<K, E>> {
+        self.core.start(key).await
+    }
+
+    /// Asks the driver to bring `key` in line with the table, without waiting; returns whether
+    /// this call changed anything.
+    ///
+    /// A key without a slot gets one (the driver looks it up and starts it, as
+    /// [`start`](Self::start) does, reporting the outcome only as [`Event`](super::Event)s); a
+    /// key with a slot is marked, and the driver looks it up again and converges it as a pass
+    /// would (revives an exited key, replaces or prunes it when the setup says so). Requests
+    /// coalesce: while a key's mark is pending, more requests return `Ok(false)`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
+    /// - [`Error::Full`] with the key if it has no slot and none is free.
+    pub fn request(&self, key: K) -> Result<bool, Error<K, E>> {
+        self.core.request(key)
+    }
+
+    /// Asks the driver for a reconcile pass now, without waiting; returns whether this call
+    /// changed anything (`false` if one is already asked, or no driver runs). The next periodic
+    /// pass is then measured from the start of this one.
+    pub fn reconcile_now(&self) -> bool {
+        self.core.reconcile_now()
+    }
+
+    /// Stops `key`'s process and waits until it has returned, escalating graceful → forced →
+    /// hard; the key then stays, [`Stopped`](super::State::Stopped), until [`restart`](Self::restart)
+    /// or [`forget`](Self::forget) (a reconcile pass does not start it again).
+    ///
+    /// - A ready process is stopped gracefully (its `ready` callback returns). If it has not
+    ///   returned when `graceful()` completes, its context is cancelled with
+    ///   [`Cause::Deadline`](crate::Cause::Deadline) (forced); if it has not returned when `forced()` completes, the
+    ///   driver drops its future (hard).
+    /// - A process still starting is cancelled at once ([`Cause::Shutdown`](crate::Cause::Shutdown)); `graceful` is
+    ///   not used, and the hard level follows `forced()`.
+    /// - A key with no process (reserved, backing off, exited, failed, stopped) becomes
+    ///   `Stopped` at once: a pending restart is dropped, never undone later. This is not an
+    ///   error, also when the process has just ended by itself.
+    ///
+    /// Returns how the stop ended ([`Stopped`]: the level the deadlines reached and what the
+    /// process returned). The deadlines are closures, each called when its level begins;
+    /// [`never`](crate::never) never passes.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotFound`] if the key has no slot;
+    /// - [`Error::NotRunning`] if no driver runs;
+    /// - [`Error::DriverGone`] if the driver was dropped while the stop waited.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the stop: it goes on at the level asked so far,
+    /// without further escalation.
+    pub async fn stop<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
+    where
+        G: FnOnce() -> GF,
+        GF: Future<Output = ()>,
+        H: FnOnce() -> HF,
+        HF: Future<Output = ()>,
+    {
+        self.core.stop(key, graceful, forced).await
+    }
+
+    /// Restarts `key` as one operation: its process is stopped as [`stop`](Self::stop) does
+    /// (with [`Cause::Restart`](crate::Cause::Restart) for the forced level), and once it has returned a new one is
+    /// built from a fresh lookup of the table; waits until the new one is ready. A key with no
+    /// process (exited, failed, stopped, backing off) is started again at once; this is how a
+    /// stopped or quarantined key is revived.
+    ///
+    /// Returns how the old process stopped.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`stop`](Self::stop), then those of [`start`](Self::start) for the new
+    /// process.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the restart.
+    pub async fn restart<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
+    where
+        G: FnOnce() -> GF,
+        GF: Future<Output = ()>,
+        H: FnOnce() -> HF,
+        HF: Future<Output = ()>,
+    {
+        self.core.restart(key, graceful, forced).await
+    }
+
+    /// Frees `key`'s slot. Allowed while no process of the key exists: reserved (the start is
+    /// cancelled), backing off (the restart is dropped), exited, stopped, failed.
+    ///
+    /// With a [`removed`](super::Hooks::removed) hook in the drive's setup, a key that ran an
+    /// incarnation is freed by the driver once the hook has returned; until then it keeps its
+    /// slot in its last state (a [`start`](Self::start) of it is [`Error::Exists`]).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotFound`] if the key has no slot;
+    /// - [`Error::Busy`] with its state if a process of the key is starting, running or
+    ///   stopping ([`stop`](Self::stop) it first), or its `removed` hook runs.
+    pub fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
+        self.core.forget(key)
+    }
+
+    /// The state of `key`: [`Entry`] (state, incarnation, restarts, since when).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the key has no slot. A reserved or starting key is found (its
+    /// state says so).
+    pub fn get(&self, key: &K) -> Result<Entry, Error<K, E>> {
+        self.core.get(key)
+    }
+
+    /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
+    /// not call the supervisor).
+    pub fn for_each(&self, f: impl FnMut(&K, &Entry)) {
+        self.core.for_each(f);
+    }
+
+    /// How many keys are in each state, counted in one critical section.
+    pub fn counts(&self) -> Counts {
+        self.core.counts()
+    }
+
+    /// The driver: restores the keys of the table, keeps them in line with it, runs every
+    /// key's process in its own slot of this future, and calls `callback` once the restored
+    /// keys are ready; when the callback returns, stops every key and returns.
+    ///
+    /// Its owner polls it (an embassy task, a tokio task, a `join` arm); nothing is spawned.
+    ///
+    /// 1. If another drive of this supervisor is active, return
+    ///    [`supervisor::Error::RecursiveOrConcurrentRun`] at once.
+    /// 2. Forget every key of an earlier drive. Run the first reconcile pass: every key of the
+    ///    table gets a slot and its process is built and started.
+    /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
+    ///    drive, until the first pass has ended and each key it started is ready or has given
+    ///    up; report which made it ([`Event::Restored`](super::Event::Restored)). Then call `callback` with a child of
+    ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
+    ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
+    ///    they come.
+    /// 4. When the callback returns, refuse new starts, cancel the table's calls and every
+    ///    start in flight, stop every running key gracefully (all at once, each bounded by the
+    ///    setup's [shutdown deadlines](Setup::shutdown_deadlines)), and return once every
+    ///    process has returned.
+    ///
+    /// Cancelling `ctx` is a forced stop from outside, in dependency order: the callback's
+    /// context is cancelled at once; the processes' only once the callback has returned. If
+    /// `ctx` is cancelled before the initial wait ends, the callback is not called.
+    ///
+    /// # Errors
+    ///
+    /// The callback's error, then the failures of the shutdown (each key's error and the
+    /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
+    /// supervisor-wide intensity was exceeded, the failure that exceeded it and
+    /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
+    /// (a table that fails, a process that fails and is restarted) are [`Event`](super::Event)s, not results.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
+    /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
+    #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
+    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, HP, HQ, HD, CB, const R: usize, const S: usize>(
+        &self,
+        ctx: &Ctx<'_>,
+        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L, Hooks<HP, HQ, HD>>,
+        callback: CB,
+    ) -> Result<(), E>
+    where
+        T: Table<K, V>,
+        E: From<T::Error> + Merge + From<Overrun> + From<supervisor::Error>,
+        B: BuildKeyed<K, V, E>,
+        C: Clock,
+        BO: Backoff,
+        RP: RestartOf<K, V>,
+        O: Observe<K, E>,
+        X: Compare<V>,
+        G: Fn() -> GF,
+        GF: Future<Output = ()>,
+        F: Fn() -> FF,
+        FF: Future<Output = ()>,
+        L: Claim<K, E>,
+        HP: PreFn<K, V, E, B::Runner>,
+        HQ: PostFn<K, V, E>,
+        HD: RemovedFn<K, V, E>,
+        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
+    {
+        self.core.$drive(ctx, setup, callback).await
+    }
+        }
+    };
+}
+
+handle_methods!(impl[K, V, E, const N: usize, M] KeyedSupervisor<K, V, E, N, M>, drive_fixed, {
     /// Every key holding a slot, in slot order, reserved ones included (their
     /// [`get`](Self::get) says [`State::Reserved`](super::State::Reserved)). No heap: the keys
     /// are cloned into a `heapless::Vec` of the supervisor's capacity.
@@ -133,233 +373,9 @@ where
         });
         keys
     }
-    /// Whether a driver runs this supervisor now.
-    pub fn is_driving(&self) -> bool {
-        self.core.is_driving()
-    }
+});
 
-    /// Starts `key` and waits until its process is ready.
-    ///
-    /// Reserves a slot for the key at once; the driver then looks the key up in the table,
-    /// builds its process from the value and runs it. Returns `Ok` once the process is ready
-    /// (its `ready` callback runs).
-    ///
-    /// # Errors
-    ///
-    /// At once, without changing anything:
-    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
-    /// - [`Error::Exists`] if the key has a slot (in any state);
-    /// - [`Error::Full`] with the key if every slot is taken.
-    ///
-    /// Later, and then the key's slot is freed or left as the error says:
-    /// - [`Error::NotInTable`], [`Error::Table`] if the lookup found nothing or failed (freed);
-    /// - [`Error::Start`] if the process failed before it was ready, [`Error::ExitedBeforeReady`]
-    ///   if it returned `Ok` without being ready (the restart policy then decides, as for any
-    ///   end of the key's process);
-    /// - [`Error::StoppedBeforeReady`] if a stop, restart, forget or the shutdown came first;
-    /// - [`Error::DriverGone`] if the driver was dropped.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the start: the key keeps its slot and goes on
-    /// starting. To bound the wait for a process that may never be ready, race this future
-    /// with a deadline, then [`stop`](Self::stop) the key.
-    pub async fn start(&self, key: K) -> Result<(), Error<K, E>> {
-        self.core.start(key).await
-    }
-
-    /// Asks the driver to bring `key` in line with the table, without waiting; returns whether
-    /// this call changed anything.
-    ///
-    /// A key without a slot gets one (the driver looks it up and starts it, as
-    /// [`start`](Self::start) does, reporting the outcome only as [`Event`](super::Event)s); a
-    /// key with a slot is marked, and the driver looks it up again and converges it as a pass
-    /// would (revives an exited key, replaces or prunes it when the setup says so). Requests
-    /// coalesce: while a key's mark is pending, more requests return `Ok(false)`.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
-    /// - [`Error::Full`] with the key if it has no slot and none is free.
-    pub fn request(&self, key: K) -> Result<bool, Error<K, E>> {
-        self.core.request(key)
-    }
-
-    /// Asks the driver for a reconcile pass now, without waiting; returns whether this call
-    /// changed anything (`false` if one is already asked, or no driver runs). The next periodic
-    /// pass is then measured from the start of this one.
-    pub fn reconcile_now(&self) -> bool {
-        self.core.reconcile_now()
-    }
-
-    /// Stops `key`'s process and waits until it has returned, escalating graceful → forced →
-    /// hard; the key then stays, [`Stopped`](super::State::Stopped), until [`restart`](Self::restart)
-    /// or [`forget`](Self::forget) (a reconcile pass does not start it again).
-    ///
-    /// - A ready process is stopped gracefully (its `ready` callback returns). If it has not
-    ///   returned when `graceful()` completes, its context is cancelled with
-    ///   [`Cause::Deadline`](crate::Cause::Deadline) (forced); if it has not returned when `forced()` completes, the
-    ///   driver drops its future (hard).
-    /// - A process still starting is cancelled at once ([`Cause::Shutdown`](crate::Cause::Shutdown)); `graceful` is
-    ///   not used, and the hard level follows `forced()`.
-    /// - A key with no process (reserved, backing off, exited, failed, stopped) becomes
-    ///   `Stopped` at once: a pending restart is dropped, never undone later. This is not an
-    ///   error, also when the process has just ended by itself.
-    ///
-    /// Returns how the stop ended ([`Stopped`]: the level the deadlines reached and what the
-    /// process returned). The deadlines are closures, each called when its level begins;
-    /// [`never`](crate::never) never passes.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotFound`] if the key has no slot;
-    /// - [`Error::NotRunning`] if no driver runs;
-    /// - [`Error::DriverGone`] if the driver was dropped while the stop waited.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the stop: it goes on at the level asked so far,
-    /// without further escalation.
-    pub async fn stop<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.stop(key, graceful, forced).await
-    }
-
-    /// Restarts `key` as one operation: its process is stopped as [`stop`](Self::stop) does
-    /// (with [`Cause::Restart`](crate::Cause::Restart) for the forced level), and once it has returned a new one is
-    /// built from a fresh lookup of the table; waits until the new one is ready. A key with no
-    /// process (exited, failed, stopped, backing off) is started again at once; this is how a
-    /// stopped or quarantined key is revived.
-    ///
-    /// Returns how the old process stopped.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`stop`](Self::stop), then those of [`start`](Self::start) for the new
-    /// process.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the restart.
-    pub async fn restart<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.restart(key, graceful, forced).await
-    }
-
-    /// Frees `key`'s slot. Allowed while no process of the key exists: reserved (the start is
-    /// cancelled), backing off (the restart is dropped), exited, stopped, failed.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotFound`] if the key has no slot;
-    /// - [`Error::Busy`] with its state if a process of the key is starting, running or
-    ///   stopping ([`stop`](Self::stop) it first).
-    pub fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
-        self.core.forget(key)
-    }
-
-    /// The state of `key`: [`Entry`] (state, incarnation, restarts, since when).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] if the key has no slot. A reserved or starting key is found (its
-    /// state says so).
-    pub fn get(&self, key: &K) -> Result<Entry, Error<K, E>> {
-        self.core.get(key)
-    }
-
-    /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
-    /// not call the supervisor).
-    pub fn for_each(&self, f: impl FnMut(&K, &Entry)) {
-        self.core.for_each(f);
-    }
-
-    /// How many keys are in each state, counted in one critical section.
-    pub fn counts(&self) -> Counts {
-        self.core.counts()
-    }
-
-    /// The driver: restores the keys of the table, keeps them in line with it, runs every
-    /// key's process in its own slot of this future, and calls `callback` once the restored
-    /// keys are ready; when the callback returns, stops every key and returns.
-    ///
-    /// Its owner polls it (an embassy task, a tokio task, a `join` arm); nothing is spawned.
-    ///
-    /// 1. If another drive of this supervisor is active, return
-    ///    [`supervisor::Error::RecursiveOrConcurrentRun`] at once.
-    /// 2. Forget every key of an earlier drive. Run the first reconcile pass: every key of the
-    ///    table gets a slot and its process is built and started.
-    /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
-    ///    drive, until the first pass has ended and each key it started is ready or has given
-    ///    up; report which made it ([`Event::Restored`](super::Event::Restored)). Then call `callback` with a child of
-    ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
-    ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
-    ///    they come.
-    /// 4. When the callback returns, refuse new starts, cancel the table's calls and every
-    ///    start in flight, stop every running key gracefully (all at once, each bounded by the
-    ///    setup's [shutdown deadlines](Setup::shutdown_deadlines)), and return once every
-    ///    process has returned.
-    ///
-    /// Cancelling `ctx` is a forced stop from outside, in dependency order: the callback's
-    /// context is cancelled at once; the processes' only once the callback has returned. If
-    /// `ctx` is cancelled before the initial wait ends, the callback is not called.
-    ///
-    /// # Errors
-    ///
-    /// The callback's error, then the failures of the shutdown (each key's error and the
-    /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
-    /// supervisor-wide intensity was exceeded, the failure that exceeded it and
-    /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
-    /// (a table that fails, a process that fails and is restarted) are [`Event`](super::Event)s, not results.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
-    /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
-    #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
-    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
-        &self,
-        ctx: &Ctx<'_>,
-        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
-        callback: CB,
-    ) -> Result<(), E>
-    where
-        T: Table<K, V>,
-        E: From<T::Error> + Merge + From<Overrun> + From<supervisor::Error>,
-        B: BuildKeyed<K, V, E>,
-        C: Clock,
-        BO: Backoff,
-        RP: RestartOf<K, V>,
-        O: Observe<K, E>,
-        X: Compare<V>,
-        G: Fn() -> GF,
-        GF: Future<Output = ()>,
-        F: Fn() -> FF,
-        FF: Future<Output = ()>,
-        L: Claim<K, E>,
-        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
-    {
-        self.core.drive_fixed(ctx, setup, callback).await
-    }
-}
-
-#[cfg(feature = "alloc")]
-impl<K, V, E, M> DynKeyedSupervisor<K, V, E, M>
-where
-    K: Eq + Clone,
-    E: Clone,
-    M: RawMutex,
-{
+handle_methods!(#[cfg(feature = "alloc")] impl[K, V, E, M] DynKeyedSupervisor<K, V, E, M>, drive_dyn, {
     /// Every key holding a slot, in slot order, reserved ones included (their
     /// [`get`](Self::get) says [`State::Reserved`](super::State::Reserved)).
     pub fn keys(&self) -> alloc::vec::Vec<K> {
@@ -367,222 +383,4 @@ where
         self.core.for_each(|k, _| keys.push(k.clone()));
         keys
     }
-    /// Whether a driver runs this supervisor now.
-    pub fn is_driving(&self) -> bool {
-        self.core.is_driving()
-    }
-
-    /// Starts `key` and waits until its process is ready.
-    ///
-    /// Reserves a slot for the key at once; the driver then looks the key up in the table,
-    /// builds its process from the value and runs it. Returns `Ok` once the process is ready
-    /// (its `ready` callback runs).
-    ///
-    /// # Errors
-    ///
-    /// At once, without changing anything:
-    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
-    /// - [`Error::Exists`] if the key has a slot (in any state);
-    /// - [`Error::Full`] with the key if every slot is taken.
-    ///
-    /// Later, and then the key's slot is freed or left as the error says:
-    /// - [`Error::NotInTable`], [`Error::Table`] if the lookup found nothing or failed (freed);
-    /// - [`Error::Start`] if the process failed before it was ready, [`Error::ExitedBeforeReady`]
-    ///   if it returned `Ok` without being ready (the restart policy then decides, as for any
-    ///   end of the key's process);
-    /// - [`Error::StoppedBeforeReady`] if a stop, restart, forget or the shutdown came first;
-    /// - [`Error::DriverGone`] if the driver was dropped.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the start: the key keeps its slot and goes on
-    /// starting. To bound the wait for a process that may never be ready, race this future
-    /// with a deadline, then [`stop`](Self::stop) the key.
-    pub async fn start(&self, key: K) -> Result<(), Error<K, E>> {
-        self.core.start(key).await
-    }
-
-    /// Asks the driver to bring `key` in line with the table, without waiting; returns whether
-    /// this call changed anything.
-    ///
-    /// A key without a slot gets one (the driver looks it up and starts it, as
-    /// [`start`](Self::start) does, reporting the outcome only as [`Event`](super::Event)s); a
-    /// key with a slot is marked, and the driver looks it up again and converges it as a pass
-    /// would (revives an exited key, replaces or prunes it when the setup says so). Requests
-    /// coalesce: while a key's mark is pending, more requests return `Ok(false)`.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotRunning`] if no driver runs, or it is shutting down;
-    /// - [`Error::Full`] with the key if it has no slot and none is free.
-    pub fn request(&self, key: K) -> Result<bool, Error<K, E>> {
-        self.core.request(key)
-    }
-
-    /// Asks the driver for a reconcile pass now, without waiting; returns whether this call
-    /// changed anything (`false` if one is already asked, or no driver runs). The next periodic
-    /// pass is then measured from the start of this one.
-    pub fn reconcile_now(&self) -> bool {
-        self.core.reconcile_now()
-    }
-
-    /// Stops `key`'s process and waits until it has returned, escalating graceful → forced →
-    /// hard; the key then stays, [`Stopped`](super::State::Stopped), until [`restart`](Self::restart)
-    /// or [`forget`](Self::forget) (a reconcile pass does not start it again).
-    ///
-    /// - A ready process is stopped gracefully (its `ready` callback returns). If it has not
-    ///   returned when `graceful()` completes, its context is cancelled with
-    ///   [`Cause::Deadline`](crate::Cause::Deadline) (forced); if it has not returned when `forced()` completes, the
-    ///   driver drops its future (hard).
-    /// - A process still starting is cancelled at once ([`Cause::Shutdown`](crate::Cause::Shutdown)); `graceful` is
-    ///   not used, and the hard level follows `forced()`.
-    /// - A key with no process (reserved, backing off, exited, failed, stopped) becomes
-    ///   `Stopped` at once: a pending restart is dropped, never undone later. This is not an
-    ///   error, also when the process has just ended by itself.
-    ///
-    /// Returns how the stop ended ([`Stopped`]: the level the deadlines reached and what the
-    /// process returned). The deadlines are closures, each called when its level begins;
-    /// [`never`](crate::never) never passes.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotFound`] if the key has no slot;
-    /// - [`Error::NotRunning`] if no driver runs;
-    /// - [`Error::DriverGone`] if the driver was dropped while the stop waited.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the stop: it goes on at the level asked so far,
-    /// without further escalation.
-    pub async fn stop<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.stop(key, graceful, forced).await
-    }
-
-    /// Restarts `key` as one operation: its process is stopped as [`stop`](Self::stop) does
-    /// (with [`Cause::Restart`](crate::Cause::Restart) for the forced level), and once it has returned a new one is
-    /// built from a fresh lookup of the table; waits until the new one is ready. A key with no
-    /// process (exited, failed, stopped, backing off) is started again at once; this is how a
-    /// stopped or quarantined key is revived.
-    ///
-    /// Returns how the old process stopped.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`stop`](Self::stop), then those of [`start`](Self::start) for the new
-    /// process.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future does not undo the restart.
-    pub async fn restart<G, GF, H, HF>(&self, key: &K, graceful: G, forced: H) -> Result<Stopped<E>, Error<K, E>>
-    where
-        G: FnOnce() -> GF,
-        GF: Future<Output = ()>,
-        H: FnOnce() -> HF,
-        HF: Future<Output = ()>,
-    {
-        self.core.restart(key, graceful, forced).await
-    }
-
-    /// Frees `key`'s slot. Allowed while no process of the key exists: reserved (the start is
-    /// cancelled), backing off (the restart is dropped), exited, stopped, failed.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::NotFound`] if the key has no slot;
-    /// - [`Error::Busy`] with its state if a process of the key is starting, running or
-    ///   stopping ([`stop`](Self::stop) it first).
-    pub fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
-        self.core.forget(key)
-    }
-
-    /// The state of `key`: [`Entry`] (state, incarnation, restarts, since when).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] if the key has no slot. A reserved or starting key is found (its
-    /// state says so).
-    pub fn get(&self, key: &K) -> Result<Entry, Error<K, E>> {
-        self.core.get(key)
-    }
-
-    /// Calls `f` with every key and its [`Entry`], in slot order, under the lock (so `f` must
-    /// not call the supervisor).
-    pub fn for_each(&self, f: impl FnMut(&K, &Entry)) {
-        self.core.for_each(f);
-    }
-
-    /// How many keys are in each state, counted in one critical section.
-    pub fn counts(&self) -> Counts {
-        self.core.counts()
-    }
-
-    /// The driver: restores the keys of the table, keeps them in line with it, runs every
-    /// key's process in its own slot of this future, and calls `callback` once the restored
-    /// keys are ready; when the callback returns, stops every key and returns.
-    ///
-    /// Its owner polls it (an embassy task, a tokio task, a `join` arm); nothing is spawned.
-    ///
-    /// 1. If another drive of this supervisor is active, return
-    ///    [`supervisor::Error::RecursiveOrConcurrentRun`] at once.
-    /// 2. Forget every key of an earlier drive. Run the first reconcile pass: every key of the
-    ///    table gets a slot and its process is built and started.
-    /// 3. Wait, at most the setup's [initial wait](Setup::initial_wait) from the start of the
-    ///    drive, until the first pass has ended and each key it started is ready or has given
-    ///    up; report which made it ([`Event::Restored`](super::Event::Restored)). Then call `callback` with a child of
-    ///    `ctx`. Meanwhile a pass runs every [interval](Setup::every) from the start of the last
-    ///    one, and at once on [`reconcile_now`](Self::reconcile_now); requests are served as
-    ///    they come.
-    /// 4. When the callback returns, refuse new starts, cancel the table's calls and every
-    ///    start in flight, stop every running key gracefully (all at once, each bounded by the
-    ///    setup's [shutdown deadlines](Setup::shutdown_deadlines)), and return once every
-    ///    process has returned.
-    ///
-    /// Cancelling `ctx` is a forced stop from outside, in dependency order: the callback's
-    /// context is cancelled at once; the processes' only once the callback has returned. If
-    /// `ctx` is cancelled before the initial wait ends, the callback is not called.
-    ///
-    /// # Errors
-    ///
-    /// The callback's error, then the failures of the shutdown (each key's error and the
-    /// [`Overrun`] of a key whose stop passed a deadline), merged ([`Merge`]). If the
-    /// supervisor-wide intensity was exceeded, the failure that exceeded it and
-    /// [`supervisor::Error::IntensityExceeded`] come after the callback's. Errors during the run
-    /// (a table that fails, a process that fails and is restarted) are [`Event`](super::Event)s, not results.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future drops every process where it is (the hard stop) and ends the drive:
-    /// handles waiting on a key get [`Error::DriverGone`], and a new drive can begin.
-    #[allow(clippy::type_complexity, reason = "the setup's parameters, each chosen by the user")]
-    pub async fn drive<T, B, C, BO, RP, O, X, G, GF, F, FF, L, CB, const R: usize, const S: usize>(
-        &self,
-        ctx: &Ctx<'_>,
-        setup: &Setup<T, B, C, Policy<BO, RP, R, S>, O, X, G, F, L>,
-        callback: CB,
-    ) -> Result<(), E>
-    where
-        T: Table<K, V>,
-        E: From<T::Error> + Merge + From<Overrun> + From<supervisor::Error>,
-        B: BuildKeyed<K, V, E>,
-        C: Clock,
-        BO: Backoff,
-        RP: RestartOf<K, V>,
-        O: Observe<K, E>,
-        X: Compare<V>,
-        G: Fn() -> GF,
-        GF: Future<Output = ()>,
-        F: Fn() -> FF,
-        FF: Future<Output = ()>,
-        L: Claim<K, E>,
-        CB: AsyncFnOnce(&Ctx<'_>) -> Result<(), E>,
-    {
-        self.core.drive_dyn(ctx, setup, callback).await
-    }
-}
+});
