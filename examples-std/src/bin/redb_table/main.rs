@@ -72,7 +72,7 @@ fn main() -> ExitCode {
 enum Failure {
     Usage(&'static str),
     Store(StoreError),
-    Run(RunError),
+    Run(Box<RunError>),
 }
 
 impl From<StoreError> for Failure {
@@ -110,7 +110,7 @@ fn run(args: Vec<String>) -> Result<(), Failure> {
             let pairs = parse_pairs(rest)?;
             let table = Devices::open(&path)?;
             store(&table, &pairs)?;
-            serve(&table).map_err(Failure::Run)?;
+            serve(&table)?;
             say("stopped");
             Ok(())
         }
@@ -144,7 +144,7 @@ fn store(table: &Devices, pairs: &[(String, u32)]) -> Result<(), Failure> {
 
 /// Runs one process per entry of `table` until standard input closes, applying the `put k=v`
 /// and `remove k` lines it reads meanwhile.
-fn serve(table: &Devices) -> Result<(), RunError> {
+fn serve(table: &Devices) -> Result<(), Failure> {
     static PROCESSES: DynKeyedSupervisor<String, u32, RunError> = DynKeyedSupervisor::new();
     // The process of one entry: here it only says when it starts, is ready and stops.
     let process = |key: &String, value: &u32| {
@@ -206,6 +206,7 @@ fn serve(table: &Devices) -> Result<(), RunError> {
         }
         Ok(())
     }))
+    .map_err(|e| Failure::Run(Box::new(e)))
 }
 
 /// One pass over the table, one line per entry, then the count.
