@@ -20,7 +20,7 @@ fn worker_per_device_prints_its_story() {
             "main: adding sensor",
             "sensor: online, polling every 250 ms",
             "main: sensor is ready",
-            "main: adding modem again: keyed supervisor: key exists",
+            "main: adding modem again: Err(Exists)",
             "sensor: no answer",
             "supervisor: sensor failed at 250 ms, restarting it in 50 ms",
             "sensor: online, polling every 250 ms",

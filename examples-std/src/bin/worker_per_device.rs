@@ -77,8 +77,7 @@ fn main() {
             workers.start(device).await.map_err(|_| "a device did not start")?;
             println!("main: {device} is ready");
         }
-        let again = workers.start("modem").await;
-        println!("main: adding modem again: {}", again.err().map_or("accepted".into(), |e| e.to_string()));
+        println!("main: adding modem again: {:?}", workers.start("modem").await);
 
         clock.sleep(Duration::from_secs(1)).await;
         let sensor = workers.get(&"sensor").map_err(|_| "the sensor is gone")?;
