@@ -47,7 +47,7 @@ type RunError = TreeError<Arc<StoreError>>;
 
 impl From<StoreError> for RunError {
     fn from(e: StoreError) -> Self {
-        procession::fail::<(), _, Self>(Arc::new(e)).unwrap_err()
+        procession::error::Failure::own(Arc::new(e)).into()
     }
 }
 
