@@ -3,7 +3,7 @@
 //!
 //! The table maps a device id to its polling period, in a `sequential-storage` key map
 //! (`FlashTable`) on a flash that is a file on the host (`HostFlash`, through semihosting), so
-//! each qemu run is one boot of the same device. A fixed-capacity `KeyedSupervisor` (no heap)
+//! each qemu run is one boot of the same device. A `KeyedSupervisor` of four slots (no heap)
 //! runs one process per key of that table: at boot its first pass over the flash starts one
 //! process per stored device, and the firmware goes on once they are ready. Then it takes the
 //! next step of a fixed story, editing the table and the running processes with it:
@@ -88,8 +88,9 @@ impl Merge for Fault {
 }
 
 static JOURNAL: Journal = Journal::new();
-/// One process per device of the table, eight at most, no heap.
-static PROCESSES: KeyedSupervisor<u8, u32, Fault> = KeyedSupervisor::new();
+/// One process per device of the table, four at most (each slot is room for one process in
+/// the driver's future), no heap.
+static PROCESSES: KeyedSupervisor<u8, u32, Fault, 4> = KeyedSupervisor::new();
 
 const FIRST: [(u8, u32); 3] = [(MODEM, 100), (SENSOR, 250), (LOGGER, 1_000)];
 const SECOND: [(u8, u32); 3] = [(MODEM, 100), (LOGGER, 1_000), (DISPLAY, 40)];
