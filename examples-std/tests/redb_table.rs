@@ -1,6 +1,6 @@
 //! `redb_table`: the table conformance suite against `RedbTable` on a real file, and the
-//! program itself killed with SIGKILL and restarted, held by a second process, and fed corrupt
-//! files.
+//! program itself (a keyed supervisor over the table) killed with SIGKILL and restarted, edited
+//! while it runs, held by a second process, and fed corrupt files.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std test")]
 
 #[path = "../src/bin/redb_table/table.rs"]
@@ -11,7 +11,7 @@ mod table_suite;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use table::{RedbTable, StoreError};
@@ -86,13 +86,12 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("utf-8")
 }
 
-/// The entries that `serve` or `list` printed with `label`, and the count line checked.
-fn entries(output: &Output, label: &str) -> BTreeMap<String, u32> {
+/// The entries that `list` printed, and the count line checked.
+fn entries(output: &Output) -> BTreeMap<String, u32> {
     let text = stdout(output);
-    let prefix = format!("{label}: ");
     let found: BTreeMap<String, u32> = text
         .lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|line| line.strip_prefix("entry: "))
         .map(|pair| {
             let (k, v) = pair.split_once('=').expect("k=v");
             (k.to_owned(), v.parse().expect("number"))
@@ -102,31 +101,82 @@ fn entries(output: &Output, label: &str) -> BTreeMap<String, u32> {
     found
 }
 
-/// Starts `serve` and waits until it printed `running`; returns it with the lines so far.
-#[allow(clippy::zombie_processes, reason = "a failed read fails the test, which ends the child with it")]
-fn start_serving(file: &Path, pairs: &[&str]) -> (Child, Vec<String>) {
-    let mut child = program()
-        .arg(file)
-        .arg("serve")
-        .args(pairs)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).expect("read") == 0 {
-            let status = child.wait().expect("wait");
-            panic!("serve ended early ({status}): {lines:?}");
+/// The processes that the first pass of `serve` started (its lines before `running`), each
+/// checked to be ready: `started: k=v` then `ready: k`, once per key, nothing else ready.
+fn restored<S: AsRef<str>>(lines: &[S]) -> BTreeMap<String, u32> {
+    let lines: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+    let running = lines.iter().position(|l| *l == "running").unwrap_or_else(|| panic!("never running: {lines:?}"));
+    let mut started = BTreeMap::new();
+    let mut ready = Vec::new();
+    for line in &lines[..running] {
+        if let Some(pair) = line.strip_prefix("started: ") {
+            let (k, v) = pair.split_once('=').expect("k=v");
+            assert!(started.insert(k.to_owned(), v.parse().expect("number")).is_none(), "{k} twice: {lines:?}");
+        } else if let Some(key) = line.strip_prefix("ready: ") {
+            assert!(started.contains_key(key), "{key} ready before it started: {lines:?}");
+            ready.push(key.to_owned());
         }
-        let line = line.trim_end().to_owned();
-        let done = line == "running";
-        lines.push(line);
-        if done {
-            return (child, lines);
+    }
+    ready.sort();
+    assert_eq!(ready, started.keys().cloned().collect::<Vec<_>>(), "every process is ready once: {lines:?}");
+    started
+}
+
+fn map(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+    pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A `serve` that runs: its standard input to edit the table, its output read line by line.
+struct Server {
+    child: Child,
+    output: BufReader<ChildStdout>,
+    /// Every line read so far.
+    lines: Vec<String>,
+}
+
+impl Server {
+    /// Starts `serve` and waits until it printed `running`.
+    fn start(file: &Path, pairs: &[&str]) -> Self {
+        let mut child = program()
+            .arg(file)
+            .arg("serve")
+            .args(pairs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let output = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut server = Self { child, output, lines: Vec::new() };
+        server.until("running");
+        server
+    }
+
+    /// Reads lines until `wanted` (panics if the program ends first).
+    #[allow(clippy::zombie_processes, reason = "a failed read fails the test, which ends the child with it")]
+    fn until(&mut self, wanted: &str) {
+        loop {
+            let mut line = String::new();
+            if self.output.read_line(&mut line).expect("read") == 0 {
+                let status = self.child.wait().expect("wait");
+                panic!("serve ended early ({status}), before {wanted:?}: {:?}", self.lines);
+            }
+            let line = line.trim_end().to_owned();
+            let done = line == wanted;
+            self.lines.push(line);
+            if done {
+                return;
+            }
         }
+    }
+
+    /// Writes one command line to its standard input.
+    fn send(&mut self, command: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{command}").and_then(|()| stdin.flush()).expect("write");
+    }
+
+    fn kill(self) {
+        kill(self.child);
     }
 }
 
@@ -136,31 +186,56 @@ fn kill(mut child: Child) {
     assert!(!status.success());
 }
 
-/// Kill the server with SIGKILL while it runs, start it again: the same keys come back.
+/// Kill the server with SIGKILL while it runs, start it again: the process of every key is
+/// started and ready again, a key put while it ran comes back, a key removed while it ran does
+/// not.
 #[test]
-fn keys_survive_sigkill() {
+fn processes_survive_sigkill() {
     let scratch = Scratch::new();
     let file = scratch.file("devices.redb");
-    let (child, lines) = start_serving(&file, &["eth0=100", "wlan0=250", "usb0=50"]);
-    assert!(lines.contains(&"stored: wlan0=250".to_owned()), "{lines:?}");
-    kill(child);
+    let mut server = Server::start(&file, &["eth0=100", "wlan0=250", "usb0=50"]);
+    assert!(server.lines.contains(&"stored: wlan0=250".to_owned()), "{:?}", server.lines);
+    assert_eq!(restored(&server.lines), map(&[("eth0", 100), ("usb0", 50), ("wlan0", 250)]));
+    server.send("remove usb0");
+    server.until("stopped: usb0");
+    server.send("put lo=1");
+    server.until("ready: lo");
+    server.kill();
 
     let again = run(&file, &["serve"]);
     assert!(again.status.success(), "{}", stdout(&again));
-    let restored = entries(&again, "desired");
-    let expected: BTreeMap<String, u32> =
-        [("eth0", 100), ("usb0", 50), ("wlan0", 250)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    assert_eq!(restored, expected);
+    let lines: Vec<String> = stdout(&again).lines().map(str::to_owned).collect();
+    let expected = map(&[("eth0", 100), ("lo", 1), ("wlan0", 250)]);
+    assert_eq!(restored(&lines), expected);
+    assert!(!lines.iter().any(|l| l.contains("usb0")), "{lines:?}");
+    // Standard input was closed: every process stopped, then the program.
+    assert_eq!(lines.iter().filter(|l| l.starts_with("stopped: ")).count(), 3, "{lines:?}");
+    assert_eq!(lines.last().map(String::as_str), Some("stopped"));
 
-    // And once more after an edit and a second kill.
-    let (child, _) = start_serving(&file, &["eth0=120"]);
-    kill(child);
-    assert!(run(&file, &["remove", "usb0"]).status.success());
-    let third = run(&file, &["list"]);
+    // Once more: a value changed at start, a second kill, an edit while nothing runs.
+    let server = Server::start(&file, &["eth0=120"]);
     let mut expected = expected;
     expected.insert("eth0".into(), 120);
-    expected.remove("usb0");
-    assert_eq!(entries(&third, "entry"), expected);
+    assert_eq!(restored(&server.lines), expected);
+    server.kill();
+    assert!(run(&file, &["remove", "lo"]).status.success());
+    let third = run(&file, &["list"]);
+    expected.remove("lo");
+    assert_eq!(entries(&third), expected);
+}
+
+/// A put of a new value while serving replaces the key's process with one built from it.
+#[test]
+fn a_changed_value_replaces_the_process() {
+    let scratch = Scratch::new();
+    let file = scratch.file("replace.redb");
+    let mut server = Server::start(&file, &["eth0=100"]);
+    server.send("put eth0=120");
+    server.until("ready: eth0");
+    let after: Vec<&str> = server.lines.iter().skip_while(|l| *l != "running").skip(1).map(String::as_str).collect();
+    assert_eq!(after, ["stored: eth0=120", "stopped: eth0", "started: eth0=120", "ready: eth0"]);
+    drop(server.child.stdin.take());
+    assert!(server.child.wait().expect("wait").success());
 }
 
 /// Kill the program in the middle of a stream of writes: the table opens, and holds exactly
@@ -186,7 +261,7 @@ fn sigkill_during_writes_keeps_every_committed_key() {
 
     let listed = run(&file, &["list"]);
     assert!(listed.status.success(), "{}", stdout(&listed));
-    let found = entries(&listed, "entry");
+    let found = entries(&listed);
     let m = u32::try_from(found.len()).expect("count") - 1;
     assert!(m >= last, "reported {last} as stored, found only up to {m}");
     for n in 0..=m {
@@ -200,18 +275,21 @@ fn sigkill_during_writes_keeps_every_committed_key() {
 fn locked_file_is_an_error() {
     let scratch = Scratch::new();
     let file = scratch.file("held.redb");
-    let (mut child, _) = start_serving(&file, &["a=1"]);
+    let mut server = Server::start(&file, &["a=1"]);
 
     let second = run(&file, &["list"]);
     assert_eq!(second.status.code(), Some(2));
     assert_eq!(stdout(&second), "error: the table file is locked by another process\n");
     let writer = run(&file, &["put", "b=2"]);
     assert_eq!(writer.status.code(), Some(2));
+    let second_server = run(&file, &["serve"]);
+    assert_eq!(second_server.status.code(), Some(2));
+    assert_eq!(stdout(&second_server), "error: the table file is locked by another process\n");
 
-    drop(child.stdin.take()); // closes its standard input: it stops by itself
-    assert!(child.wait().expect("wait").success());
+    drop(server.child.stdin.take()); // closes its standard input: it stops by itself
+    assert!(server.child.wait().expect("wait").success());
     let after = run(&file, &["list"]);
-    assert_eq!(entries(&after, "entry"), BTreeMap::from([("a".to_owned(), 1)]));
+    assert_eq!(entries(&after), BTreeMap::from([("a".to_owned(), 1)]));
 }
 
 /// Files that are not a table, or a table cut short: `error: the table file is corrupt`, exit
@@ -221,9 +299,11 @@ fn corrupt_files_are_an_error() {
     let scratch = Scratch::new();
     let garbage = scratch.file("garbage.redb");
     std::fs::write(&garbage, b"this is not a database, just some text in a file\n".repeat(100)).expect("write");
-    let out = run(&garbage, &["list"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stdout(&out).starts_with("error: the table file is corrupt"), "{}", stdout(&out));
+    for command in ["list", "serve"] {
+        let out = run(&garbage, &[command]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(stdout(&out).starts_with("error: the table file is corrupt"), "{command}: {}", stdout(&out));
+    }
 
     let good = scratch.file("good.redb");
     assert!(run(&good, &["put", "a=1", "b=2", "c=3"]).status.success());
@@ -256,7 +336,7 @@ fn damaged_files_never_read_as_a_smaller_table() {
         std::fs::File::create(&file).and_then(|mut f| f.write_all(&damaged)).expect("write");
         let out = run(&file, &["list"]);
         match out.status.code() {
-            Some(0) => assert_eq!(entries(&out, "entry"), whole, "offset {offset}"),
+            Some(0) => assert_eq!(entries(&out), whole, "offset {offset}"),
             Some(2) => {
                 assert!(
                     stdout(&out).starts_with("error: the table file is corrupt"),
