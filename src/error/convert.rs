@@ -11,7 +11,7 @@
 
 use super::{Failure, Kind, Merge, Message, MultiError, Overrun, Prefix};
 use crate::proc::TaskError;
-use crate::{group, supervisor};
+use crate::{group, supervisor, table};
 
 // === into a Failure: no bound on the user's error ===
 
@@ -143,6 +143,14 @@ impl<E, const N: usize> From<core::convert::Infallible> for MultiError<Failure<E
     }
 }
 
+/// A keyed supervisor's handle error inside a callback that returns a tree error: the error of
+/// the process, the table or the claim as it is, the supervisor's refusal as [`Kind::Keyed`].
+impl<K, E, const N: usize> From<table::Error<K, Self>> for MultiError<Failure<E>, N> {
+    fn from(error: table::Error<K, Self>) -> Self {
+        error.split().unwrap_or_else(|refusal| Self::from_error(Failure::new(Kind::Keyed(refusal))))
+    }
+}
+
 // The `From<supervisor::Error>` and `From<group::Error>` of `MultiError<E, N>` (for `E` with
 // the same) are written beside `supervisor::Error` and `group::Error`.
 
@@ -150,7 +158,7 @@ impl<E, const N: usize> From<core::convert::Infallible> for MultiError<Failure<E
 
 #[cfg(feature = "alloc")]
 mod unbounded {
-    use super::{Failure, Message, Overrun, Prefix, TaskError, group, supervisor};
+    use super::{Failure, Kind, Message, Overrun, Prefix, TaskError, group, supervisor, table};
     use crate::error::UnboundedMultiError;
 
     impl<E: From<Overrun>> From<Overrun> for UnboundedMultiError<E> {
@@ -162,6 +170,14 @@ mod unbounded {
     impl<E: From<supervisor::Error>> From<supervisor::Error> for UnboundedMultiError<E> {
         fn from(error: supervisor::Error) -> Self {
             Self::from_error(E::from(error))
+        }
+    }
+
+    /// As for [`TreeError`](crate::TreeError): the error of the process, the table or the claim
+    /// as it is, the keyed supervisor's refusal as [`Kind::Keyed`].
+    impl<K, E> From<table::Error<K, Self>> for UnboundedMultiError<Failure<E>> {
+        fn from(error: table::Error<K, Self>) -> Self {
+            error.split().unwrap_or_else(|refusal| Self::from_error(Failure::new(Kind::Keyed(refusal))))
         }
     }
 

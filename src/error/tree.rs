@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::{MultiError, Overrun};
-use crate::{group, supervisor};
+use crate::{group, supervisor, table};
 
 /// The ready-made error type of a process tree: every failure of the tree, bounded, each with
 /// the name of the node that reported it (no heap).
@@ -170,6 +170,9 @@ pub enum Kind<E> {
     /// A [`group::Group`] (or, with `alloc`, a `group::DynGroup`) failed by
     /// itself (already driven, closed, a stop's deadline passed, or a stop's wait fit nowhere).
     Group(group::Error),
+    /// A keyed supervisor refused a handle call (the key exists, no slot is free, the driver
+    /// is gone...); the key itself is not kept.
+    Keyed(table::Error<(), core::convert::Infallible>),
 }
 
 // === impl Failure ===
@@ -241,6 +244,7 @@ impl<E> Kind<E> {
             Self::Overrun(overrun) => Kind::Overrun(overrun),
             Self::Supervisor(error) => Kind::Supervisor(error),
             Self::Group(error) => Kind::Group(error),
+            Self::Keyed(error) => Kind::Keyed(error),
         }
     }
 }
@@ -261,6 +265,7 @@ impl<E: fmt::Display> fmt::Display for Kind<E> {
             Self::Overrun(overrun) => overrun.fmt(f),
             Self::Supervisor(error) => error.fmt(f),
             Self::Group(error) => error.fmt(f),
+            Self::Keyed(error) => error.fmt(f),
         }
     }
 }
@@ -273,6 +278,7 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for Failure<E> {
             Kind::Overrun(overrun) => Some(overrun),
             Kind::Supervisor(error) => Some(error),
             Kind::Group(error) => Some(error),
+            Kind::Keyed(error) => Some(error),
         }
     }
 }

@@ -74,24 +74,24 @@ fn main() {
         for (device, period) in [("modem", 100), ("sensor", 250)] {
             println!("main: adding {device}");
             devices.insert(device, period);
-            workers.start(device).await.map_err(|_| "a device did not start")?;
+            workers.start(device).await?;
             println!("main: {device} is ready");
         }
         println!("main: adding modem again: {:?}", workers.start("modem").await);
 
         clock.sleep(Duration::from_secs(1)).await;
-        let sensor = workers.get(&"sensor").map_err(|_| "the sensor is gone")?;
+        let sensor = workers.get(&"sensor")?;
         println!("main: 1 s later the sensor is {} (restarts: {})", sensor.state, sensor.restarts);
 
         println!("main: removing sensor");
         devices.remove(&"sensor");
-        let stopped = workers.stop(&"sensor", never, never).await.map_err(|_| "the sensor did not stop")?;
-        workers.forget(&"sensor").map_err(|_| "the sensor is still there")?;
+        let stopped = workers.stop(&"sensor", never, never).await?;
+        workers.forget(&"sensor")?;
         println!("main: sensor removed ({:?}, {:?})", stopped.level, stopped.result);
 
         println!("main: adding sensor again");
         devices.insert("sensor", 250);
-        workers.start("sensor").await.map_err(|_| "the sensor did not start again")?;
+        workers.start("sensor").await?;
         println!("main: done");
         Ok(())
     })));

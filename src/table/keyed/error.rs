@@ -11,7 +11,12 @@ use super::State;
 ///
 /// `K` is the key type (handed back by [`Full`](Self::Full)), `E` the error type of the
 /// supervised processes (the table's errors are converted into it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A tree error ([`TreeError`](crate::TreeError), and its unbounded form with `alloc`) converts
+/// from `Error<K, Self>`, so `?` works on a handle call inside a callback that returns one: the
+/// error of the process, the table or the claim comes out as it is, and the supervisor's own
+/// refusal as [`Kind::Keyed`](crate::error::Kind::Keyed), without its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<K, E> {
@@ -53,6 +58,27 @@ pub enum Error<K, E> {
     /// the program-wide spill table (only without `alloc`; see
     /// [`SPILL_SLOTS`](crate::ctx::SPILL_SLOTS)). What the call asked for stays in force.
     Overflow,
+}
+
+impl<K, E> Error<K, E> {
+    /// The error of the process, the table or the claim (`Ok`), or the supervisor's own refusal
+    /// without its key (`Err`): what a tree error keeps of it.
+    pub(crate) fn split(self) -> Result<E, Error<(), core::convert::Infallible>> {
+        Err(match self {
+            Self::Table(e) | Self::Claim(e) | Self::Start(e) => return Ok(e),
+            Self::NotRunning => Error::NotRunning,
+            Self::Exists => Error::Exists,
+            Self::NotFound => Error::NotFound,
+            Self::NotInTable => Error::NotInTable,
+            Self::Full(_) => Error::Full(()),
+            Self::NotClaimed => Error::NotClaimed,
+            Self::ExitedBeforeReady => Error::ExitedBeforeReady,
+            Self::StoppedBeforeReady => Error::StoppedBeforeReady,
+            Self::Busy(state) => Error::Busy(state),
+            Self::DriverGone => Error::DriverGone,
+            Self::Overflow => Error::Overflow,
+        })
+    }
 }
 
 impl<K, E: fmt::Display> fmt::Display for Error<K, E> {
