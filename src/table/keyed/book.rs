@@ -18,14 +18,13 @@
 //! 6. `runs` counts the incarnations ever launched in the slot (never reset); `exit` is the end
 //!    of the last one, tagged with its run.
 
-#[cfg(feature = "alloc")]
 use core::future::Future;
 use core::ops::Deref;
 #[cfg(feature = "alloc")]
 use core::task::Context;
 use core::task::Waker;
 
-use crate::ctx::Cause;
+use crate::ctx::{Cause, Ctx};
 use crate::error::StopLevel;
 use crate::time::Instant;
 
@@ -330,12 +329,59 @@ pub(super) trait Store<K, V, E>: Deref<Target = [Slot<K, V, E>]> {
     /// Keeps `waker` as the waker of slot `i`'s worker, if the store [`PARKS`](Self::PARKS).
     fn park(&mut self, i: usize, waker: &Waker);
 
+    /// How the cancellation of the incarnations' parent reaches them.
+    type Forward: Forward;
+
     /// The wakers [`changed`](Self::changed) takes.
     type Changed: Iterator<Item = Waker>;
 
     /// Takes the wakers of the workers whose slots changed since the last call, to be woken
     /// once the lock is released.
     fn changed(&mut self) -> Self::Changed;
+}
+
+/// How the cancellation of `procs`, the parent of every incarnation's context, reaches the
+/// context of one incarnation.
+pub(super) trait Forward {
+    /// The context of an incarnation.
+    fn context<'p>(procs: &'p Ctx<'p>) -> Ctx<'p>;
+
+    /// Forwards the cancellation of `procs` to `run` (made by [`context`](Self::context));
+    /// never completes.
+    fn forward<'f>(procs: &'f Ctx<'_>, run: &'f Ctx<'_>) -> impl Future<Output = ()> + 'f;
+}
+
+/// A child of `procs`: cancelled with it, nothing to forward. For the fixed store, whose workers
+/// share their task's waker (a waiter of a child is kept at the root of the chain, `procs`).
+pub(super) struct Children;
+
+impl Forward for Children {
+    fn context<'p>(procs: &'p Ctx<'p>) -> Ctx<'p> {
+        procs.child()
+    }
+
+    fn forward<'f>(_: &'f Ctx<'_>, _: &'f Ctx<'_>) -> impl Future<Output = ()> + 'f {
+        core::future::pending()
+    }
+}
+
+/// A root of its own, to which the cancellation of `procs` is forwarded. For a store whose
+/// workers park a waker each: a waiter of a child of `procs` would be kept at `procs`, and the
+/// cancellation of any incarnation would wake every worker.
+#[cfg(feature = "alloc")]
+pub(super) struct Roots;
+
+#[cfg(feature = "alloc")]
+impl Forward for Roots {
+    fn context<'p>(_: &'p Ctx<'p>) -> Ctx<'p> {
+        Ctx::new()
+    }
+
+    async fn forward<'f>(procs: &'f Ctx<'_>, run: &'f Ctx<'_>) {
+        let cause = procs.cancelled().await;
+        run.cancel_with(cause);
+        core::future::pending::<()>().await;
+    }
 }
 
 /// `N` slots in an array.
@@ -392,6 +438,8 @@ impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
     }
 
     fn park(&mut self, _: usize, _: &Waker) {}
+
+    type Forward = Children;
 
     type Changed = core::iter::Empty<Waker>;
 
@@ -484,6 +532,8 @@ impl<K, V, E> Store<K, V, E> for Growing<K, V, E> {
             slot => *slot = Some(waker.clone()),
         }
     }
+
+    type Forward = Roots;
 
     type Changed = alloc::vec::IntoIter<Waker>;
 

@@ -11,7 +11,7 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::book::{After, Fixed, Level, Phase, Store};
+use super::book::{After, Fixed, Forward, Level, Phase, Store};
 #[cfg(feature = "alloc")]
 use super::book::{Growing, GrowingWorkers};
 use super::event::report;
@@ -447,12 +447,9 @@ where
             };
             setup.event(&Event::Started { key: &job.key, incarnation });
 
-            // With a store whose workers park a waker each, the incarnation's context is a root
-            // of its own, to which the cancellation of `procs` is forwarded below: a waiter of a
-            // child would be kept at the root of the chain, `procs`, and the cancellation of any
-            // incarnation would wake every worker. The workers of the fixed store share their
-            // task's waker, so a child costs nothing more there, and its future stays smaller.
-            let run_ctx = if ST::PARKS { Ctx::new() } else { env.procs.child() };
+            // A root of its own with a store whose workers park a waker each, to which the
+            // cancellation of `procs` is forwarded ([`Store::forward`]).
+            let run_ctx = <ST::Forward as Forward>::context(env.procs);
             let body = setup.build().with_runner(
                 &run_ctx,
                 &job.key,
@@ -513,13 +510,7 @@ where
                 }
                 core::future::pending::<()>().await;
             };
-            let forward = async {
-                if ST::PARKS {
-                    let cause = env.procs.cancelled().await;
-                    run_ctx.cancel_with(cause);
-                }
-                core::future::pending::<()>().await;
-            };
+            let forward = <ST::Forward as Forward>::forward(env.procs, &run_ctx);
             let watch = select(
                 self.watch_stop(i, run, &run_ctx, setup),
                 select(self.watch_value(i, run, &value, setup), select(lost, forward)),
