@@ -448,7 +448,7 @@ where
             setup.event(&Event::Started { key: &job.key, incarnation });
 
             // A root of its own with a store whose workers park a waker each, to which the
-            // cancellation of `procs` is forwarded ([`Store::forward`]).
+            // cancellation of `procs` is forwarded ([`Forward`]).
             let run_ctx = <ST::Forward as Forward>::context(env.procs);
             let body = setup.build().with_runner(
                 &run_ctx,
