@@ -192,3 +192,61 @@ fn dyn_polls_only_the_keys_a_change_concerns() {
     }));
     assert_eq!(result, Ok(()));
 }
+
+/// Counts the wakes of the task that polls the drive.
+struct CountWakes(AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The changes made while the drive is polled wake its task a few times, not once each: a pass
+/// over `KEYS` running keys (one change per key, then one per worker that takes the value
+/// offered to it) wakes the drive's task a few times, not `KEYS` times or more (70 when each arm
+/// registers the task's waker again before it looks at the book, and each change wakes it at
+/// once). On tokio, each wake of the task of a `block_on` is a write to the runtime's event fd.
+#[test]
+fn a_pass_wakes_the_drive_a_few_times_not_once_per_key() {
+    static SUP: KeyedSupervisor<u32, u32, Failed, KEYS> = KeyedSupervisor::new();
+    let entries: Vec<(u32, u32)> = (0..KEYS as u32).map(|k| (k, k)).collect();
+    let done = Signal::<CriticalSectionRawMutex, ()>::new();
+    let observe = |event: &Event<'_, u32, Failed>| {
+        if let Event::PassDone { .. } = event {
+            done.signal(());
+        }
+    };
+    let clock = ManualClock::new();
+    let setup = Setup::new(StaticTable::new(&entries), idle, &clock).observe(observe);
+    let root = Ctx::new();
+    let count = std::sync::Arc::new(CountWakes(AtomicUsize::new(0)));
+    let waker = core::task::Waker::from(count.clone());
+    let woken = core::cell::Cell::new(usize::MAX);
+    let mut drive = pin!(SUP.drive(&root, &setup, async |_: &Ctx<'_>| {
+        assert_eq!(SUP.counts().running, KEYS);
+        done.reset();
+        let before = count.0.load(Ordering::Relaxed);
+        assert!(SUP.reconcile_now());
+        done.wait().await;
+        // Every worker takes the value the pass offered it, compares it with its own, and goes
+        // back to sleep.
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        woken.set(count.0.load(Ordering::Relaxed) - before);
+        Ok(())
+    }));
+    // Polled again at once, woken or not: only the wakes are counted.
+    let result = loop {
+        if let core::task::Poll::Ready(result) = drive.as_mut().poll(&mut core::task::Context::from_waker(&waker)) {
+            break result;
+        }
+    };
+    assert_eq!(result, Ok(()));
+    let woken = woken.get();
+    assert!(woken <= 12, "the drive's task was woken {woken} times by a pass over {KEYS} keys");
+}
