@@ -629,6 +629,9 @@ pub(super) struct Book<K, V, E, S> {
     pub(super) removes: bool,
     /// Where [`find`](Book::find) begins: after the slot last found or reserved.
     pub(super) hint: usize,
+    /// No slot from here on has ever held a key since the last [`clear`](Book::clear): where a
+    /// search for a key that has no slot ends.
+    pub(super) top: usize,
     pub(super) slots: S,
     _types: core::marker::PhantomData<fn() -> (K, V)>,
 }
@@ -649,6 +652,7 @@ impl<K, V, E, S> Book<K, V, E, S> {
             report: None,
             removes: false,
             hint: 0,
+            top: 0,
             slots,
             _types: core::marker::PhantomData,
         }
@@ -658,10 +662,12 @@ impl<K, V, E, S> Book<K, V, E, S> {
 impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
     /// The slot holding `key`: searched from the slot after the last one found or reserved
     /// ([`Book::hint`]), then from the start, so that a pass over the table in the order of the
-    /// slots finds each key at once.
+    /// slots finds each key at once; only below [`Book::top`], so that a key without a slot
+    /// costs a look at the slots that held keys, not at every slot.
     pub(super) fn find(&self, key: &K) -> Option<usize> {
-        let from = self.hint.min(self.slots.len());
-        let (before, after) = self.slots.split_at(from);
+        let held = &self.slots[..self.top.min(self.slots.len())];
+        let from = self.hint.min(held.len());
+        let (before, after) = held.split_at(from);
         let holds = |s: &Slot<K, V, E>| s.key.as_ref() == Some(key);
         after.iter().position(holds).map(|p| p + from).or_else(|| before.iter().position(holds))
     }
@@ -686,6 +692,7 @@ impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
             return Err(Error::Full(key));
         };
         self.hint = i + 1;
+        self.top = self.top.max(i + 1);
         let pass = self.pass;
         let s = self.slots.at(i);
         s.key = Some(key);
@@ -716,6 +723,7 @@ impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
                 s.free();
             }
         }
+        self.top = 0;
         self.now = false;
         self.first_done = false;
         self.dirty = false;
