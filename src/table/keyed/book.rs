@@ -18,13 +18,13 @@
 //! 6. `runs` counts the incarnations ever launched in the slot (never reset); `exit` is the end
 //!    of the last one, tagged with its run.
 
-#[cfg(feature = "alloc")]
 use core::future::Future;
-use core::ops::{Deref, DerefMut};
+use core::ops::Deref;
 #[cfg(feature = "alloc")]
 use core::task::Context;
+use core::task::Waker;
 
-use crate::ctx::Cause;
+use crate::ctx::{Cause, Ctx};
 use crate::error::StopLevel;
 use crate::time::Instant;
 
@@ -301,37 +301,120 @@ impl<K, V, E> Slot<K, V, E> {
 }
 
 /// Where a book keeps its slots: a fixed array, or (with `alloc`) a vector that grows.
-pub(super) trait Store<K, V, E>: DerefMut<Target = [Slot<K, V, E>]> {
+///
+/// A slot is changed only through [`at`](Self::at) or [`each`](Self::each) (the store is no
+/// `DerefMut`), so that the store knows which slots changed: the growing store wakes only the
+/// workers of those (its workers have a waker each), and both keep the lower bound of the free
+/// slots ([`first_free`](Self::first_free)) without a scan from the start.
+pub(super) trait Store<K, V, E>: Deref<Target = [Slot<K, V, E>]> {
+    /// Whether the workers of this store park a waker each ([`park`](Self::park)); if not, they
+    /// share their task's waker, which the drive registers in the driver's list.
+    const PARKS: bool;
+
     /// Adds a free slot at the end, if the store may grow; returns whether it did.
     fn grow(&mut self) -> bool;
 
     /// How many slots the store may still add.
     fn spare(&self) -> usize;
+
+    /// Slot `i`, to change it.
+    fn at(&mut self, i: usize) -> &mut Slot<K, V, E>;
+
+    /// Every slot, to change them.
+    fn each(&mut self) -> &mut [Slot<K, V, E>];
+
+    /// The first free slot that no handle pins, if any.
+    fn first_free(&mut self) -> Option<usize>;
+
+    /// Keeps `waker` as the waker of slot `i`'s worker, if the store [`PARKS`](Self::PARKS).
+    fn park(&mut self, i: usize, waker: &Waker);
+
+    /// How the cancellation of the incarnations' parent reaches them.
+    type Forward: Forward;
+
+    /// The wakers [`changed`](Self::changed) takes.
+    type Changed: Iterator<Item = Waker>;
+
+    /// Takes the wakers of the workers whose slots changed since the last call, to be woken
+    /// once the lock is released.
+    fn changed(&mut self) -> Self::Changed;
+}
+
+/// How the cancellation of `procs`, the parent of every incarnation's context, reaches the
+/// context of one incarnation.
+pub(super) trait Forward {
+    /// The context of an incarnation.
+    fn context<'p>(procs: &'p Ctx<'p>) -> Ctx<'p>;
+
+    /// Forwards the cancellation of `procs` to `run` (made by [`context`](Self::context));
+    /// never completes.
+    fn forward<'f>(procs: &'f Ctx<'_>, run: &'f Ctx<'_>) -> impl Future<Output = ()> + 'f;
+}
+
+/// A child of `procs`: cancelled with it, nothing to forward. For the fixed store, whose workers
+/// share their task's waker (a waiter of a child is kept at the root of the chain, `procs`).
+pub(super) struct Children;
+
+impl Forward for Children {
+    fn context<'p>(procs: &'p Ctx<'p>) -> Ctx<'p> {
+        procs.child()
+    }
+
+    fn forward<'f>(_: &'f Ctx<'_>, _: &'f Ctx<'_>) -> impl Future<Output = ()> + 'f {
+        core::future::pending()
+    }
+}
+
+/// A root of its own, to which the cancellation of `procs` is forwarded. For a store whose
+/// workers park a waker each: a waiter of a child of `procs` would be kept at `procs`, and the
+/// cancellation of any incarnation would wake every worker.
+#[cfg(feature = "alloc")]
+pub(super) struct Roots;
+
+#[cfg(feature = "alloc")]
+impl Forward for Roots {
+    fn context<'p>(_: &'p Ctx<'p>) -> Ctx<'p> {
+        Ctx::new()
+    }
+
+    async fn forward<'f>(procs: &'f Ctx<'_>, run: &'f Ctx<'_>) {
+        let cause = procs.cancelled().await;
+        run.cancel_with(cause);
+        core::future::pending::<()>().await;
+    }
 }
 
 /// `N` slots in an array.
-pub(super) struct Fixed<K, V, E, const N: usize>([Slot<K, V, E>; N]);
+pub(super) struct Fixed<K, V, E, const N: usize> {
+    slots: [Slot<K, V, E>; N],
+    /// No slot below it is free and unpinned.
+    low: usize,
+}
 
 impl<K, V, E, const N: usize> Fixed<K, V, E, N> {
     pub(super) const fn new() -> Self {
-        Self([const { Slot::new() }; N])
+        Self { slots: [const { Slot::new() }; N], low: 0 }
     }
 }
 
 impl<K, V, E, const N: usize> Deref for Fixed<K, V, E, N> {
     type Target = [Slot<K, V, E>];
     fn deref(&self) -> &[Slot<K, V, E>] {
-        &self.0
+        &self.slots
     }
 }
 
-impl<K, V, E, const N: usize> DerefMut for Fixed<K, V, E, N> {
-    fn deref_mut(&mut self) -> &mut [Slot<K, V, E>] {
-        &mut self.0
-    }
+/// The first free and unpinned slot of `slots` from `*low` on; moves `*low` up to it.
+fn first_free<K, V, E>(slots: &[Slot<K, V, E>], low: &mut usize) -> Option<usize> {
+    let from = (*low).min(slots.len());
+    let found = slots[from..].iter().position(|s| s.phase == Phase::Free && s.pins == 0).map(|p| p + from);
+    *low = found.unwrap_or(slots.len());
+    found
 }
 
 impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
+    const PARKS: bool = false;
+
     fn grow(&mut self) -> bool {
         false
     }
@@ -339,19 +422,58 @@ impl<K, V, E, const N: usize> Store<K, V, E> for Fixed<K, V, E, N> {
     fn spare(&self) -> usize {
         0
     }
+
+    fn at(&mut self, i: usize) -> &mut Slot<K, V, E> {
+        self.low = self.low.min(i);
+        &mut self.slots[i]
+    }
+
+    fn each(&mut self) -> &mut [Slot<K, V, E>] {
+        self.low = 0;
+        &mut self.slots
+    }
+
+    fn first_free(&mut self) -> Option<usize> {
+        first_free(&self.slots, &mut self.low)
+    }
+
+    fn park(&mut self, _: usize, _: &Waker) {}
+
+    type Forward = Children;
+
+    type Changed = core::iter::Empty<Waker>;
+
+    fn changed(&mut self) -> Self::Changed {
+        core::iter::empty()
+    }
 }
 
-/// Slots in a vector that grows up to `max`, never shrinks (freed slots are reused).
+/// Slots in a vector that grows up to `max`, never shrinks (freed slots are reused), with the
+/// waker of each slot's worker beside it.
 #[cfg(feature = "alloc")]
 pub(super) struct Growing<K, V, E> {
     slots: alloc::vec::Vec<Slot<K, V, E>>,
     max: usize,
+    /// No slot below it is free and unpinned.
+    low: usize,
+    /// The waker of each slot's worker, until the slot changes.
+    wakers: alloc::vec::Vec<Option<Waker>>,
+    /// The slots changed since the wakers were last taken (`all`: every slot).
+    touched: alloc::vec::Vec<usize>,
+    all: bool,
 }
 
 #[cfg(feature = "alloc")]
 impl<K, V, E> Growing<K, V, E> {
     pub(super) const fn new(max: usize) -> Self {
-        Self { slots: alloc::vec::Vec::new(), max }
+        Self {
+            slots: alloc::vec::Vec::new(),
+            max,
+            low: 0,
+            wakers: alloc::vec::Vec::new(),
+            touched: alloc::vec::Vec::new(),
+            all: false,
+        }
     }
 }
 
@@ -364,24 +486,65 @@ impl<K, V, E> Deref for Growing<K, V, E> {
 }
 
 #[cfg(feature = "alloc")]
-impl<K, V, E> DerefMut for Growing<K, V, E> {
-    fn deref_mut(&mut self) -> &mut [Slot<K, V, E>] {
-        &mut self.slots
-    }
-}
-
-#[cfg(feature = "alloc")]
 impl<K, V, E> Store<K, V, E> for Growing<K, V, E> {
+    const PARKS: bool = true;
+
     fn grow(&mut self) -> bool {
         if self.slots.len() >= self.max {
             return false;
         }
         self.slots.push(Slot::new());
+        self.wakers.push(None);
         true
     }
 
     fn spare(&self) -> usize {
         self.max.saturating_sub(self.slots.len())
+    }
+
+    fn at(&mut self, i: usize) -> &mut Slot<K, V, E> {
+        self.low = self.low.min(i);
+        if !self.all && self.touched.last() != Some(&i) {
+            if self.touched.len() >= self.slots.len() {
+                self.all = true;
+                self.touched.clear();
+            } else {
+                self.touched.push(i);
+            }
+        }
+        &mut self.slots[i]
+    }
+
+    fn each(&mut self) -> &mut [Slot<K, V, E>] {
+        self.low = 0;
+        self.all = true;
+        self.touched.clear();
+        &mut self.slots
+    }
+
+    fn first_free(&mut self) -> Option<usize> {
+        first_free(&self.slots, &mut self.low)
+    }
+
+    fn park(&mut self, i: usize, waker: &Waker) {
+        match &mut self.wakers[i] {
+            Some(held) if held.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    type Forward = Roots;
+
+    type Changed = alloc::vec::IntoIter<Waker>;
+
+    fn changed(&mut self) -> Self::Changed {
+        let woken: alloc::vec::Vec<Waker> = if core::mem::take(&mut self.all) {
+            self.wakers.iter_mut().filter_map(Option::take).collect()
+        } else {
+            let wakers = &mut self.wakers;
+            self.touched.drain(..).filter_map(|i| wakers[i].take()).collect()
+        };
+        woken.into_iter()
     }
 }
 
@@ -464,6 +627,11 @@ pub(super) struct Book<K, V, E, S> {
     pub(super) report: Option<E>,
     /// The drive has a `removed` hook: keys that leave are freed by their worker after it.
     pub(super) removes: bool,
+    /// Where [`find`](Book::find) begins: after the slot last found or reserved.
+    pub(super) hint: usize,
+    /// No slot from here on has ever held a key since the last [`clear`](Book::clear): where a
+    /// search for a key that has no slot ends.
+    pub(super) top: usize,
     pub(super) slots: S,
     _types: core::marker::PhantomData<fn() -> (K, V)>,
 }
@@ -483,6 +651,8 @@ impl<K, V, E, S> Book<K, V, E, S> {
             stamp: Instant::ZERO,
             report: None,
             removes: false,
+            hint: 0,
+            top: 0,
             slots,
             _types: core::marker::PhantomData,
         }
@@ -490,9 +660,25 @@ impl<K, V, E, S> Book<K, V, E, S> {
 }
 
 impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
-    /// The slot holding `key`.
+    /// The slot holding `key`: searched from the slot after the last one found or reserved
+    /// ([`Book::hint`]), then from the start, so that a pass over the table in the order of the
+    /// slots finds each key at once; only below [`Book::top`], so that a key without a slot
+    /// costs a look at the slots that held keys, not at every slot.
     pub(super) fn find(&self, key: &K) -> Option<usize> {
-        self.slots.iter().position(|s| s.key.as_ref() == Some(key))
+        let held = &self.slots[..self.top.min(self.slots.len())];
+        let from = self.hint.min(held.len());
+        let (before, after) = held.split_at(from);
+        let holds = |s: &Slot<K, V, E>| s.key.as_ref() == Some(key);
+        after.iter().position(holds).map(|p| p + from).or_else(|| before.iter().position(holds))
+    }
+
+    /// [`find`](Self::find), and the next search begins after the slot found.
+    pub(super) fn find_next(&mut self, key: &K) -> Option<usize> {
+        let found = self.find(key);
+        if let Some(i) = found {
+            self.hint = i + 1;
+        }
+        found
     }
 
     /// Reserves a slot for `key` (invariant 1): `Exists` if it has one, `Full` with the key
@@ -501,12 +687,14 @@ impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
         if self.find(&key).is_some() {
             return Err(Error::Exists);
         }
-        let free = self.slots.iter().position(|s| s.phase == Phase::Free && s.pins == 0);
+        let free = self.slots.first_free();
         let Some(i) = free.or_else(|| self.slots.grow().then(|| self.slots.len() - 1)) else {
             return Err(Error::Full(key));
         };
+        self.hint = i + 1;
+        self.top = self.top.max(i + 1);
         let pass = self.pass;
-        let s = &mut self.slots[i];
+        let s = self.slots.at(i);
         s.key = Some(key);
         s.phase = Phase::Reserved;
         s.generation = s.generation.wrapping_add(1);
@@ -529,12 +717,13 @@ impl<K: PartialEq, V, E, S: Store<K, V, E>> Book<K, V, E, S> {
 
     /// Forgets every key: the start of a new drive.
     pub(super) fn clear(&mut self) {
-        for s in self.slots.iter_mut() {
+        for s in self.slots.each() {
             if s.phase != Phase::Free {
                 s.answer(Err(Error::StoppedBeforeReady));
                 s.free();
             }
         }
+        self.top = 0;
         self.now = false;
         self.first_done = false;
         self.dirty = false;

@@ -11,7 +11,7 @@ use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 
-use super::book::{After, Fixed, Level, Phase, Store};
+use super::book::{After, Fixed, Forward, Level, Phase, Store};
 #[cfg(feature = "alloc")]
 use super::book::{Growing, GrowingWorkers};
 use super::event::report;
@@ -201,7 +201,7 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for DriveEnd<'_, K, V, E, ST
             b.driving = false;
             if !ended {
                 b.gone = true;
-                for s in b.slots.iter_mut() {
+                for s in b.slots.each() {
                     if s.phase != Phase::Free {
                         s.answer(Err(Error::DriverGone));
                         // A `removed` hook dropped with the driver: the key stays, forgettable.
@@ -279,7 +279,12 @@ macro_rules! drive_body {
             select(idle, forward).await;
             result
         };
-        let (_, _, result) = join3(workers, reconcile, main).await;
+        let mut joined = pin!(join3(workers, reconcile, main));
+        let (_, _, result) = poll_fn(|cx| {
+            let _batch = $self.batch(cx);
+            joined.as_mut().poll(cx)
+        })
+        .await;
         let report = $self.update(|b| b.report.take());
         end.ended = true;
         drop(end);
@@ -311,10 +316,14 @@ where
         let (mut ready, mut total, mut i) = (0, 0, 0);
         // One slot per critical section, so that each late key is reported outside it.
         while let Some(late) = self.update(|b| {
-            let s = b.slots.get_mut(i)?;
-            if !core::mem::take(&mut s.restore) {
+            if i >= b.slots.len() {
+                return None;
+            }
+            if !b.slots[i].restore {
                 return Some(None);
             }
+            let s = b.slots.at(i);
+            s.restore = false;
             total += 1;
             if matches!(s.phase, Phase::Running | Phase::Stopping { ready: true }) {
                 ready += 1;
@@ -335,7 +344,7 @@ where
     fn begin_shutdown(&self) {
         self.update(|b| {
             b.shutting = true;
-            for s in b.slots.iter_mut() {
+            for s in b.slots.each() {
                 if matches!(s.phase, Phase::Free | Phase::Stopped | Phase::Failed) {
                     continue;
                 }
@@ -361,7 +370,7 @@ where
         let mut delays: Option<SP::Delays> = None;
         let mut ring = SP::KeyRing::fresh();
         loop {
-            let Some(job) = poll_fn(|cx| self.poll_driver(cx, |b| Self::take_job(b, i))).await else {
+            let Some(job) = poll_fn(|cx| self.poll_slot(cx, i, |b| Self::take_job(b, i))).await else {
                 return;
             };
             if job.remove {
@@ -414,7 +423,7 @@ where
             let launched = clock.now();
             let Some((run, incarnation)) = self.update(|b| {
                 b.stamp = launched;
-                let s = &mut b.slots[i];
+                let s = b.slots.at(i);
                 if s.generation != job.generation || s.phase != Phase::Reserved {
                     return None;
                 }
@@ -438,7 +447,9 @@ where
             };
             setup.event(&Event::Started { key: &job.key, incarnation });
 
-            let run_ctx = env.procs.child();
+            // A root of its own with a store whose workers park a waker each, to which the
+            // cancellation of `procs` is forwarded ([`Forward`]).
+            let run_ctx = <ST::Forward as Forward>::context(env.procs);
             let body = setup.build().with_runner(
                 &run_ctx,
                 &job.key,
@@ -451,7 +462,7 @@ where
                             // capture fewer pays for the `value` the `pre` hook needs.
                             let now = setup.clock().now();
                             let ready = self.update(|b| {
-                                let s = &mut b.slots[i];
+                                let s = b.slots.at(i);
                                 if s.runs != run {
                                     return false;
                                 }
@@ -472,7 +483,7 @@ where
                             if ready {
                                 setup.event(&Event::Ready { key: &job.key, incarnation });
                                 let stop = poll_fn(|cx| {
-                                    self.poll_driver(cx, |b| (b.slots[i].stop >= Level::Graceful).then_some(()))
+                                    self.poll_slot(cx, i, |b| (b.slots[i].stop >= Level::Graceful).then_some(()))
                                 });
                                 select(cb.cancelled(), stop).await;
                             }
@@ -486,7 +497,7 @@ where
                 // Forced at once: the key must stop promptly once it is no longer ours.
                 run_ctx.cancel_with(Cause::ClaimLost);
                 let lost = self.update(|b| {
-                    let s = &mut b.slots[i];
+                    let s = b.slots.at(i);
                     if s.runs != run || !s.phase.is_live() {
                         return false;
                     }
@@ -499,8 +510,11 @@ where
                 }
                 core::future::pending::<()>().await;
             };
-            let watch =
-                select(self.watch_stop(i, run, &run_ctx, setup), select(self.watch_value(i, run, &value, setup), lost));
+            let forward = <ST::Forward as Forward>::forward(env.procs, &run_ctx);
+            let watch = select(
+                self.watch_stop(i, run, &run_ctx, setup),
+                select(self.watch_value(i, run, &value, setup), select(lost, forward)),
+            );
             // The end of the incarnation, in a block: what it keeps is not kept across the
             // backoff's await below.
             let backoff = {
@@ -552,7 +566,7 @@ where
                 let outcome = self.update(|b| {
                     b.stamp = ended;
                     let (shutting, removes) = (b.shutting, b.removes);
-                    let s = &mut b.slots[i];
+                    let s = b.slots.at(i);
                     let was_ready = matches!(s.phase, Phase::Running | Phase::Stopping { ready: true });
                     let level = if dropped { StopLevel::Hard } else { s.escalated };
                     let stop_asked = s.stop != Level::None;
@@ -645,7 +659,7 @@ where
                 setup.event(&Event::BackingOff { key: &job.key, delay });
                 if let Either::Second(()) = select(self.changed(i, generation), clock.sleep_until(until)).await {
                     self.update(|b| {
-                        let s = &mut b.slots[i];
+                        let s = b.slots.at(i);
                         if s.generation == generation && s.phase == Phase::BackingOff {
                             s.phase = Phase::Reserved;
                             s.offered = None;
@@ -680,7 +694,7 @@ where
     fn removed<SP: Spec<K, V, E>>(&self, setup: &SP, i: usize, key: &K, result: &Result<(), E>) {
         setup.event(&Event::Removed { key, result });
         let freed = self.update(|b| {
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             if !s.removing {
                 return false;
             }
@@ -697,7 +711,13 @@ where
     /// slot has nothing to do.
     fn take_job(b: &mut super::book::Book<K, V, E, ST>, i: usize) -> Option<Option<Job<K, V>>> {
         let shutting = b.shutting;
-        let s = &mut b.slots[i];
+        let s = &b.slots[i];
+        // Looked at first, changed only if there is a job: an idle worker's poll changes nothing.
+        let job = s.key.is_some() && ((s.removing && s.built.is_some()) || (s.phase == Phase::Reserved && !shutting));
+        if !job {
+            return shutting.then_some(None);
+        }
+        let s = b.slots.at(i);
         if s.removing
             && let Some(key) = s.key.clone()
             && let Some(value) = s.built.take()
@@ -721,13 +741,13 @@ where
 
     /// Completes once slot `i`'s generation is no longer `generation`.
     async fn changed(&self, i: usize, generation: u32) {
-        poll_fn(|cx| self.poll_driver(cx, |b| (b.slots[i].generation != generation).then_some(()))).await;
+        poll_fn(|cx| self.poll_slot(cx, i, |b| (b.slots[i].generation != generation).then_some(()))).await;
     }
 
     /// A lookup for slot `i` found nothing or failed: answers the start and frees the slot.
     fn lookup_failed<SP: Spec<K, V, E>>(&self, setup: &SP, i: usize, generation: u32, key: &K, error: Error<K, E>) {
         let freed = self.update(|b| {
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             if s.generation != generation || s.phase != Phase::Reserved {
                 return false;
             }
@@ -744,16 +764,16 @@ where
     /// level, completes at the hard level (the caller then drops the incarnation). A stop the
     /// driver asked itself is escalated here with the setup's deadlines.
     async fn watch_stop<SP: Spec<K, V, E>>(&self, i: usize, run: u32, run_ctx: &Ctx<'_>, setup: &SP) {
-        let level = |at: Level| poll_fn(move |cx| self.poll_driver(cx, |b| (b.slots[i].stop >= at).then_some(())));
+        let level = |at: Level| poll_fn(move |cx| self.poll_slot(cx, i, |b| (b.slots[i].stop >= at).then_some(())));
         level(Level::Graceful).await;
         let bounded = self.read(|b| b.slots[i].bounded);
         if bounded && let Either::Second(()) = select(level(Level::Forced), setup.graceful()).await {
-            self.update(|b| b.slots[i].escalate(run, Level::Forced));
+            self.update(|b| b.slots.at(i).escalate(run, Level::Forced));
         }
         level(Level::Forced).await;
         run_ctx.cancel_with(self.read(|b| b.slots[i].cause));
         if bounded && let Either::Second(()) = select(level(Level::Hard), setup.forced()).await {
-            self.update(|b| b.slots[i].escalate(run, Level::Hard));
+            self.update(|b| b.slots.at(i).escalate(run, Level::Hard));
         }
         level(Level::Hard).await;
     }
@@ -763,11 +783,12 @@ where
     async fn watch_value<SP: Spec<K, V, E>>(&self, i: usize, run: u32, value: &V, setup: &SP) {
         loop {
             let offered = poll_fn(|cx| {
-                self.poll_driver(cx, |b| {
-                    let s = &mut b.slots[i];
+                self.poll_slot(cx, i, |b| {
+                    let s = &b.slots[i];
                     if !s.check || s.runs != run {
                         return None;
                     }
+                    let s = b.slots.at(i);
                     s.check = false;
                     s.offered.take()
                 })
@@ -775,7 +796,7 @@ where
             .await;
             if setup.changed(value, &offered) {
                 self.update(|b| {
-                    let s = &mut b.slots[i];
+                    let s = b.slots.at(i);
                     if s.runs == run && s.phase.is_live() {
                         s.ask_stop(After::Relaunch, Cause::Restart, true);
                         s.offered = Some(offered);
@@ -877,19 +898,19 @@ where
             if b.shutting {
                 return Did::Nothing;
             }
-            let Some(i) = b.find(&key) else {
+            let Some(i) = b.find_next(&key) else {
                 let Some(value) = value else { return Did::Nothing };
                 let stamp = b.stamp;
                 return match b.reserve(key.clone(), Some(value), stamp) {
                     Ok(i) => {
-                        b.slots[i].restore = first;
+                        b.slots.at(i).restore = first;
                         Did::Reserved
                     }
                     Err(_) => Did::Full,
                 };
             };
             let removes = b.removes;
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             s.seen = pass;
             if s.removing {
                 // Leaving: the key may come back once its slot is freed.
@@ -957,10 +978,14 @@ where
         // One slot per critical section, so that the event of each is reported outside it.
         while let Some(freed) = self.update(|b| {
             let removes = b.removes;
-            let s = b.slots.get_mut(i)?;
+            if i >= b.slots.len() {
+                return None;
+            }
+            let s = &b.slots[i];
             if s.phase == Phase::Free || s.seen == pass || s.born == pass || s.removing {
                 return Some(None);
             }
+            let s = b.slots.at(i);
             let live = s.phase.is_live();
             let key = s.key.clone();
             if removes && !live {
@@ -991,10 +1016,10 @@ where
         loop {
             let next = self.update(|b| {
                 let pass = b.pass;
-                b.slots.iter_mut().find(|s| s.dirty).map(|s| {
-                    s.dirty = false;
-                    (s.key.clone(), pass)
-                })
+                let i = b.slots.iter().position(|s| s.dirty)?;
+                let s = b.slots.at(i);
+                s.dirty = false;
+                Some((s.key.clone(), pass))
             });
             let Some((Some(key), pass)) = next else { return };
             match setup.table().get(env.lookups, &key).await {

@@ -27,17 +27,26 @@ pub(super) struct Core<K, V, E, ST, M: RawMutex = CriticalSectionRawMutex> {
 /// The waiters of a keyed supervisor.
 struct Waiting {
     handles: WaitList<WAITER_SLOTS>,
-    /// The driver's arms: one task's waker for the fixed variant (its arms are joined), one per
-    /// boxed worker for the `alloc` variant (polled in a `FuturesUnordered`, whose spill table
-    /// is unbounded).
+    /// The driver's task: its waker is registered once per poll of the drive (every arm of the
+    /// drive is polled with it; the boxed workers of the `alloc` variant park a waker each in
+    /// their store instead, [`Store::park`]).
     driver: WaitList<WAITER_SLOTS>,
+    /// The drive is being polled: wakes wait until the poll ends ([`Batch`]), then happen once.
+    batching: bool,
+    /// Something changed while `batching`.
+    pending: bool,
 }
 
 impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
     pub(super) const fn with(slots: ST) -> Self {
         Self {
             book: Mutex::new(RefCell::new(Book::new(slots))),
-            waiters: Mutex::new(RefCell::new(Waiting { handles: WaitList::new(), driver: WaitList::new() })),
+            waiters: Mutex::new(RefCell::new(Waiting {
+                handles: WaitList::new(),
+                driver: WaitList::new(),
+                batching: false,
+                pending: false,
+            })),
         }
     }
 
@@ -45,10 +54,10 @@ impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
         core::ptr::from_ref(self).cast::<()>() as usize
     }
 
-    /// Registers a driver arm's waker. The spill table has room for it in practice: the arms of
-    /// the fixed variant share their owner's waker (one slot), and the `alloc` variant's spill
-    /// table grows. Should it be full anyway, the arm polls again at once rather than sleep
-    /// without a waker (a busy poll until the table has room, never a hang).
+    /// Registers the driver task's waker. The spill table has room for it in practice: the
+    /// driver registers one waker (its task's). Should it be full anyway, the drive polls again
+    /// at once rather than sleep without a waker (a busy poll until the table has room, never a
+    /// hang).
     pub(super) fn register_driver(&self, cx: &Context<'_>) {
         let key = self.key().wrapping_add(1);
         if self.waiters.lock(|w| w.borrow_mut().driver.register(key, cx.waker())).is_err() {
@@ -56,15 +65,51 @@ impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
         }
     }
 
-    /// Wakes the handles and the driver (after a change of the book).
+    /// Wakes the handles and the driver (after a change of the book); while the drive is
+    /// polled, once at the end of that poll ([`batch`](Self::batch)).
     pub(super) fn wake_all(&self) {
         let key = self.key();
-        let (handles, driver) = self.waiters.lock(|w| {
+        let taken = self.waiters.lock(|w| {
             let mut w = w.borrow_mut();
-            (w.handles.take(key), w.driver.take(key.wrapping_add(1)))
+            if w.batching {
+                w.pending = true;
+                return None;
+            }
+            Some((w.handles.take(key), w.driver.take(key.wrapping_add(1))))
         });
-        let _driver = crate::waitqueue::Finally::new(move || driver.wake());
-        handles.wake();
+        if let Some((handles, driver)) = taken {
+            let _driver = crate::waitqueue::Finally::new(move || driver.wake());
+            handles.wake();
+        }
+    }
+
+    /// The scope of one poll of the drive: registers the driver task's waker, and holds back
+    /// the wakes of the changes made meanwhile (by the drive's arms, or by handles on other
+    /// threads) until it is dropped, then wakes once. A change of the book during the poll then
+    /// costs no wake of its own (on tokio, each wake of a `block_on` task is a write to its
+    /// driver's event fd); the task that made it is woken once, and polls the drive again.
+    pub(super) fn batch(&self, cx: &Context<'_>) -> Batch<'_, K, V, E, ST, M> {
+        self.register_driver(cx);
+        self.waiters.lock(|w| w.borrow_mut().batching = true);
+        Batch { core: self }
+    }
+}
+
+/// See [`Core::batch`].
+pub(super) struct Batch<'s, K, V, E, ST, M: RawMutex> {
+    core: &'s Core<K, V, E, ST, M>,
+}
+
+impl<K, V, E, ST, M: RawMutex> Drop for Batch<'_, K, V, E, ST, M> {
+    fn drop(&mut self) {
+        let pending = self.core.waiters.lock(|w| {
+            let mut w = w.borrow_mut();
+            w.batching = false;
+            core::mem::take(&mut w.pending)
+        });
+        if pending {
+            self.core.wake_all();
+        }
     }
 }
 
@@ -103,7 +148,7 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for Hold<'_, K, V, E, ST, M>
     fn drop(&mut self) {
         self.sup.book.lock(|b| {
             let mut b = b.borrow_mut();
-            let s = &mut b.slots[self.slot];
+            let s = b.slots.at(self.slot);
             s.pins = s.pins.saturating_sub(1);
         });
     }
@@ -112,10 +157,16 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Drop for Hold<'_, K, V, E, ST, M>
 // === impl KeyedSupervisor: the state ===
 
 impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
-    /// Runs `f` on the state, then wakes the handles and the driver.
+    /// Runs `f` on the state, then wakes the handles, the driver and the workers of the
+    /// slots `f` changed.
     pub(super) fn update<T>(&self, f: impl FnOnce(&mut Book<K, V, E, ST>) -> T) -> T {
-        let out = self.book.lock(|b| f(&mut b.borrow_mut()));
+        let (out, workers) = self.book.lock(|b| {
+            let mut b = b.borrow_mut();
+            let out = f(&mut b);
+            (out, b.slots.changed())
+        });
         self.wake_all();
+        crate::waitqueue::wake_each(workers);
         out
     }
 
@@ -139,18 +190,51 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
         }
     }
 
-    /// `Ready` once `f` returns `Some`, for the driver; `f` may change the state (and then
-    /// wakes everyone).
+    /// `Ready` once `f` returns `Some`, for an arm of the drive polled with the drive's task
+    /// waker, which the drive registered before this poll ([`batch`](Self::batch)); `f` may
+    /// change the state (and then wakes everyone).
     pub(super) fn poll_driver<T>(
         &self,
         cx: &Context<'_>,
         f: impl FnOnce(&mut Book<K, V, E, ST>) -> Option<T>,
     ) -> Poll<T> {
-        self.register_driver(cx);
-        let out = self.book.lock(|b| f(&mut b.borrow_mut()));
+        self.poll_arm(cx, None, f)
+    }
+
+    /// [`poll_driver`](Self::poll_driver) for slot `i`'s worker, which waits only on its slot
+    /// (and the shutdown, which changes every slot): with a store that
+    /// [`PARKS`](Store::PARKS), `cx`'s waker is kept in slot `i` and woken only when that slot
+    /// changes.
+    pub(super) fn poll_slot<T>(
+        &self,
+        cx: &Context<'_>,
+        i: usize,
+        f: impl FnOnce(&mut Book<K, V, E, ST>) -> Option<T>,
+    ) -> Poll<T> {
+        self.poll_arm(cx, Some(i), f)
+    }
+
+    fn poll_arm<T>(
+        &self,
+        cx: &Context<'_>,
+        slot: Option<usize>,
+        f: impl FnOnce(&mut Book<K, V, E, ST>) -> Option<T>,
+    ) -> Poll<T> {
+        let (out, workers) = self.book.lock(|b| {
+            let mut b = b.borrow_mut();
+            if ST::PARKS
+                && let Some(i) = slot
+            {
+                b.slots.park(i, cx.waker());
+            }
+            let out = f(&mut b);
+            let workers = out.is_some().then(|| b.slots.changed());
+            (out, workers)
+        });
         match out {
             Some(out) => {
                 self.wake_all();
+                crate::waitqueue::wake_each(workers.into_iter().flatten());
                 Poll::Ready(out)
             }
             None => Poll::Pending,
@@ -204,7 +288,7 @@ where
             }
             let stamp = b.stamp;
             let i = b.reserve(key, None, stamp)?;
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             s.pins += 1;
             Ok((i, s.ticket))
         })?;
@@ -248,7 +332,7 @@ where
                 return Err(Error::NotRunning);
             }
             if let Some(i) = b.find(&key) {
-                let s = &mut b.slots[i];
+                let s = b.slots.at(i);
                 // A reserved key is about to be looked up anyway.
                 if s.dirty || s.phase == Phase::Reserved {
                     return Ok(false);
@@ -333,7 +417,7 @@ where
                 return Err(Error::NotRunning);
             }
             let i = b.find(key).ok_or(Error::NotFound)?;
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             s.pins += 1;
             let ask = s.ask_stop(after, cause, false);
             Ok((i, ask, s.ticket))
@@ -352,10 +436,10 @@ where
             })
         };
         if running && let Either::Second(()) = select(poll_fn(ended), graceful()).await {
-            self.update(|b| b.slots[slot].escalate(run, Level::Forced));
+            self.update(|b| b.slots.at(slot).escalate(run, Level::Forced));
         }
         if let Either::Second(()) = select(poll_fn(ended), forced()).await {
-            self.update(|b| b.slots[slot].escalate(run, Level::Hard));
+            self.update(|b| b.slots.at(slot).escalate(run, Level::Hard));
         }
         Ok((poll_fn(ended).await?, slot, ticket))
     }
@@ -385,7 +469,7 @@ where
     {
         let (stopped, slot, ticket) = self.stop_as(key, After::Relaunch, Cause::Restart, graceful, forced).await?;
         let hold = self.update(|b| {
-            let s = &mut b.slots[slot];
+            let s = b.slots.at(slot);
             s.pins += 1;
             Hold { sup: self, slot }
         });
@@ -405,12 +489,12 @@ where
     pub(super) fn forget(&self, key: &K) -> Result<(), Error<K, E>> {
         self.update(|b| {
             let i = b.find(key).ok_or(Error::NotFound)?;
-            let s = &mut b.slots[i];
+            let s = b.slots.at(i);
             if s.phase.is_live() || s.removing {
                 return Err(Error::Busy(s.phase.state().unwrap_or(State::Stopped)));
             }
             let removes = b.removes && b.driving;
-            b.slots[i].leave(removes);
+            b.slots.at(i).leave(removes);
             Ok(())
         })
     }

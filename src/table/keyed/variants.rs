@@ -32,8 +32,10 @@ use crate::time::Clock;
 /// driver [`drive`](Self::drive), in which every process runs (nothing is spawned), and any
 /// task calls the handle methods.
 ///
-/// - `K` is the key (`Eq + Clone`; found by a linear scan of the `N` slots), `V` the table's
-///   value, `E` the error type of the processes (`Clone`: every waiting caller gets it).
+/// - `K` is the key (`Eq + Clone`; found by a scan of the `N` slots that begins after the slot
+///   last found, so that a pass over a table in the order of its slots finds each key at once),
+///   `V` the table's value, `E` the error type of the processes (`Clone`: every waiting caller
+///   gets it).
 /// - `N` (by default 8) is the capacity: how many keys hold a slot at once, in any state.
 /// - `M` is the blocking mutex of the state, as in embassy-sync: by default
 ///   [`CriticalSectionRawMutex`], so that handles work from any task, thread or interrupt.
@@ -82,9 +84,10 @@ impl<K, V, E, const N: usize, M: RawMutex> fmt::Debug for KeyedSupervisor<K, V, 
 ///
 /// Its semantics, errors and events are those of [`KeyedSupervisor`], and the same tests run
 /// against both. Slots are never given back to the heap: a freed slot is reused by the next
-/// key, so the memory is that of the most keys held at once. Beyond the
-/// [`WAITER_SLOTS`](crate::ctx::WAITER_SLOTS) the driver's boxed workers wait in the spill
-/// table, which grows on the heap with `alloc`. Its driver's future is not `Send` (the boxed
+/// key, so the memory is that of the most keys held at once. Each slot keeps the waker of its
+/// boxed worker, which is woken only when that slot changes: a wake polls the workers of the
+/// keys it concerns, not every slot (a free slot's worker is not polled until the slot is
+/// reserved again). Its driver's future is not `Send` (the boxed
 /// workers carry no `Send` bound): drive it on a local executor, or use [`KeyedSupervisor`].
 #[cfg(feature = "alloc")]
 pub struct DynKeyedSupervisor<K, V, E, M: RawMutex = CriticalSectionRawMutex> {
