@@ -43,7 +43,7 @@ impl<const N: usize> WaitList<N> {
     ///
     /// [`Full`] if neither had room (without `alloc` only); nothing was stored.
     pub(crate) fn register(&mut self, key: usize, waker: &Waker) -> Result<(), Full> {
-        if let Some(held) = self.wakers.iter_mut().find(|held| held.will_wake(waker)) {
+        if let Some(held) = self.wakers.iter_mut().find(|held| super::same_task(held, waker)) {
             held.clone_from(waker);
             return Ok(());
         }

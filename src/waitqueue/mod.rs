@@ -52,6 +52,19 @@ pub use spill::SPILL_SLOTS;
 /// control) hold inline; further ones go to the spill table.
 pub const WAITER_SLOTS: usize = 4;
 
+/// Whether `a` and `b` wake the same task: [`Waker::will_wake`], or the same data with a vtable
+/// of the same functions.
+///
+/// `will_wake` compares the vtable's address, and the same vtable can have several addresses (a
+/// `const` promoted in more than one codegen unit): tokio's `block_on` polls with a waker whose
+/// vtable is a copy of its clone's, so that `will_wake` says no to the very waker it stored.
+/// Taken for another task, it would go to the spill table on every poll. Two wakers with the same
+/// data and the same functions do the same thing when woken, so treating them as one loses
+/// nothing.
+pub(crate) fn same_task(a: &Waker, b: &Waker) -> bool {
+    a.will_wake(b) || (a.data() == b.data() && a.vtable() == b.vtable())
+}
+
 /// Wakes every waker `wakers` yields. A waker may panic (it runs the executor's code): the
 /// wakers after it are then still woken while the panic unwinds, so that one waker's panic never
 /// loses the other tasks' wakeups.
@@ -146,7 +159,7 @@ impl<M: RawMutex> WakerCell<M> {
                 armed.store(true, Ordering::SeqCst);
                 true
             }
-            Some(held) => held.will_wake(waker),
+            Some(held) => same_task(held, waker),
         })
     }
 

@@ -5,7 +5,7 @@
 //!
 //! - *own* entries belong to one waiting future (an id it keeps): it refreshes its waker in
 //!   place on every poll and removes the entry when it is dropped, so entries never pile up;
-//! - *shared* entries (id 0) stand for a task, deduplicated by `Waker::will_wake`, for waits
+//! - *shared* entries (id 0) stand for a task, deduplicated by [`same_task`](super::same_task), for waits
 //!   that keep no state of their own; they stay until their key is woken.
 //!
 //! Without `alloc` the table has [`SPILL_SLOTS`] entries and a registration that finds it full
@@ -110,7 +110,9 @@ pub(crate) fn register_shared(key: usize, waker: &Waker, spilled: &AtomicBool) -
 pub(crate) fn register_key(key: usize, waker: &Waker) -> bool {
     TABLE.lock(|table| {
         let mut table = table.borrow_mut();
-        if let Some(entry) = table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && e.waker.will_wake(waker)) {
+        if let Some(entry) =
+            table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && super::same_task(&e.waker, waker))
+        {
             entry.waker.clone_from(waker);
             return true;
         }
