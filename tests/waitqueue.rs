@@ -261,3 +261,29 @@ fn a_panicking_waker_does_not_lose_the_later_batches_of_the_spill_table() {
     assert!(ctx.is_cancelled());
     assert_eq!(wakes(&tasks), vec![1; tasks.len()], "a waiter was lost to the panic");
 }
+
+/// A process dropped while tasks that waited on it had spilled into the spill table takes their
+/// entries with it: a new process in the same place (the same key in the table) that spills
+/// too, and stops, wakes its own waiters only, never the tasks of the old one.
+#[test]
+fn a_dropped_process_leaves_nothing_in_the_spill_table() {
+    let _serial = serial();
+    let old = counters(3);
+    let new = counters(2);
+    let mut process: Process<(), 1> = Process::new();
+    {
+        let mut futures: Vec<_> = old.iter().map(|_| Box::pin(process.done())).collect();
+        for (fut, (_, waker)) in futures.iter_mut().zip(&old) {
+            assert!(poll(fut.as_mut(), waker).is_pending());
+        }
+    }
+    // Dropped in place, and a new one there: the same address, so the same key.
+    process = Process::new();
+    let mut futures: Vec<_> = new.iter().map(|_| Box::pin(process.done())).collect();
+    for (fut, (_, waker)) in futures.iter_mut().zip(&new) {
+        assert!(poll(fut.as_mut(), waker).is_pending());
+    }
+    assert!(process.request_stop());
+    assert_eq!(wakes(&new), vec![1; 2]);
+    assert_eq!(wakes(&old), vec![0; 3], "a task of the dropped process was woken: its spill entries outlived it");
+}
