@@ -1167,6 +1167,24 @@ fn cancel_is_forced_without_waiting() {
     assert_eq!(p.state(), State::Stopped);
 }
 
+/// While starting, `request_stop` is the forced stop (as `cancel`), and reports the change
+/// once: a second `request_stop`, or a `cancel` after it, changes nothing.
+#[test]
+fn request_stop_while_starting_reports_the_change_once() {
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(p.state(), State::Starting);
+    assert!(p.request_stop(), "cancels the start");
+    assert!(!p.request_stop(), "asked already");
+    assert!(!p.cancel(), "the forced stop was asked already");
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(start.take(), Err(PErr::StoppedBeforeReady));
+    assert_eq!(p.state(), State::Stopped);
+    assert!(!p.request_stop(), "nothing to stop");
+}
+
 /// `done` is a named future (`process::Done`), and `is_done` agrees with it.
 #[test]
 fn done_is_a_named_future() {
