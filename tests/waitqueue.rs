@@ -256,7 +256,7 @@ fn a_panicking_waker_does_not_lose_the_later_batches_of_the_spill_table() {
     for (fut, waker) in futures.iter_mut().zip(wakers) {
         assert!(poll(fut.as_mut(), waker).is_pending());
     }
-    let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.cancel()));
+    let cancel = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| ctx.cancel()));
     assert!(cancel.is_err(), "the panicking waker was woken");
     assert!(ctx.is_cancelled());
     assert_eq!(wakes(&tasks), vec![1; tasks.len()], "a waiter was lost to the panic");
