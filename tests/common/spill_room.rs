@@ -27,9 +27,10 @@ impl Wake for Noop {
 
 /// Under miri, grows the spill table to room for [`ROOM`] entries and empties it again: as many
 /// waits on one context, each polled once with a waker of its own (all but the context's own
-/// slot spill), then the context cancelled, which removes them. Does nothing natively.
+/// slot spill), then the context cancelled, which removes them. Does nothing natively, nor
+/// without `alloc`: there the table is a fixed array, which never allocates.
 pub fn make_room() {
-    if !cfg!(miri) {
+    if !cfg!(miri) || !cfg!(feature = "alloc") {
         return;
     }
     let ctx = Ctx::new();
