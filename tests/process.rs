@@ -741,6 +741,29 @@ fn start_deadlines_escalate_to_hard() {
     assert_eq!(log.events(), strings(&["start", "cancelled before ready (deadline)", "dropped"]));
 }
 
+/// Both start deadlines pass on a runner that ignores cancellation, and a `stop` whose forced
+/// deadline passes too, before the driver runs again: two hard overruns, of the start and of
+/// the stop. The first is kept: `start` reports its own overrun, and `stop` the same.
+#[test]
+fn a_hard_stop_overrun_after_a_hard_start_overrun_keeps_the_first() {
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ignore_cancel: true, ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let mut driver = Task::new(p.drive(&root, &s));
+    settle(&mut [&mut driver]);
+    assert_eq!(p.state(), State::Initial, "the driver waits for a start");
+    let mut start = Task::new(p.start(now(), now()));
+    settle(&mut [&mut start]);
+    assert_eq!(p.state(), State::Starting, "the driver has not run since");
+    let mut stop = Task::new(p.stop(never(), now()));
+    settle(&mut [&mut stop]);
+    settle(&mut [&mut driver, &mut start, &mut stop]);
+    let first = Err(PErr::Overrun(Overrun::new(Phase::Start, StopLevel::Hard)));
+    assert_eq!(start.take(), first);
+    assert_eq!(stop.take(), first);
+    assert_eq!(p.state(), State::Stopped);
+}
+
 /// An expired start deadline with no driver yet: the run never begins, the process is
 /// Stopped, and a driver polled later returns at once.
 #[test]
@@ -1165,6 +1188,24 @@ fn cancel_is_forced_without_waiting() {
     assert!(p.cancel(), "Initial: stopped at once");
     assert!(!p.cancel());
     assert_eq!(p.state(), State::Stopped);
+}
+
+/// While starting, `request_stop` is the forced stop (as `cancel`), and reports the change
+/// once: a second `request_stop`, or a `cancel` after it, changes nothing.
+#[test]
+fn request_stop_while_starting_reports_the_change_once() {
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(p.state(), State::Starting);
+    assert!(p.request_stop(), "cancels the start");
+    assert!(!p.request_stop(), "asked already");
+    assert!(!p.cancel(), "the forced stop was asked already");
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(start.take(), Err(PErr::StoppedBeforeReady));
+    assert_eq!(p.state(), State::Stopped);
+    assert!(!p.request_stop(), "nothing to stop");
 }
 
 /// `done` is a named future (`process::Done`), and `is_done` agrees with it.

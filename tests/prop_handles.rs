@@ -26,8 +26,12 @@ use proptest::prelude::*;
 
 use harness::{Gate, Out, Poller, out};
 
-/// Cases per test.
+/// Cases per test ([`MIRI_CASES`] under miri).
 const CASES: u32 = 256;
+
+/// Cases per test under miri, where one case takes seconds to minutes (a tenth of
+/// [`CASES`] took more than ten minutes for one test on two shared cores).
+const MIRI_CASES: u32 = 4;
 
 /// The waiter spill table is one for the whole program: the tests of this file run one at a
 /// time, so that one test's waiters never take the room another counts on (without `alloc`).
@@ -655,7 +659,7 @@ fn check_process(stubborn: bool, stop_fails: bool, ops: &[POp]) -> Result<(), St
 }
 
 proptest! {
-    #![proptest_config(harness::config(CASES))]
+    #![proptest_config(harness::config_with_miri(CASES, MIRI_CASES))]
 
     /// Random operations on a `Process` from several tasks, against the model.
     #[test]
@@ -1022,7 +1026,7 @@ fn check_shot(restartable: bool, ops: &[SOp]) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(harness::config(CASES))]
+    #![proptest_config(harness::config_with_miri(CASES, MIRI_CASES))]
 
     /// Random operations on a `shot::Many` from a resource and several tasks, against the model.
     #[test]
@@ -1402,7 +1406,7 @@ fn check_control(ops: &[COp]) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(harness::config(CASES))]
+    #![proptest_config(harness::config_with_miri(CASES, MIRI_CASES))]
 
     /// Random operations on a supervisor's `Control` from several tasks, with incarnations that
     /// become ready, fail and exit at random, against the model.

@@ -39,8 +39,12 @@ use proptest::prelude::*;
 
 use harness::{Gate, Strict, with_own_waker};
 
-/// Cases per test.
+/// Cases per test ([`MIRI_CASES`] under miri).
 const CASES: u32 = 192;
+
+/// Cases per test under miri, where one case takes seconds to minutes (a tenth of
+/// [`CASES`] took more than ten minutes for one test on two shared cores).
+const MIRI_CASES: u32 = 4;
 
 // === errors ===
 
@@ -691,7 +695,7 @@ fn run_fixed(n: usize, case: &Case) -> Result<(), String> {
 const SHAPES: usize = 7;
 
 proptest! {
-    #![proptest_config(harness::config(CASES))]
+    #![proptest_config(harness::config_with_miri(CASES, MIRI_CASES))]
 
     /// Fixed shapes of arrays and tuples, random leaves, random stops.
     #[test]
@@ -770,7 +774,7 @@ mod vecs {
 
 #[cfg(feature = "alloc")]
 proptest! {
-    #![proptest_config(harness::config(CASES))]
+    #![proptest_config(harness::config_with_miri(CASES, MIRI_CASES))]
 
     /// Fully random trees of `Vec`s of boxed runners, random leaves, random stops.
     #[test]

@@ -901,7 +901,11 @@ mod boxed {
         ] {
             same_as_array::<1>(Some((0, behaviour)), main, false);
             same_as_array::<4>(Some((1, behaviour)), main, false);
-            same_as_array::<8>(Some((5, behaviour)), main, false);
+            // Eight children (each of the four types twice) natively; under miri, where this
+            // test is the slowest of the file, four (each type once) are enough.
+            if !cfg!(miri) {
+                same_as_array::<8>(Some((5, behaviour)), main, false);
+            }
         }
     }
 

@@ -28,7 +28,11 @@ impl Harness for StaticHarness {
     type Error = Infallible;
 
     async fn build(&self, entries: &[(u32, u32)]) -> Self::Subject {
-        StaticTable::new(Box::leak(entries.to_vec().into_boxed_slice()))
+        /// The leaked copies, reachable from a static: miri does not report them as leaks.
+        static LEAKED: std::sync::Mutex<Vec<&'static [(u32, u32)]>> = std::sync::Mutex::new(Vec::new());
+        let entries: &'static [(u32, u32)] = Box::leak(entries.to_vec().into_boxed_slice());
+        LEAKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entries);
+        StaticTable::new(entries)
     }
     async fn insert(&self, _: &Self::Subject, _: u32, _: u32) -> bool {
         false
@@ -290,6 +294,10 @@ impl Wake for CountingWaker {
 
 /// `changed` sleeps until an edit: no wakeup without one, one per edit, none for a refused
 /// insert or a removal of an absent key; and it is ready at once for a stale generation.
+#[cfg_attr(
+    miri,
+    ignore = "counts wakes of a waker registered twice, which depends on waker identity; miri does not keep it (the same waker may compare unequal)"
+)]
 #[test]
 fn map_table_changed_sleeps_until_an_edit() {
     let table: MapTable<u8, u8, 1> = MapTable::new();

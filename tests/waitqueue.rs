@@ -227,3 +227,63 @@ fn any_number_of_tasks_wait_on_a_process() {
         assert_eq!(poll(fut.as_mut(), waker), Poll::Ready(()));
     }
 }
+
+/// A waker that panics when woken (an executor torn down under its task).
+struct Panics;
+
+impl Wake for Panics {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panics");
+    }
+}
+
+/// More tasks wait on a context than one batch of the spill table's wakeups (eight) holds, and
+/// the last of them to register has a waker that panics when the context is cancelled: the panic
+/// unwinds through the cancel, and every other task is still woken, the ones of the later
+/// batches too. (A batch takes the first entry of the key, then the entries swapped into its
+/// place, the last first: the panicking waker is in the first batch.)
+#[test]
+fn a_panicking_waker_does_not_lose_the_later_batches_of_the_spill_table() {
+    let _serial = serial();
+    let ctx = Ctx::new();
+    // The context's own slot, then ten tasks and the panicking one in the spill table (room for
+    // them without `alloc`).
+    let tasks = counters(11);
+    assert!(tasks.len() <= SPILL_SLOTS);
+    let panics = Waker::from(Arc::new(Panics));
+    let mut futures: Vec<_> = (0..=tasks.len()).map(|_| Box::pin(ctx.cancelled())).collect();
+    let wakers = tasks.iter().map(|(_, waker)| waker).chain([&panics]);
+    for (fut, waker) in futures.iter_mut().zip(wakers) {
+        assert!(poll(fut.as_mut(), waker).is_pending());
+    }
+    let cancel = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| ctx.cancel()));
+    assert!(cancel.is_err(), "the panicking waker was woken");
+    assert!(ctx.is_cancelled());
+    assert_eq!(wakes(&tasks), vec![1; tasks.len()], "a waiter was lost to the panic");
+}
+
+/// A process dropped while tasks that waited on it had spilled into the spill table takes their
+/// entries with it: a new process in the same place (the same key in the table) that spills
+/// too, and stops, wakes its own waiters only, never the tasks of the old one.
+#[test]
+fn a_dropped_process_leaves_nothing_in_the_spill_table() {
+    let _serial = serial();
+    let old = counters(3);
+    let new = counters(2);
+    let mut process: Process<(), 1> = Process::new();
+    {
+        let mut futures: Vec<_> = old.iter().map(|_| Box::pin(process.done())).collect();
+        for (fut, (_, waker)) in futures.iter_mut().zip(&old) {
+            assert!(poll(fut.as_mut(), waker).is_pending());
+        }
+    }
+    // Dropped in place, and a new one there: the same address, so the same key.
+    process = Process::new();
+    let mut futures: Vec<_> = new.iter().map(|_| Box::pin(process.done())).collect();
+    for (fut, (_, waker)) in futures.iter_mut().zip(&new) {
+        assert!(poll(fut.as_mut(), waker).is_pending());
+    }
+    assert!(process.request_stop());
+    assert_eq!(wakes(&new), vec![1; 2]);
+    assert_eq!(wakes(&old), vec![0; 3], "a task of the dropped process was woken: its spill entries outlived it");
+}

@@ -29,6 +29,14 @@ pub fn config(cases: u32) -> Config {
     Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(SEED), ..Config::default() }
 }
 
+/// As [`config`], but with `miri_cases` cases under miri (for the property tests whose cases
+/// are the slowest there); `PROPTEST_CASES` still sets the number.
+pub fn config_with_miri(cases: u32, miri_cases: u32) -> Config {
+    let cases = if cfg!(miri) { miri_cases } else { cases };
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(cases);
+    Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(SEED), ..Config::default() }
+}
+
 /// The waker of the one task of a [`Strict`] executor: a flag and a count of wakes.
 #[derive(Debug, Default)]
 pub struct Flag {
