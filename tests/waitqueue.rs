@@ -96,8 +96,8 @@ fn a_noop_process_takes_no_critical_section() {
 
 /// A `shot::Group` on `NoopRawMutex` takes no critical section for its bookkeeping and its
 /// waiters: `go`, `poll_done` with as many tasks as it has slots, the driver's registration.
-/// (Its context, a [`Ctx`], is not generic over the mutex: cancelling it, as `close` does,
-/// takes the critical section of the context's own waker slot.)
+/// (Its context, a [`Ctx`], is not generic over the mutex: without `std`, cancelling it, as
+/// `close` does, takes the critical section of the context's own waker slot.)
 #[test]
 fn a_noop_group_takes_no_critical_section() {
     let _serial = serial();
@@ -114,6 +114,29 @@ fn a_noop_group_takes_no_critical_section() {
         assert!(poll(driver.as_mut(), &tasks[0].1).is_pending());
         assert!(group.is_done());
         assert_eq!(wakes(&tasks)[1..], [1; WAITER_SLOTS - 1]);
+    });
+}
+
+/// With `std`, a `shot::One` on `NoopRawMutex` takes no critical section for a whole run: its
+/// run's context (a [`Ctx`], whose waker slot has a lock of its own with `std`) is waited on,
+/// cancelled by `cancel`, and the run ends. Without `std` a `Ctx`'s slot is a critical section.
+#[cfg(feature = "std")]
+#[test]
+fn a_noop_one_run_takes_no_critical_section_with_std() {
+    let _serial = serial();
+    let one: procession::shot::One<'_, NoopRawMutex> = procession::shot::One::detached();
+    let tasks = counters(1);
+    without_critical_section(|| {
+        let run = one.start().unwrap();
+        {
+            let mut cancelled = pin!(run.context().cancelled());
+            assert!(poll(cancelled.as_mut(), &tasks[0].1).is_pending());
+            assert!(one.cancel());
+            assert_eq!(wakes(&tasks), [1]);
+            assert!(poll(cancelled.as_mut(), &tasks[0].1).is_ready());
+        }
+        drop(run);
+        assert_eq!(one.state(), procession::shot::State::Closed);
     });
 }
 
