@@ -35,8 +35,8 @@ mod event;
 mod list;
 pub(crate) mod spill;
 
+use crate::sync::{AtomicBool, Ordering};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
 
 use embassy_sync::blocking_mutex::Mutex;
