@@ -58,9 +58,11 @@ mod lazy {
     /// store-buffering outcome that sequential consistency forbids and that the crate relies
     /// on being forbidden (the `Armed` flag of the waiter slots: a waiter stores its waker and
     /// the flag and then loads the state; a canceller stores the state and then loads the
-    /// flag). Loom does model `fence(SeqCst)`: a `SeqCst` load here is preceded by one, and a
-    /// `SeqCst` store or read-modify-write followed by one, which forbids that outcome as the
-    /// language does. A weaker ordering gets no fence, so weakening one in the crate is seen.
+    /// flag). Loom does model `fence(SeqCst)`: a `SeqCst` store or read-modify-write here is
+    /// followed by one, which forbids that outcome as the language does when both sides store
+    /// with `SeqCst`. A weaker store gets no fence, so weakening one in the crate is seen; a
+    /// load weakened to `Acquire` after a `SeqCst` store is not (the fence after the store
+    /// orders it), which is stronger than the language: the models do not catch that one.
     fn seq_cst_fence(order: Ordering) {
         if order == Ordering::SeqCst {
             loom::sync::atomic::fence(Ordering::SeqCst);
@@ -95,9 +97,7 @@ mod lazy {
                 }
 
                 pub(crate) fn load(&self, order: Ordering) -> $int {
-                    let atomic = self.get();
-                    seq_cst_fence(order);
-                    atomic.load(order)
+                    self.get().load(order)
                 }
 
                 pub(crate) fn store(&self, value: $int, order: Ordering) {
