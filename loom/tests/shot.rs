@@ -44,6 +44,8 @@ fn one_two_starts_race_a_close() {
                 thread::spawn(move || match one.start() {
                     Ok(run) => {
                         seen.enter();
+                        // The instance runs for a while: another thread may run meanwhile.
+                        thread::yield_now();
                         seen.leave();
                         drop(run);
                         true
@@ -85,6 +87,7 @@ fn many_starts_race_an_end_run_and_a_close() {
                         match many.start() {
                             Ok(run) => {
                                 seen.enter();
+                                thread::yield_now();
                                 seen.leave();
                                 drop(run);
                             }
