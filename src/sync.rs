@@ -48,7 +48,7 @@ mod lazy {
     type Created = loom::lazy_static::Lazy<()>;
 
     fn created() -> &'static Created {
-        std::boxed::Box::leak(std::boxed::Box::new(loom::lazy_static::Lazy {
+        alloc::boxed::Box::leak(alloc::boxed::Box::new(loom::lazy_static::Lazy {
             init: || (),
             _p: core::marker::PhantomData,
         }))
