@@ -28,10 +28,10 @@
 //!
 //! [`child`]: Ctx::child
 
+use crate::sync::{AtomicBool, AtomicU8, Ordering};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::waitqueue::{Armed, WakerCell, spill};

@@ -5,7 +5,9 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "std")]
+// Under `--cfg loom` (the models of the `procession-loom` package) the atomics of `sync` are
+// loom's, which need `std`.
+#[cfg(any(feature = "std", loom))]
 extern crate std;
 
 pub mod combinator;
@@ -21,6 +23,7 @@ mod set_macros;
 pub mod shot;
 mod slots;
 pub mod supervisor;
+mod sync;
 pub mod table;
 pub mod time;
 mod waitqueue;

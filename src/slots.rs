@@ -13,9 +13,9 @@
 //! and the registrations it concerns happen under one lock, and the wakers a change takes out
 //! are woken after the lock is released.
 
+use crate::sync::{AtomicBool, Ordering};
 use core::cell::RefCell;
 use core::future::{Future, poll_fn};
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use embassy_futures::select::{Either, select};

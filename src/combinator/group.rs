@@ -23,10 +23,10 @@
 //! 4. Every change of state another arm waits for is followed by a wake of that arm's slot;
 //!    every arm that waits registers there before it checks the state again (no lost wakeup).
 
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::future::{Future, poll_fn};
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
 
 use crate::ctx::{Cause, Ctx};

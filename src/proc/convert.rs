@@ -1,6 +1,6 @@
 //! Conversions between processes ([`Proc`]) and runners ([`Runner`]).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering};
 
 use embassy_futures::select::{Either, select};
 

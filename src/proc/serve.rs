@@ -1,12 +1,12 @@
 //! [`serve`] and [`serve_main`]: run a [`Runner`] tree until a signal, and stop it in three
 //! escalating steps.
 
+use crate::sync::{AtomicBool, Ordering};
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Poll, Waker};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};

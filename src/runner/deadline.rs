@@ -2,8 +2,8 @@
 //! from the first deadline to the forced stop and from the second to the hard stop, for either
 //! phase.
 
+use crate::sync::{AtomicBool, Ordering};
 use core::future::Future;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use embassy_futures::select::{Either, select};
 

@@ -37,12 +37,13 @@ pub(crate) mod spill;
 
 #[cfg(not(feature = "std"))]
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
 
 #[cfg(not(feature = "std"))]
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
+
+use crate::sync::{AtomicBool, Ordering};
 
 pub(crate) use event::Event;
 pub(crate) use list::{Full, Slot, WaitList, Woken};

@@ -11,8 +11,8 @@
 //! Without `alloc` the table has [`SPILL_SLOTS`] entries and a registration that finds it full
 //! fails: the caller reports it. With `alloc` it grows on the heap.
 
+use crate::sync::{AtomicBool, Ordering};
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
 
 use embassy_sync::blocking_mutex::Mutex;
