@@ -45,6 +45,12 @@ pub use crate::waitqueue::WAITER_SLOTS;
 /// The cause is set by the first cancellation that reaches a context, directly or through an
 /// ancestor, and never changes afterwards. A process can read it with [`Ctx::cause`] to tell
 /// "flush and exit" from "restarting soon".
+///
+/// One race is allowed: [`Ctx::cause`] reads the levels of the chain one after the other, from
+/// the context up, and answers with the nearest cancelled one. When two levels are cancelled at
+/// the same time from other threads (a child with `Restart`, its root with `Shutdown`), a read
+/// racing both can find the root's cause first and a later read the child's. Once the
+/// cancellations are done, every read gives the nearest level's cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
