@@ -396,6 +396,30 @@ macro_rules! cases {
             assert_eq!(script.overlaps(), 0);
         }
 
+        /// A restart whose new incarnation fails before it is ready, in the same poll of the
+        /// driver as the old one's stop: the restart returns the start's error (it used to wait
+        /// for ever, the old incarnation's end overwritten by the new one's; found by
+        /// `prop_keyed`). Also when the new one is stopped before the restart is polled again.
+        #[test]
+        fn restart_into_a_failing_start_returns() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::Normal, Act::FailStart]);
+            let tbl = Tbl::new(&[(1, 10)]);
+            let setup = Setup::new(tbl, workers(&script, &log), &clock);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = common::block_on_within(
+                1_000,
+                sup.drive(&root, &setup, async |_| {
+                    assert_eq!(sup.restart(&1, never, never).await, Err(KErr::Start(keyed::at("start 1"))));
+                    assert_eq!(sup.get(&1).map(|e| (e.state, e.incarnation)), Ok((State::Exited, 2)));
+                    Ok(())
+                }),
+            );
+            assert_eq!(result, Ok(()));
+            assert_eq!(log.events(), ["start 1=10", "ready 1", "stop 1", "start 1=10", "failed 1"]);
+        }
+
         // --- races (each deterministic) ---
 
         /// Stop during a backoff: the pending restart is dropped, never undone later.
