@@ -9,9 +9,9 @@ mod keyed;
 use core::time::Duration;
 
 use common::{Log, block_on, yield_now};
-use keyed::{Act, Error, Events, Fail, Script, TableFail, Tbl, fails, workers};
+use keyed::{Act, Error, Events, Fail, Script, Sure, TableFail, Tbl, fails, workers};
 use procession::retry::{BackoffExt, Constant, Exp2};
-use procession::table::{self, ByEq, KeyedSupervisor, Policy, Restart, Setup, State, Stopped, Table};
+use procession::table::{self, ByEq, KeyedSupervisor, Policy, Restart, Setup, State, StaticTable, Stopped, Table};
 use procession::time::{Clock, ManualClock};
 use procession::{Ctx, StopLevel, never, supervisor};
 
@@ -118,7 +118,7 @@ macro_rules! cases {
         fn initial_wait_reports_which_made_it() {
             let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
             script.then(2, &[Act::Hold]).then(3, &[Act::FailStart]);
-            let tbl = Tbl::new(&[(1, 10), (2, 20), (3, 30)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20), (3, 30)]));
             let setup =
                 Setup::new(tbl, workers(&script, &log), &clock).initial_wait(MS(500)).observe(events.observer());
             let sup = make::<4>();
@@ -220,7 +220,7 @@ macro_rules! cases {
         #[test]
         fn a_pass_revives_exited_keys_not_stopped_ones() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-            let tbl = Tbl::new(&[(1, 10), (2, 20)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20)]));
             let setup = Setup::new(tbl, workers(&script, &log), &clock);
             let sup = make::<4>();
             let root = Ctx::new();
@@ -244,7 +244,7 @@ macro_rules! cases {
         #[test]
         fn backoff_per_key_counts_real_failures_only() {
             let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
-            let tbl = Tbl::new(&[(1, 10)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10)]));
             let policy = Policy::new()
                 .restart(Restart::Permanent)
                 .backoff(Exp2::new(MS(50)))
@@ -291,7 +291,7 @@ macro_rules! cases {
         fn key_intensity_quarantines_that_key_alone() {
             let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
             script.then(1, &[Act::FailStart; 8]);
-            let tbl = Tbl::new(&[(1, 10), (2, 20)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20)]));
             let policy = Policy::new()
                 .restart(Restart::Permanent)
                 .backoff(Constant::every(MS(10)))
@@ -315,7 +315,7 @@ macro_rules! cases {
         #[test]
         fn supervisor_intensity_ends_the_run() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-            let tbl = Tbl::new(&[(1, 10), (2, 20)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20)]));
             let policy = Policy::new()
                 .restart(Restart::Permanent)
                 .backoff(Constant::every(MS(1)))
@@ -342,7 +342,7 @@ macro_rules! cases {
         fn transient_keys() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
             script.then(1, &[Act::ExitEarly]).then(2, &[Act::FailStart]);
-            let tbl = Tbl::new(&[(1, 10), (2, 20)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20)]));
             let policy = Policy::new().restart(Restart::Transient).backoff(Constant::every(MS(1)).limit(3));
             let setup = Setup::new(tbl, workers(&script, &log), &clock).policy(policy);
             let sup = make::<4>();
@@ -361,12 +361,12 @@ macro_rules! cases {
         #[test]
         fn restart_stops_fully_then_starts_fresh() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-            let tbl = Tbl::new(&[(1, 10)]);
-            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock);
+            let tbl = keyed::map(&[(1, 10)]);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock);
             let sup = make::<4>();
             let root = Ctx::new();
             let result = block_on(sup.drive(&root, &setup, async |_| {
-                tbl.insert(1, 11);
+                tbl.insert(1, 11).unwrap();
                 assert_eq!(
                     sup.restart(&1, never, never).await,
                     Ok(Stopped { level: StopLevel::Graceful, result: Ok(()) })
@@ -396,13 +396,37 @@ macro_rules! cases {
             assert_eq!(script.overlaps(), 0);
         }
 
+        /// A restart whose new incarnation fails before it is ready, in the same poll of the
+        /// driver as the old one's stop: the restart returns the start's error (it used to wait
+        /// for ever, the old incarnation's end overwritten by the new one's; found by
+        /// `prop_keyed`). Also when the new one is stopped before the restart is polled again.
+        #[test]
+        fn restart_into_a_failing_start_returns() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::Normal, Act::FailStart]);
+            let tbl = Sure(StaticTable::new(&[(1, 10)]));
+            let setup = Setup::new(tbl, workers(&script, &log), &clock);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = common::block_on_within(
+                1_000,
+                sup.drive(&root, &setup, async |_| {
+                    assert_eq!(sup.restart(&1, never, never).await, Err(KErr::Start(keyed::at("start 1"))));
+                    assert_eq!(sup.get(&1).map(|e| (e.state, e.incarnation)), Ok((State::Exited, 2)));
+                    Ok(())
+                }),
+            );
+            assert_eq!(result, Ok(()));
+            assert_eq!(log.events(), ["start 1=10", "ready 1", "stop 1", "start 1=10", "failed 1"]);
+        }
+
         // --- races (each deterministic) ---
 
         /// Stop during a backoff: the pending restart is dropped, never undone later.
         #[test]
         fn stop_during_backoff_is_never_undone() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-            let tbl = Tbl::new(&[(1, 10)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10)]));
             let policy = Policy::new().restart(Restart::Permanent).backoff(Constant::every(MS(100)));
             let setup = Setup::new(tbl, workers(&script, &log), &clock).policy(policy).every(MS(30));
             let sup = make::<4>();
@@ -431,7 +455,7 @@ macro_rules! cases {
         fn restart_racing_a_failure() {
             for crash_first in [true, false] {
                 let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-                let tbl = Tbl::new(&[(1, 10)]);
+                let tbl = Sure(StaticTable::new(&[(1, 10)]));
                 let policy = Policy::new().restart(Restart::Permanent).backoff(Constant::every(MS(100)));
                 let setup = Setup::new(tbl, workers(&script, &log), &clock).policy(policy);
                 let sup = make::<4>();
@@ -468,12 +492,12 @@ macro_rules! cases {
         fn stale_failure_does_not_evict_the_new_incarnation() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
             script.then(1, &[Act::Hold, Act::Normal]);
-            let tbl = Tbl::new(&[]);
-            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock);
+            let tbl = keyed::map(&[]);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock);
             let sup = make::<4>();
             let root = Ctx::new();
             let result = block_on(sup.drive(&root, &setup, async |_| {
-                tbl.insert(1, 10);
+                tbl.insert(1, 10).unwrap();
                 let first = sup.start(1);
                 let again = async {
                     until_state(&sup, 1, State::Starting).await;
@@ -533,16 +557,16 @@ macro_rules! cases {
         fn restart_during_start() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
             script.then(1, &[Act::Hold]);
-            let tbl = Tbl::new(&[]);
-            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock);
+            let tbl = keyed::map(&[]);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock);
             let sup = make::<4>();
             let root = Ctx::new();
             let result = block_on(sup.drive(&root, &setup, async |_| {
-                tbl.insert(1, 10);
+                tbl.insert(1, 10).unwrap();
                 let start = sup.start(1);
                 let restart = async {
                     until_state(&sup, 1, State::Starting).await;
-                    tbl.insert(1, 11);
+                    tbl.insert(1, 11).unwrap();
                     sup.restart(&1, never, never).await
                 };
                 let (started, restarted) = futures::join!(start, restart);
@@ -598,12 +622,12 @@ macro_rules! cases {
         #[test]
         fn replace_on_change() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
-            let tbl = Tbl::new(&[(1, 10), (2, 20)]);
-            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock).replace_on_change(ByEq);
+            let tbl = keyed::map(&[(1, 10), (2, 20)]);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock).replace_on_change(ByEq);
             let sup = make::<4>();
             let root = Ctx::new();
             let result = block_on(sup.drive(&root, &setup, async |_| {
-                tbl.insert(1, 11);
+                tbl.insert(1, 11).unwrap();
                 assert!(sup.reconcile_now());
                 for _ in 0..100 {
                     if sup.get(&1).map(|e| (e.state, e.incarnation)) == Ok((State::Running, 2)) {
@@ -631,12 +655,12 @@ macro_rules! cases {
         fn a_changed_value_lifts_a_quarantine() {
             let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
             script.then(1, &[Act::FailStart; 2]);
-            let tbl = Tbl::new(&[(1, 10)]);
+            let tbl = keyed::map(&[(1, 10)]);
             let policy = Policy::new()
                 .restart(Restart::Permanent)
                 .backoff(Constant::every(MS(1)))
                 .key_intensity::<1>(Duration::from_secs(60));
-            let setup = Setup::new(tbl.clone(), workers(&script, &log), &clock).policy(policy).replace_on_change(ByEq);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock).policy(policy).replace_on_change(ByEq);
             let sup = make::<4>();
             let root = Ctx::new();
             let result = block_on(clock.auto_advance().until(sup.drive(&root, &setup, async |_| {
@@ -644,7 +668,7 @@ macro_rules! cases {
                 assert!(sup.reconcile_now());
                 settle(20).await;
                 assert_eq!(state(&sup, 1), Some(State::Failed), "same value: still quarantined");
-                tbl.insert(1, 11);
+                tbl.insert(1, 11).unwrap();
                 assert!(sup.reconcile_now());
                 until_state(&sup, 1, State::Running).await;
                 Ok(())
@@ -719,7 +743,7 @@ macro_rules! cases {
         #[test]
         fn a_lost_claim_stops_that_key_alone() {
             let (clock, log, script, events) = (ManualClock::new(), Log::new(), Script::new(), Events::new());
-            let tbl = Tbl::new(&[(1, 10), (2, 20), (3, 30)]);
+            let tbl = Sure(StaticTable::new(&[(1, 10), (2, 20), (3, 30)]));
             let leases = Leases::default();
             leases.refused.lock().unwrap().push(1);
             let setup = Setup::new(tbl, workers(&script, &log), &clock).claim(&leases).observe(events.observer());

@@ -198,6 +198,55 @@ impl Cursor<u32, u32> for TblCursor {
     }
 }
 
+/// A table that cannot fail ([`MapTable`](procession::table::MapTable),
+/// [`StaticTable`](procession::table::StaticTable), by value or by reference) with the test
+/// table's error type, so that the keyed tests run over the crate's adapters.
+#[derive(Debug, Clone, Copy)]
+pub struct Sure<T>(pub T);
+
+pub struct SureCursor<C>(C);
+
+fn never(e: core::convert::Infallible) -> TableFail {
+    match e {}
+}
+
+impl<T: Table<u32, u32, Error = core::convert::Infallible>> Table<u32, u32> for Sure<T> {
+    type Error = TableFail;
+    type Cursor<'a>
+        = SureCursor<T::Cursor<'a>>
+    where
+        Self: 'a;
+
+    async fn get(&self, ctx: &Ctx<'_>, key: &u32) -> Result<Option<u32>, TableFail> {
+        self.0.get(ctx, key).await.map_err(never)
+    }
+
+    async fn iter(&self, ctx: &Ctx<'_>) -> Result<Self::Cursor<'_>, TableFail> {
+        self.0.iter(ctx).await.map(SureCursor).map_err(never)
+    }
+}
+
+impl<C: Cursor<u32, u32, Error = core::convert::Infallible>> Cursor<u32, u32> for SureCursor<C> {
+    type Error = TableFail;
+
+    async fn next(&mut self, ctx: &Ctx<'_>) -> Result<Option<(u32, u32)>, TableFail> {
+        self.0.next(ctx).await.map_err(never)
+    }
+}
+
+/// The edited table of the keyed tests: a [`MapTable`](procession::table::MapTable) of up to
+/// 16 keys.
+pub type Map = procession::table::MapTable<u32, u32, 16>;
+
+/// A [`Map`] holding `entries`.
+pub fn map(entries: &[(u32, u32)]) -> Map {
+    let m = Map::new();
+    for &(k, v) in entries {
+        m.insert(k, v).expect("room in the test map");
+    }
+    m
+}
+
 /// What the next start of a key does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
@@ -226,6 +275,8 @@ struct ScriptState {
     /// Keys currently running a process (no key ever twice at once).
     live: HashMap<u32, usize>,
     overlaps: usize,
+    /// Every incarnation's start (`true`) and end (`false`), in order: the intervals.
+    spans: Vec<(u32, bool)>,
 }
 
 /// What each key's next starts do, and the switch that crashes a running one.
@@ -272,10 +323,32 @@ impl Script {
         if *n > 1 {
             s.overlaps += 1;
         }
+        s.spans.push((key, true));
     }
 
     fn leave(&self, key: u32) {
-        *self.0.lock().unwrap().live.entry(key).or_default() -= 1;
+        let mut s = self.0.lock().unwrap();
+        *s.live.entry(key).or_default() -= 1;
+        s.spans.push((key, false));
+    }
+
+    /// Makes the running process of `key` fail, if one runs; returns whether one did.
+    pub fn try_crash(&self, key: u32) -> bool {
+        let s = self.0.lock().unwrap();
+        let live = s.live.get(&key).is_some_and(|n| *n > 0);
+        let ctx = s.crash.get(&key).cloned().filter(|_| live);
+        drop(s);
+        ctx.map(|c| c.cancel()).is_some()
+    }
+
+    /// How many processes of `key` run now.
+    pub fn live(&self, key: u32) -> usize {
+        self.0.lock().unwrap().live.get(&key).copied().unwrap_or(0)
+    }
+
+    /// The start (`true`) and end (`false`) of every incarnation so far, in order.
+    pub fn spans(&self) -> Vec<(u32, bool)> {
+        self.0.lock().unwrap().spans.clone()
     }
 
     /// How many times a key had two processes at once.

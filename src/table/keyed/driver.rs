@@ -578,7 +578,12 @@ where
                             Ok(()) => Error::ExitedBeforeReady,
                         }));
                     }
-                    s.exit = Some(super::book::Exit { run, level, result: result.clone() });
+                    // Only a stopped incarnation's end is awaited (by the stops that asked): an
+                    // incarnation ending by itself must not overwrite it, or a restart whose new
+                    // incarnation fails at once waits for ever for the old one's end.
+                    if stop_asked || shutting {
+                        s.exit = Some(super::book::Exit { run, level, result: result.clone() });
+                    }
                     s.since = ended;
                     s.built = value.take();
                     let mut backoff = None;

@@ -432,6 +432,11 @@ where
                 if let Some(exit) = s.exit.as_ref().filter(|x| x.run == run) {
                     return Some(Ok(Stopped { level: exit.level, result: exit.result.clone() }));
                 }
+                // A later incarnation was launched, and stopped too, before this waiter looked:
+                // its end is gone, but it has ended; never wait for it.
+                if s.runs != run {
+                    return Some(Ok(Stopped { level: StopLevel::Graceful, result: Ok(()) }));
+                }
                 b.gone.then_some(Err(Error::DriverGone))
             })
         };
