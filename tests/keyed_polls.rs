@@ -1,6 +1,8 @@
 //! The cost of the keyed supervisor's work, counted instead of timed: how many key comparisons a
 //! reconcile pass makes, and how many process futures a change polls.
 #![allow(missing_docs, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+// Without `alloc` only the fixed variant's tests run; what only the `Dyn` ones use is unused.
+#![cfg_attr(not(feature = "alloc"), allow(unused_imports, dead_code))]
 
 use core::convert::Infallible;
 use core::future::{Future, poll_fn};
@@ -9,7 +11,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::signal::Signal;
-use procession::table::{DynKeyedSupervisor, Event, KeyedSupervisor, Setup, StaticTable};
+#[cfg(feature = "alloc")]
+use procession::table::DynKeyedSupervisor;
+use procession::table::{Event, KeyedSupervisor, Setup, StaticTable};
 use procession::time::ManualClock;
 use procession::{Ctx, Merge, Overrun, Runner, leaf, never, supervisor};
 
@@ -114,6 +118,7 @@ fn a_pass_over_running_keys_compares_each_key_once_fixed() {
 }
 
 /// As [`a_pass_over_running_keys_compares_each_key_once_fixed`], for `DynKeyedSupervisor`.
+#[cfg(feature = "alloc")]
 #[test]
 fn a_pass_over_running_keys_compares_each_key_once_dyn() {
     static SUP: DynKeyedSupervisor<Key<1>, u32, Failed> = DynKeyedSupervisor::new();
@@ -139,6 +144,7 @@ static POLLED: AtomicUsize = AtomicUsize::new(0);
 
 /// The worker of [`dyn_polls_only_the_keys_a_change_concerns`]: counts its polls if its key
 /// is below `KEYS`.
+#[cfg(feature = "alloc")]
 fn counted(key: &u32, _: &u32) -> impl Runner<Failed> + use<> {
     let counts = (*key as usize) < KEYS;
     leaf(async move |ctx: &Ctx<'_>| -> Result<(), Failed> {
@@ -158,6 +164,7 @@ fn counted(key: &u32, _: &u32) -> impl Runner<Failed> + use<> {
 /// and stopping another key ten times polls none of `KEYS` running processes (each worker woken
 /// at every change polls each of them at every change, hundreds of times here), and neither do
 /// the free slots that a drive with `KEYS` more keys left.
+#[cfg(feature = "alloc")]
 #[test]
 fn dyn_polls_only_the_keys_a_change_concerns() {
     static SUP: DynKeyedSupervisor<u32, u32, Failed> = DynKeyedSupervisor::new();
