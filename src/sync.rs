@@ -16,7 +16,10 @@
 
 #[cfg(not(loom))]
 #[allow(unused_imports, reason = "each build uses the types its features need")]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[allow(unused_imports, reason = "each build uses the types its features need")]
+pub(crate) use core::sync::atomic::AtomicU64;
 
 #[cfg(loom)]
 #[allow(unused_imports, reason = "each build uses the types its features need")]
