@@ -525,16 +525,33 @@ fn request_stop_while_running_from_another_thread() {
         }
     }
 
+    // Cross-thread waits cannot be bounded by polls; these signals make a broken supervisor
+    // fail the test instead of hanging it: the run returning releases the other thread, and
+    // the stop having been asked bounds the callback's wait for its context.
+    static RUN_DONE: Ctx<'static> = Ctx::new();
+    static STOP_ASKED: Ctx<'static> = Ctx::new();
     let interrupter = std::thread::spawn(|| {
-        block_on(SUP.control().ready());
-        SUP.request_stop();
+        let (ready, done) = (core::pin::pin!(SUP.control().ready()), core::pin::pin!(RUN_DONE.cancelled()));
+        let running = matches!(block_on(futures::future::select(ready, done)), futures::future::Either::Left(_));
+        let asked = running && SUP.request_stop();
+        STOP_ASKED.cancel();
+        asked
     });
     let root = Ctx::new();
     let result = block_on(SUP.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
+        let bound = async {
+            STOP_ASKED.cancelled().await;
+            for _ in 0..1000 {
+                yield_now().await;
+            }
+        };
+        match futures::future::select(core::pin::pin!(ctx.cancelled()), core::pin::pin!(bound)).await {
+            futures::future::Either::Left(_) => Ok(()),
+            futures::future::Either::Right(_) => Err(fail("not stopped")),
+        }
     }));
-    interrupter.join().unwrap();
+    RUN_DONE.cancel();
+    assert!(interrupter.join().unwrap(), "the stop was asked while running");
     assert_eq!(result, Ok(()));
     assert_eq!(*LOG.lock().unwrap(), ["stopped, forced: false"]);
 }
@@ -1235,4 +1252,63 @@ fn cancel_is_a_forced_stop_in_dependency_order() {
     assert_eq!(events[0], "callback: cancelled (shutdown)");
     assert!(events[1].starts_with("process: stop") && events[1].ends_with("cause Some(Shutdown)"), "{events:?}");
     assert!(!sup.cancel(), "the run has ended");
+}
+
+/// An incarnation asked to stop while it starts is running once it is ready, until it stops:
+/// its hooks, and a waiter for readiness, see [`State::Running`].
+#[test]
+fn a_process_asked_to_stop_while_starting_is_running_once_ready() {
+    let log = Log::new();
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        go.cancelled().await;
+        lc.ready();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, c: &Control, _: &_| -> Result<(), Error> {
+            log.push(format!("pre: {}", c.state()));
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let other = async {
+        yield_now().await;
+        assert!(sup.request_stop());
+        assert_eq!(sup.state(), State::Starting);
+        go.cancel();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["pre: running"]);
+    assert_eq!(sup.state(), State::Stopped);
+}
+
+/// Once the executor has given up, the run is stopped while its callback still runs: `state`
+/// says so, and `request_stop` and `cancel` change nothing.
+#[test]
+fn after_the_executor_returns_the_run_is_stopped_and_refuses_stops() {
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Err::<(), Error>(fail("crash"))
+    });
+    let sup = Supervisor::new(runner, Once);
+    let root = Ctx::new();
+    let seen = Cell::new(None);
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            seen.set(Some((sup.state(), sup.request_stop(), sup.cancel())));
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("crash")));
+    assert_eq!(seen.get(), Some((State::Stopped, false, false)));
 }
