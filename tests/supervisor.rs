@@ -1312,3 +1312,73 @@ fn after_the_executor_returns_the_run_is_stopped_and_refuses_stops() {
     assert_eq!(result, Err(fail("crash")));
     assert_eq!(seen.get(), Some((State::Stopped, false, false)));
 }
+
+/// A waker that records that it was woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (std::sync::Arc<Flag>, core::task::Waker) {
+    let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    (flag.clone(), core::task::Waker::from(flag))
+}
+
+fn woken(flag: &Flag) -> bool {
+    flag.0.load(Ordering::SeqCst)
+}
+
+/// A task that polls for readiness while the process starts is woken once it is ready (its
+/// own waker, not the one of the task that drives the run).
+#[test]
+fn a_readiness_waiter_is_woken_when_the_process_is_ready() {
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        go.cancelled().await;
+        lc.ready();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent);
+    let root = Ctx::new();
+    let run = sup.run(&root, async |_| Ok(()));
+    let (waiter, waker) = flag();
+    let other = async {
+        yield_now().await;
+        assert_eq!(sup.state(), State::Starting);
+        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(&waker)).is_pending());
+        go.cancel();
+        while sup.state() == State::Starting {
+            yield_now().await;
+        }
+        assert!(woken(&waiter), "woken when ready");
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+}
+
+/// Dropping a supervisor that had more readiness waiters than its slots forgets only its own
+/// waiters in the spill table: the spilled waiters of another one are still woken.
+#[test]
+fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
+    let slots = procession::ctx::WAITER_SLOTS;
+    let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
+    let kept = Supervisor::new(nop(), UntilPermanent);
+    let flags: Vec<_> = (0..2 * (slots + 1)).map(|_| flag()).collect();
+    let (first, second) = flags.split_at(slots + 1);
+    for (_, waker) in first {
+        assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    }
+    for (_, waker) in second {
+        assert!(kept.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    }
+    drop(dropped);
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(100, kept.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+    assert!(second.iter().all(|(f, _)| woken(f)), "every waiter of the kept supervisor is woken");
+    assert!(!first.iter().any(|(f, _)| woken(f)), "a dropped supervisor's waiters are forgotten");
+}
