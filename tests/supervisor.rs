@@ -934,6 +934,21 @@ fn state_display() {
     assert_eq!(shown, ["initial", "starting", "running", "backing off", "stopped"]);
 }
 
+/// Each error of the supervisor itself displays in lower case, prefixed by `supervisor: `.
+#[test]
+fn error_display() {
+    use supervisor::Error as E;
+    let shown = [E::RecursiveOrConcurrentRun, E::IntensityExceeded, E::CallbackOverrun].map(|e| e.to_string());
+    assert_eq!(
+        shown,
+        [
+            "supervisor: recursive or concurrent run",
+            "supervisor: restart intensity exceeded",
+            "supervisor: callback deadline passed after cancellation, callback dropped",
+        ]
+    );
+}
+
 /// The default timeline with a process that becomes ready and then fails at every incarnation:
 /// the callback, running since the first readiness, returns between two attempts; the last
 /// failure is the run's result.
@@ -1360,22 +1375,28 @@ fn a_readiness_waiter_is_woken_when_the_process_is_ready() {
     assert_eq!(result, Ok(()));
 }
 
-/// Dropping a supervisor that had more readiness waiters than its slots forgets only its own
-/// waiters in the spill table: the spilled waiters of another one are still woken.
+/// Dropping a supervisor that had more readiness waiters than its slots forgets its own waiters
+/// in the spill table (it keeps no clone of their wakers), and only those: the spilled waiters
+/// of another one are still woken.
 #[test]
 fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
     let slots = procession::ctx::WAITER_SLOTS;
-    let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
     let kept = Supervisor::new(nop(), UntilPermanent);
     let flags: Vec<_> = (0..2 * (slots + 1)).map(|_| flag()).collect();
     let (first, second) = flags.split_at(slots + 1);
-    for (_, waker) in first {
-        assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    {
+        // Dropped in place at the end of the block (a `drop(dropped)` would move it first,
+        // and its key is its address).
+        let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
+        for (_, waker) in first {
+            assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+        }
+        for (_, waker) in second {
+            assert!(kept.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+        }
     }
-    for (_, waker) in second {
-        assert!(kept.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-    }
-    drop(dropped);
+    // Ours and the waker: the spill table keeps no clone of a dropped supervisor's waiters.
+    assert!(first.iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "nothing left in the spill table");
     let root = Ctx::new();
     let result: Result<(), Error> = block_on_within(100, kept.run(&root, async |_| Ok(())));
     assert_eq!(result, Ok(()));
