@@ -525,16 +525,33 @@ fn request_stop_while_running_from_another_thread() {
         }
     }
 
+    // Cross-thread waits cannot be bounded by polls; these signals make a broken supervisor
+    // fail the test instead of hanging it: the run returning releases the other thread, and
+    // the stop having been asked bounds the callback's wait for its context.
+    static RUN_DONE: Ctx<'static> = Ctx::new();
+    static STOP_ASKED: Ctx<'static> = Ctx::new();
     let interrupter = std::thread::spawn(|| {
-        block_on(SUP.control().ready());
-        SUP.request_stop();
+        let (ready, done) = (core::pin::pin!(SUP.control().ready()), core::pin::pin!(RUN_DONE.cancelled()));
+        let running = matches!(block_on(futures::future::select(ready, done)), futures::future::Either::Left(_));
+        let asked = running && SUP.request_stop();
+        STOP_ASKED.cancel();
+        asked
     });
     let root = Ctx::new();
     let result = block_on(SUP.run(&root, async |ctx| {
-        ctx.cancelled().await;
-        Ok(())
+        let bound = async {
+            STOP_ASKED.cancelled().await;
+            for _ in 0..1000 {
+                yield_now().await;
+            }
+        };
+        match futures::future::select(core::pin::pin!(ctx.cancelled()), core::pin::pin!(bound)).await {
+            futures::future::Either::Left(_) => Ok(()),
+            futures::future::Either::Right(_) => Err(fail("not stopped")),
+        }
     }));
-    interrupter.join().unwrap();
+    RUN_DONE.cancel();
+    assert!(interrupter.join().unwrap(), "the stop was asked while running");
     assert_eq!(result, Ok(()));
     assert_eq!(*LOG.lock().unwrap(), ["stopped, forced: false"]);
 }
@@ -917,6 +934,21 @@ fn state_display() {
     assert_eq!(shown, ["initial", "starting", "running", "backing off", "stopped"]);
 }
 
+/// Each error of the supervisor itself displays in lower case, prefixed by `supervisor: `.
+#[test]
+fn error_display() {
+    use supervisor::Error as E;
+    let shown = [E::RecursiveOrConcurrentRun, E::IntensityExceeded, E::CallbackOverrun].map(|e| e.to_string());
+    assert_eq!(
+        shown,
+        [
+            "supervisor: recursive or concurrent run",
+            "supervisor: restart intensity exceeded",
+            "supervisor: callback deadline passed after cancellation, callback dropped",
+        ]
+    );
+}
+
 /// The default timeline with a process that becomes ready and then fails at every incarnation:
 /// the callback, running since the first readiness, returns between two attempts; the last
 /// failure is the run's result.
@@ -1235,4 +1267,139 @@ fn cancel_is_a_forced_stop_in_dependency_order() {
     assert_eq!(events[0], "callback: cancelled (shutdown)");
     assert!(events[1].starts_with("process: stop") && events[1].ends_with("cause Some(Shutdown)"), "{events:?}");
     assert!(!sup.cancel(), "the run has ended");
+}
+
+/// An incarnation asked to stop while it starts is running once it is ready, until it stops:
+/// its hooks, and a waiter for readiness, see [`State::Running`].
+#[test]
+fn a_process_asked_to_stop_while_starting_is_running_once_ready() {
+    let log = Log::new();
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        go.cancelled().await;
+        lc.ready();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent).hook(Hook::new().pre(
+        async |_: &Ctx<'_>, c: &Control, _: &_| -> Result<(), Error> {
+            log.push(format!("pre: {}", c.state()));
+            Ok(())
+        },
+    ));
+    let root = Ctx::new();
+    let run = sup.run(&root, async |ctx| {
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let other = async {
+        yield_now().await;
+        assert!(sup.request_stop());
+        assert_eq!(sup.state(), State::Starting);
+        go.cancel();
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+    assert_eq!(log.events(), ["pre: running"]);
+    assert_eq!(sup.state(), State::Stopped);
+}
+
+/// Once the executor has given up, the run is stopped while its callback still runs: `state`
+/// says so, and `request_stop` and `cancel` change nothing.
+#[test]
+fn after_the_executor_returns_the_run_is_stopped_and_refuses_stops() {
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        lc.ready();
+        yield_now().await;
+        Err::<(), Error>(fail("crash"))
+    });
+    let sup = Supervisor::new(runner, Once);
+    let root = Ctx::new();
+    let seen = Cell::new(None);
+    let result = block_on_within(
+        100,
+        sup.run(&root, async |ctx| {
+            ctx.cancelled().await;
+            seen.set(Some((sup.state(), sup.request_stop(), sup.cancel())));
+            Ok(())
+        }),
+    );
+    assert_eq!(result, Err(fail("crash")));
+    assert_eq!(seen.get(), Some((State::Stopped, false, false)));
+}
+
+/// A waker that records that it was woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (std::sync::Arc<Flag>, core::task::Waker) {
+    let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    (flag.clone(), core::task::Waker::from(flag))
+}
+
+fn woken(flag: &Flag) -> bool {
+    flag.0.load(Ordering::SeqCst)
+}
+
+/// A task that polls for readiness while the process starts is woken once it is ready (its
+/// own waker, not the one of the task that drives the run).
+#[test]
+fn a_readiness_waiter_is_woken_when_the_process_is_ready() {
+    let go = signal();
+    let runner = from_fn(async |_: &Ctx<'_>, lc: &Lifecycle<'_>| {
+        go.cancelled().await;
+        lc.ready();
+        lc.stop_requested().await;
+        Ok::<(), Error>(())
+    });
+    let sup = Supervisor::new(runner, UntilPermanent);
+    let root = Ctx::new();
+    let run = sup.run(&root, async |_| Ok(()));
+    let (waiter, waker) = flag();
+    let other = async {
+        yield_now().await;
+        assert_eq!(sup.state(), State::Starting);
+        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(&waker)).is_pending());
+        go.cancel();
+        while sup.state() == State::Starting {
+            yield_now().await;
+        }
+        assert!(woken(&waiter), "woken when ready");
+    };
+    let (result, ()) = block_on_within(1000, futures::future::join(run, other));
+    assert_eq!(result, Ok(()));
+}
+
+/// Dropping a supervisor that had more readiness waiters than its slots forgets its own waiters
+/// in the spill table (it keeps no clone of their wakers), and only those: the spilled waiters
+/// of another one are still woken.
+#[test]
+fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
+    let slots = procession::ctx::WAITER_SLOTS;
+    let kept = Supervisor::new(nop(), UntilPermanent);
+    let flags: Vec<_> = (0..2 * (slots + 1)).map(|_| flag()).collect();
+    let (first, second) = flags.split_at(slots + 1);
+    {
+        // Dropped in place at the end of the block (a `drop(dropped)` would move it first,
+        // and its key is its address).
+        let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
+        for (_, waker) in first {
+            assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+        }
+        for (_, waker) in second {
+            assert!(kept.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+        }
+    }
+    // Ours and the waker: the spill table keeps no clone of a dropped supervisor's waiters.
+    assert!(first.iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "nothing left in the spill table");
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(100, kept.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+    assert!(second.iter().all(|(f, _)| woken(f)), "every waiter of the kept supervisor is woken");
+    assert!(!first.iter().any(|(f, _)| woken(f)), "a dropped supervisor's waiters are forgotten");
 }
