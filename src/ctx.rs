@@ -26,6 +26,13 @@
 //! and the cause says why. It never spins and never hangs. Size the pool of a context that many
 //! tasks wait on so that this cannot happen.
 //!
+//! The spill table knows a context (or a handle: a `Process`, a supervisor, a `shot` type, a
+//! group) by its address. A waiter that registered through a `poll_*` method (such as
+//! [`Ctx::poll_cancelled`]) and went to the table is therefore lost if the context is moved
+//! before it wakes it: keep a waited-on context or handle in place (a `static`, pinned in its
+//! future, in an `Arc`) while tasks wait on it. The futures ([`Ctx::cancelled`], `done()`)
+//! borrow it, so the compiler enforces this for them.
+//!
 //! [`child`]: Ctx::child
 
 use crate::sync::{AtomicBool, AtomicU8, Ordering};
