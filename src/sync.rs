@@ -14,12 +14,12 @@
 //! mutex held from acquire to release. It is the only `unsafe` involved (the trait's functions
 //! are `unsafe fn`), and it lives in that test-only package: this crate stays free of `unsafe`.
 
-#[cfg(not(loom))]
-#[allow(unused_imports, reason = "each build uses the types its features need")]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 #[cfg(all(not(loom), target_has_atomic = "64"))]
 #[allow(unused_imports, reason = "each build uses the types its features need")]
 pub(crate) use core::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+#[allow(unused_imports, reason = "each build uses the types its features need")]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(loom)]
 #[allow(unused_imports, reason = "each build uses the types its features need")]
