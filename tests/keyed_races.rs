@@ -551,6 +551,38 @@ macro_rules! cases {
             assert_eq!(starts, ["start 1=10", "start 2=21", "start 3=30"]);
         }
 
+        /// A start stopped while starting, whose process becomes ready during the stop (it ignores
+        /// nothing: it is ready only once cancelled), is answered `StoppedBeforeReady`, and the
+        /// stop returns. The drive once left such a start unanswered: its process had been ready,
+        /// so the end of the incarnation took the start for answered.
+        #[test]
+        fn a_start_stopped_while_starting_is_answered_when_ready_comes_during_the_stop() {
+            let (clock, log, script) = (ManualClock::new(), Log::new(), Script::new());
+            script.then(1, &[Act::ReadyOnCancel]);
+            let tbl = keyed::map(&[]);
+            let setup = Setup::new(Sure(&tbl), workers(&script, &log), &clock);
+            let sup = make::<4>();
+            let root = Ctx::new();
+            let result = common::block_on_within(
+                2_000,
+                sup.drive(&root, &setup, async |_| {
+                    tbl.insert(1, 10).unwrap();
+                    let start = sup.start(1);
+                    let stop = async {
+                        until_state(&sup, 1, State::Starting).await;
+                        sup.stop(&1, never, never).await
+                    };
+                    let (started, stopped) = futures::join!(start, stop);
+                    assert_eq!(started, Err(KErr::StoppedBeforeReady));
+                    assert_eq!(stopped.map(|s| s.result), Ok(Ok(())));
+                    assert_eq!(state(&sup, 1), Some(State::Stopped));
+                    Ok(())
+                }),
+            );
+            assert_eq!(result, Ok(()));
+            assert_eq!(log.events(), ["start 1=10", "late ready 1 (shutdown)", "stop 1"]);
+        }
+
         /// A restart during a start: the starting incarnation is cancelled (`Restart`), the first
         /// `start` says `StoppedBeforeReady`, the restart returns once the new one is ready.
         #[test]

@@ -265,6 +265,9 @@ pub enum Act {
     SlowStop,
     /// Ready; after its callback returns it never returns (a stop that needs the hard level).
     DeafStop,
+    /// Not ready until its context is cancelled; then ready, and returns what its callback
+    /// returns (a start that becomes ready during its stop).
+    ReadyOnCancel,
 }
 
 #[derive(Default)]
@@ -404,6 +407,13 @@ impl Runner<Error> for Worker {
             Act::Deaf => {
                 self.log.push(format!("deaf {k}"));
                 core::future::pending::<()>().await;
+            }
+            Act::ReadyOnCancel => {
+                ctx.cancelled().await;
+                self.log.push(format!("late ready {k}{}", cause(ctx)));
+                let result = ready(ctx).await;
+                self.log.push(format!("stop {k}"));
+                return result;
             }
             act @ (Act::Normal | Act::SlowStop | Act::DeafStop) => {
                 let crash = self.script.arm(k);

@@ -571,7 +571,9 @@ where
                     let level = if dropped { StopLevel::Hard } else { s.escalated };
                     let stop_asked = s.stop != Level::None;
                     let relaunching = stop_asked && s.after == After::Relaunch;
-                    if !was_ready && !relaunching {
+                    // A start stopped before it was ready is answered here even when its
+                    // process became ready during the stop (`ready` then answered nothing).
+                    if (!was_ready || stop_asked) && !relaunching {
                         s.answer(Err(match &result {
                             _ if stop_asked => Error::StoppedBeforeReady,
                             Err(e) => Error::Start(e.clone()),
