@@ -26,12 +26,18 @@
 //! and the cause says why. It never spins and never hangs. Size the pool of a context that many
 //! tasks wait on so that this cannot happen.
 //!
-//! The spill table knows a context (or a handle: a `Process`, a supervisor, a `shot` type, a
-//! group) by its address. A waiter that registered through a `poll_*` method (such as
-//! [`Ctx::poll_cancelled`]) and went to the table is therefore lost if the context is moved
-//! before it wakes it: keep a waited-on context or handle in place (a `static`, pinned in its
-//! future, in an `Arc`) while tasks wait on it. The futures ([`Ctx::cancelled`], `done()`)
-//! borrow it, so the compiler enforces this for them.
+//! The spill table knows a context by its address (a handle, such as a `Process`, a supervisor,
+//! a `shot` type or a group, by an id it keeps, so a handle may be moved while tasks wait on
+//! it through its `poll_*` methods). A waiter that registered through
+//! [`Ctx::poll_cancelled`] and went to the table is therefore lost if the context is moved
+//! before it wakes it: keep a root context that more tasks wait on than it has slots in place
+//! (a `static`, pinned in its future, in an `Arc`) while they wait. The futures
+//! ([`Ctx::cancelled`]) borrow it, so the compiler enforces this for them, and a context with
+//! children cannot move (they borrow it). The entries of waiters that gave up (a dropped
+//! future) stay in the table until the context next wakes its waiters or is dropped: a
+//! context moved in between leaves them behind (with `alloc` a leak of their wakers; without,
+//! table entries held until something at the old address wakes or is dropped). The id that
+//! would lift this costs 4 bytes a context.
 //!
 //! [`child`]: Ctx::child
 

@@ -280,7 +280,10 @@ impl<E, const N: usize> Shared<E, N> {
                 true
             }
             State::Starting => {
-                let changed = self.request < Request::Forced || !self.stop_before_ready;
+                // A forced stop asked already (by `cancel`, or by a start deadline) changes
+                // nothing here: marking it as asked before ready would not change what `start`
+                // reports (a start deadline's overrun comes first).
+                let changed = self.request < Request::Forced;
                 self.stop_before_ready = true;
                 self.escalate(Request::Forced, Cause::Shutdown, None);
                 changed
@@ -406,8 +409,7 @@ pub struct Process<E, const N: usize = 4, M: RawMutex = CriticalSectionRawMutex>
 impl<E, const N: usize, M: RawMutex> Drop for Process<E, N, M> {
     fn drop(&mut self) {
         // Nobody can wait on a process that is going away: forget its spilled observers.
-        let key = self.key();
-        self.shared.get_mut().get_mut().observers.forget_spilled(key);
+        self.shared.get_mut().get_mut().observers.forget_spilled();
     }
 }
 
@@ -440,14 +442,13 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// Runs `f` on the shared state and wakes whom the change concerns (invariant 2), after
     /// releasing the lock.
     fn update<T>(&self, f: impl FnOnce(&mut Shared<E, N>) -> T) -> T {
-        let key = self.key();
         let mut woken = Wake { observers: Woken::NONE, driver: None, callback: None };
         let out = self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             let (state, request) = (shared.state, shared.request);
             let out = f(&mut shared);
             if shared.state != state {
-                woken.observers = shared.observers.take(key);
+                woken.observers = shared.observers.take();
             }
             if shared.request != request || (state == State::Initial && shared.state != state) {
                 woken.driver = shared.driver.take();
@@ -457,10 +458,6 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
         });
         woken.wake();
         out
-    }
-
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     /// Reads the shared state.
@@ -474,12 +471,11 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// An observer beyond the `N` slots goes to the spill table; `Ready(Err(Full))` if that is
     /// full too (without `alloc`): nothing was stored, and nobody else was disturbed.
     fn poll_until<T>(&self, cx: &Context<'_>, f: impl FnOnce(&Shared<E, N>) -> Option<T>) -> Poll<Result<T, Full>> {
-        let key = self.key();
         self.shared.lock(|shared| {
             let mut shared = shared.borrow_mut();
             match f(&shared) {
                 Some(out) => Poll::Ready(Ok(out)),
-                None => match shared.observers.register(key, cx.waker()) {
+                None => match shared.observers.register(cx.waker()) {
                     Ok(()) => Poll::Pending,
                     Err(full) => Poll::Ready(Err(full)),
                 },
@@ -564,8 +560,10 @@ impl<E, const N: usize, M: RawMutex> Process<E, N, M> {
     /// Asks for a graceful stop without waiting: as [`stop`](Self::stop) with deadlines that
     /// never pass, but returns at once. `Initial` becomes `Stopped`; a `Running` process is
     /// stopped gracefully (its callback returns); a `Starting` one is cancelled, as `stop`
-    /// does. Returns whether this call changed anything (`false` once a stop was asked, or the
-    /// process has stopped). Watch the end with [`done`](Self::done).
+    /// does. Returns whether this call changed anything: `false` once a stop was asked, or the
+    /// process has stopped, and for a `Starting` process once its run was cancelled (by
+    /// [`cancel`](Self::cancel), or by a start deadline that passed). Watch the end with
+    /// [`done`](Self::done).
     pub fn request_stop(&self) -> bool {
         self.update(|s| s.request_stop())
     }

@@ -45,12 +45,6 @@ impl Extra for () {
     const CLOSE_ON_DRIVER_END: bool = true;
 }
 
-/// The address of a waiter list, its key in the spill table (unique: no other primitive keys
-/// its waiters by the address of this field).
-pub(crate) fn key_of<const N: usize>(list: &WaitList<N>) -> usize {
-    core::ptr::from_ref(list).cast::<()>() as usize
-}
-
 /// The shared bookkeeping; see the module docs.
 pub(crate) struct Slots<'a, M: RawMutex, Q, S> {
     ctx: Ctx<'a>,
@@ -112,15 +106,13 @@ impl<Q, S: Extra> Book<Q, S> {
         }
         self.idles = self.idles.wrapping_add(1);
         self.extra.on_idle();
-        let key = key_of(&self.idle);
-        self.idle.take(key)
+        self.idle.take()
     }
 
     /// Registers `waker` as a waiter of the next idle moment; call it after checking the
     /// condition under the same lock.
     fn register_idle(&mut self, waker: &Waker) -> Result<(), Full> {
-        let key = key_of(&self.idle);
-        self.idle.register(key, waker)
+        self.idle.register(waker)
     }
 }
 
@@ -284,8 +276,7 @@ impl<M: RawMutex, Q, S> Drop for Slots<'_, M, Q, S> {
     fn drop(&mut self) {
         // Nothing can wait on a handle that is going away (waiters borrow it).
         let book = self.book.get_mut().get_mut();
-        let key = key_of(&book.idle);
-        book.idle.forget_spilled(key);
+        book.idle.forget_spilled();
     }
 }
 

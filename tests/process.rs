@@ -961,10 +961,6 @@ fn more_done_waiters_than_slots() {
 /// More distinct waiters than slots sleep: the ones beyond the two slots wait in the spill
 /// table, nobody is woken before the state changes, and each exactly once when it does. (The
 /// slots used to wake each other early for ever once they overflowed.)
-#[cfg_attr(
-    miri,
-    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
-)]
 #[test]
 fn waiters_beyond_the_slots_sleep_until_the_change() {
     let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
@@ -981,10 +977,6 @@ fn waiters_beyond_the_slots_sleep_until_the_change() {
 
 /// A task polled again and again takes one slot: with two slots, a waiter polled five times
 /// and a second waiter are not woken early.
-#[cfg_attr(
-    miri,
-    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
-)]
 #[test]
 fn repolled_waiter_takes_one_slot() {
     let p = Process::<Error, 2, CriticalSectionRawMutex>::new();
@@ -1288,4 +1280,93 @@ fn stress_process_start_stop() {
             }
         });
     }
+}
+
+/// A start deadline has cancelled the start of a runner that ignores the cancellation, so the
+/// process is still `Starting`. `request_stop` then changes nothing: the forced stop is asked
+/// already, and `start` reports its overrun whatever comes next. It returns `false`, as
+/// `cancel` does. (It returned `true` here while it counted the first stop marked as asked
+/// before ready as a change; found by the mutants of its `Starting` arm.)
+#[test]
+fn request_stop_after_a_start_deadline_changes_nothing() {
+    let log = Log::new();
+    let s = Svc { ready: Gate::default(), ignore_cancel: true, ..svc(&log) };
+    let (p, root) = (P::new(), Ctx::new());
+    let (deadline, forced) = (Gate::default(), Gate::default());
+    let mut driver = Task::new(p.drive(&root, &s));
+    let mut start = Task::new(p.start(deadline.deadline(), forced.deadline()));
+    settle(&mut [&mut driver, &mut start]);
+    deadline.open();
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(p.state(), State::Starting, "the runner ignores the cancellation");
+    assert!(!p.request_stop(), "the start deadline asked the forced stop already");
+    assert!(!p.cancel(), "asked already");
+    forced.open();
+    settle(&mut [&mut driver, &mut start]);
+    assert_eq!(start.take(), Err(PErr::Overrun(Overrun::new(Phase::Start, StopLevel::Hard))));
+    assert_eq!(p.state(), State::Stopped);
+    assert!(!p.request_stop(), "nothing to stop");
+    assert_eq!(log.events(), strings(&["start", "cancelled before ready (deadline)", "dropped"]));
+}
+
+/// `Error::source`: the runner's error for `Run`, the overrun for `Overrun`, nothing for the
+/// others.
+#[test]
+fn error_source() {
+    use core::error::Error as _;
+    type E = ProcessError<core::fmt::Error>;
+    let overrun = Overrun::new(Phase::Start, StopLevel::Forced);
+    let source = |e: &E| e.source().map(ToString::to_string);
+    assert_eq!(source(&E::Run(core::fmt::Error)), Some(core::fmt::Error.to_string()));
+    assert_eq!(source(&E::Overrun(overrun)), Some(overrun.to_string()));
+    assert_eq!(source(&E::StoppedBeforeReady), None);
+    assert_eq!(source(&E::InvalidState(State::Stopped)), None);
+}
+
+/// The driver is woken only when it has something to do (a start, a stop request), not when
+/// the process becomes `Running`: the move happens in its own poll (the runner's callback),
+/// and a wake then would poll the whole runner once more for nothing.
+#[test]
+fn becoming_ready_does_not_wake_the_driver() {
+    let log = Log::new();
+    let s = svc(&log);
+    let (p, root) = (P::new(), Ctx::new());
+    let (mut driver, mut start) = drive_and_start(&p, &root, &s);
+    assert_eq!(start.take(), Ok(()));
+    assert_eq!(p.state(), State::Running);
+    assert_eq!(driver.wakes(), 1, "woken once, by the start");
+    let mut stop = Task::new(p.stop(never(), never()));
+    settle(&mut [&mut driver, &mut stop]);
+    assert_eq!(stop.take(), Ok(()));
+    assert_eq!(driver.take(), Ok(()));
+}
+
+/// Two processes with one waker slot each, each waited on by two tasks: the second of each
+/// spills into the spill table, under its process's key. Stopping one wakes its own waiters
+/// only; dropping the other before its end takes its spilled entry with it (counts the
+/// wakers' references: the spill table would keep a clone).
+#[test]
+fn two_processes_keep_their_spilled_waiters_apart() {
+    let a = Process::<Error, 1>::new();
+    let mut waiting_a = [Task::new(a.done()), Task::new(a.done())];
+    for task in &mut waiting_a {
+        task.step();
+    }
+    let counters_b: Vec<Arc<Counter>> = {
+        // Dropped at the end of the block, after its waiters.
+        let b = Process::<Error, 1>::new();
+        let mut waiting_b = [Task::new(b.done()), Task::new(b.done())];
+        for task in &mut waiting_b {
+            task.step();
+        }
+        assert!(a.request_stop());
+        assert_eq!(waiting_a.iter().map(Task::wakes).collect::<Vec<_>>(), [1, 1]);
+        assert_eq!(waiting_b.iter().map(Task::wakes).collect::<Vec<_>>(), [0, 0], "a waiter of the other was woken");
+        waiting_b.iter().map(|task| task.counter.clone()).collect()
+    };
+    let refs: Vec<_> = counters_b.iter().map(Arc::strong_count).collect();
+    assert_eq!(refs, [1, 1], "a waker of the dropped process was left in the spill table");
+    let [first, second] = &mut waiting_a;
+    settle(&mut [first, second]);
+    assert!(waiting_a.iter().all(Task::is_done));
 }

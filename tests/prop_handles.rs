@@ -243,7 +243,7 @@ impl PModel {
                 true
             }
             Starting => {
-                let changed = self.request < Req::Forced || !self.stop_before_ready;
+                let changed = self.request < Req::Forced;
                 self.stop_before_ready = true;
                 self.escalate(Req::Forced, None);
                 changed

@@ -1385,8 +1385,7 @@ fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
     let flags: Vec<_> = (0..2 * (slots + 1)).map(|_| flag()).collect();
     let (first, second) = flags.split_at(slots + 1);
     {
-        // Dropped in place at the end of the block (a `drop(dropped)` would move it first,
-        // and its key is its address).
+        // Dropped at the end of the block (`a_moved_supervisor_*` drops a moved one).
         let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
         for (_, waker) in first {
             assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
@@ -1402,4 +1401,40 @@ fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
     assert_eq!(result, Ok(()));
     assert!(second.iter().all(|(f, _)| woken(f)), "every waiter of the kept supervisor is woken");
     assert!(!first.iter().any(|(f, _)| woken(f)), "a dropped supervisor's waiters are forgotten");
+}
+
+/// A supervisor moved (into a `Box`) while more readiness waiters than its slots wait through
+/// `poll_ready` still wakes every one of them: its spilled waiters are kept under an id of its
+/// own, not under its address. Until they were, the spilled ones were lost (found by the
+/// `Control::key` mutants: a boxed supervisor woke 4 of its 5 waiters).
+#[test]
+fn a_moved_supervisor_still_wakes_its_spilled_waiters() {
+    let slots = procession::ctx::WAITER_SLOTS;
+    let flags: Vec<_> = (0..slots + 2).map(|_| flag()).collect();
+    let sup: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
+    for (_, waker) in &flags {
+        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    }
+    let moved = std::boxed::Box::new(sup);
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(100, moved.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+    let woken_count = flags.iter().filter(|(f, _)| woken(f)).count();
+    assert_eq!(woken_count, flags.len(), "every waiter of the moved supervisor is woken");
+}
+
+/// Dropping a supervisor that was moved after its waiters spilled forgets their entries in
+/// the spill table all the same (no clone of their wakers is left behind).
+#[test]
+fn a_moved_supervisor_forgets_its_spilled_waiters_when_dropped() {
+    let slots = procession::ctx::WAITER_SLOTS;
+    let flags: Vec<_> = (0..slots + 2).map(|_| flag()).collect();
+    let sup: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
+    for (_, waker) in &flags {
+        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    }
+    let moved = std::boxed::Box::new(sup);
+    drop(moved);
+    // Ours and the waker: the spill table keeps no clone.
+    assert!(flags.iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "nothing left in the spill table");
 }

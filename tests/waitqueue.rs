@@ -310,3 +310,54 @@ fn a_dropped_process_leaves_nothing_in_the_spill_table() {
     assert_eq!(wakes(&new), vec![1; 2]);
     assert_eq!(wakes(&old), vec![0; 3], "a task of the dropped process was woken: its spill entries outlived it");
 }
+
+/// A `from_fn` runner whose closure marks itself ready, then waits for a stop from one future
+/// per task of `tasks`, each polled with that task's waker (as a `FuturesUnordered` in the
+/// closure would poll them), and never returns.
+fn waits_for_a_stop(tasks: &[(Arc<Counter>, Waker)]) -> impl procession::Runner<core::convert::Infallible> + '_ {
+    use procession::runner::{Lifecycle, from_fn};
+    from_fn(async move |_: &Ctx<'_>, lc: &Lifecycle<'_>| -> Result<(), core::convert::Infallible> {
+        lc.ready();
+        let mut stops: Vec<_> = tasks.iter().map(|_| Box::pin(lc.stop_requested())).collect();
+        for (stop, (_, waker)) in stops.iter_mut().zip(tasks) {
+            assert!(poll(stop.as_mut(), waker).is_pending());
+        }
+        core::future::pending::<()>().await;
+        drop(stops);
+        Ok(())
+    })
+}
+
+/// The public API reaches more waiters on one internal `Event` than its two slots:
+/// `Lifecycle::stop_requested` of a `from_fn` runner, from three tasks. The third spills into
+/// the spill table under the event's key. Two runs at once: the stop of one wakes its own three
+/// waiters, never the spilled waiter of the other (every event under one key would), and the
+/// other, dropped before its stop, takes its spilled entry with it (counts the wakers'
+/// references: the spill table would keep a clone).
+#[test]
+fn the_stop_events_of_two_lifecycles_keep_their_spilled_waiters_apart() {
+    use procession::Runner;
+    let _serial = serial();
+    let (a, b) = (counters(3), counters(3));
+    let (runner_a, runner_b) = (waits_for_a_stop(&a), waits_for_a_stop(&b));
+    let (ctx_a, ctx_b) = (Ctx::new(), Ctx::new());
+    // A's callback returns at once (its lifecycle then reports a graceful stop); B's never.
+    let mut run_a = Box::pin(runner_a.run(&ctx_a, async |_: &Ctx<'_>| Ok(())));
+    let mut run_b = Box::pin(runner_b.run(&ctx_b, async |_: &Ctx<'_>| {
+        core::future::pending::<()>().await;
+        Ok(())
+    }));
+    // The first poll marks the run ready and registers the waiters, the second runs the callback.
+    for _ in 0..2 {
+        assert!(poll(run_b.as_mut(), Waker::noop()).is_pending());
+        assert!(poll(run_a.as_mut(), Waker::noop()).is_pending());
+    }
+    assert_eq!(wakes(&a), vec![1; 3], "A's stop wakes each of its waiters once");
+    assert_eq!(wakes(&b), vec![0; 3], "A's stop woke a waiter of B");
+    drop(run_b);
+    drop(ctx_b);
+    assert_eq!(wakes(&b), vec![0; 3]);
+    let refs: Vec<_> = b.iter().map(|(c, _)| Arc::strong_count(c)).collect();
+    assert_eq!(refs, vec![2; 3], "a waker of B's dropped run was left in the spill table");
+    drop(run_a);
+}

@@ -10,7 +10,7 @@ use super::Error;
 use crate::ctx::{Cause, Ctx};
 use crate::error::{Overrun, Phase, StopLevel};
 use crate::runner::Runner;
-use crate::slots::{Book, Extra, Slots, key_of};
+use crate::slots::{Book, Extra, Slots};
 use crate::waitqueue::{Full, WAITER_SLOTS, WaitList, Woken};
 
 /// How far the current generation has been asked to stop. Only grows within a generation.
@@ -85,16 +85,14 @@ impl Gen {
         if !self.raise(level) {
             return None;
         }
-        let key = key_of(&self.children);
-        Some(self.children.take(key))
+        Some(self.children.take())
     }
 }
 
 impl Drop for Gen {
     fn drop(&mut self) {
         // Nothing can wait on a group that is going away (waiters borrow it).
-        let key = key_of(&self.children);
-        self.children.forget_spilled(key);
+        self.children.forget_spilled();
     }
 }
 
@@ -188,8 +186,7 @@ impl<'a, M: RawMutex, Q: Default> Core<'a, M, Q> {
             if let Some(out) = f(book.extra.level) {
                 return Poll::Ready(Ok(out));
             }
-            let key = key_of(&book.extra.children);
-            match book.extra.children.register(key, cx.waker()) {
+            match book.extra.children.register(cx.waker()) {
                 Ok(()) => Poll::Pending,
                 Err(full) => Poll::Ready(Err(full)),
             }

@@ -78,22 +78,17 @@ impl<'a, M: RawMutex> Core<'a, M> {
         self.inner.lock(|c| c.borrow().state)
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
     /// Runs `f` on the state under the lock, and wakes the waiters if `ends` moved on, after
     /// releasing it (invariant 2). `f` may cancel the context (which wakes its waiters): under
     /// the lock, so that a request reaches the run it was meant for and never a later one. A
     /// waker only schedules its task (no executor runs a task inside `wake`), so nothing
     /// re-enters the lock.
     fn update<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let key = self.key();
         let (r, woken) = self.inner.lock(|c| {
             let mut inner = c.borrow_mut();
             let ends = inner.ends;
             let r = f(&mut inner);
-            let woken = if inner.ends == ends { Woken::NONE } else { inner.waiters.take(key) };
+            let woken = if inner.ends == ends { Woken::NONE } else { inner.waiters.take() };
             (r, woken)
         });
         woken.wake();
@@ -224,13 +219,12 @@ impl<'a, M: RawMutex> Core<'a, M> {
     /// `Ready(Err(Full))` if the waker could be kept nowhere (without `alloc`).
     fn poll_end(&self, ends: Option<u32>, cx: &Context<'_>) -> Poll<Result<(), Full>> {
         let Some(ends) = ends else { return Poll::Ready(Ok(())) };
-        let key = self.key();
         self.inner.lock(|c| {
             let mut inner = c.borrow_mut();
             if inner.ends != ends {
                 return Poll::Ready(Ok(()));
             }
-            match inner.waiters.register(key, cx.waker()) {
+            match inner.waiters.register(cx.waker()) {
                 Ok(()) => Poll::Pending,
                 Err(full) => Poll::Ready(Err(full)),
             }
@@ -262,8 +256,7 @@ impl<'a, M: RawMutex> Core<'a, M> {
 impl<M: RawMutex> Drop for Core<'_, M> {
     fn drop(&mut self) {
         // Nothing can wait on a handle that is going away (waiters borrow it).
-        let key = self.key();
-        self.inner.get_mut().get_mut().waiters.forget_spilled(key);
+        self.inner.get_mut().get_mut().waiters.forget_spilled();
     }
 }
 

@@ -228,10 +228,6 @@ impl<M: RawMutex> Control<M> {
         }
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
     fn with<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
         self.shared.lock(|s| f(&mut s.borrow_mut()))
     }
@@ -239,10 +235,9 @@ impl<M: RawMutex> Control<M> {
     /// Applies `f`; if it returns `true`, takes every waiter's waker out under the same lock
     /// and wakes them after it (invariant 9).
     fn change(&self, f: impl FnOnce(&mut Shared) -> bool) -> bool {
-        let key = self.key();
         let wake = self.with(|s| {
             f(s).then(|| Wake {
-                observers: s.observers.take(key),
+                observers: s.observers.take(),
                 slots: [s.watch.take(), s.callback.take(), s.gate.take()],
             })
         });
@@ -343,9 +338,8 @@ impl<M: RawMutex> Control<M> {
     /// Without `alloc`, a waiter that can be kept nowhere (more distinct tasks waiting than the
     /// slots and the spill table hold) is `Ready` at once: check [`state`](Self::state).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let key = self.key();
         self.with(|s| {
-            if Self::state_of(s.phase) == State::Running || s.observers.register(key, cx.waker()).is_err() {
+            if Self::state_of(s.phase) == State::Running || s.observers.register(cx.waker()).is_err() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -489,8 +483,7 @@ impl<M: RawMutex> Control<M> {
 impl<M: RawMutex> Drop for Control<M> {
     fn drop(&mut self) {
         // Nothing can wait on a control that is going away (waiters borrow it).
-        let key = self.key();
-        self.shared.get_mut().get_mut().observers.forget_spilled(key);
+        self.shared.get_mut().get_mut().observers.forget_spilled();
     }
 }
 

@@ -26,21 +26,16 @@ impl<M: RawMutex> Changes<M> {
         Self { state: Mutex::const_new(M::INIT, RefCell::new(State { generation: 0, waiters: WaitList::new() })) }
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
     pub(crate) fn get(&self) -> u32 {
         self.state.lock(|state| state.borrow().generation)
     }
 
     /// Counts one edit and wakes every waiter. Call after the edit is visible.
     pub(crate) fn bump(&self) {
-        let key = self.key();
         let woken: Woken<WAITER_SLOTS> = self.state.lock(|state| {
             let mut state = state.borrow_mut();
             state.generation = state.generation.wrapping_add(1);
-            state.waiters.take(key)
+            state.waiters.take()
         });
         woken.wake();
     }
@@ -51,13 +46,12 @@ impl<M: RawMutex> Changes<M> {
     /// the current generation, which may still be `seen`: the caller checks the table and waits
     /// again, as after any wakeup; nobody else is woken early.
     pub(crate) fn poll_changed(&self, seen: u32, cx: &Context<'_>) -> Poll<u32> {
-        let key = self.key();
         self.state.lock(|state| {
             let mut state = state.borrow_mut();
             if state.generation != seen {
                 return Poll::Ready(state.generation);
             }
-            match state.waiters.register(key, cx.waker()) {
+            match state.waiters.register(cx.waker()) {
                 Ok(()) => Poll::Pending,
                 Err(_full) => Poll::Ready(state.generation),
             }
@@ -67,8 +61,7 @@ impl<M: RawMutex> Changes<M> {
 
 impl<M: RawMutex> Drop for Changes<M> {
     fn drop(&mut self) {
-        let key = self.key();
-        self.state.lock(|state| state.borrow_mut().waiters.forget_spilled(key));
+        self.state.lock(|state| state.borrow_mut().waiters.forget_spilled());
     }
 }
 

@@ -149,16 +149,6 @@ impl<const N: usize> ManualClock<N> {
         }
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
-    /// The key of the sleepers beyond the table in the spill table (the observers use the
-    /// clock's own address).
-    fn overflow_key(&self) -> usize {
-        core::ptr::from_ref(&self.inner).cast::<()>() as usize + 1
-    }
-
     /// The current time (also [`Clock::now`]).
     pub fn now(&self) -> Instant {
         self.inner.lock(|i| i.borrow().now)
@@ -177,7 +167,6 @@ impl<const N: usize> ManualClock<N> {
         // Take the due sleepers out under the lock, wake them outside it, in order.
         let mut due: heapless::Vec<Slot, N> = heapless::Vec::new();
         let mut overflow = Woken::NONE;
-        let overflow_key = self.overflow_key();
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             i.now = now;
@@ -188,7 +177,7 @@ impl<const N: usize> ManualClock<N> {
                 i.overflow_min = None;
                 i.overflow_len = 0;
                 i.overflow_epoch += 1;
-                overflow = i.overflow.take(overflow_key);
+                overflow = i.overflow.take();
             }
             let mut k = 0;
             while k < i.table.len() {
@@ -272,10 +261,9 @@ impl<const N: usize> ManualClock<N> {
     /// `Ready` once `f` holds; otherwise registers `cx`'s waker among the observers, under the
     /// same lock as the check. `Ready` at once if the waker can be kept nowhere.
     fn poll_observe(&self, cx: &Context<'_>, f: impl FnOnce(&Inner<N>) -> bool) -> Poll<()> {
-        let key = self.key();
         self.inner.lock(|i| {
             let mut i = i.borrow_mut();
-            if f(&i) || i.observers.register(key, cx.waker()).is_err() { Poll::Ready(()) } else { Poll::Pending }
+            if f(&i) || i.observers.register(cx.waker()).is_err() { Poll::Ready(()) } else { Poll::Pending }
         })
     }
 
@@ -286,7 +274,6 @@ impl<const N: usize> ManualClock<N> {
         counted: &mut Option<u64>,
         cx: &Context<'_>,
     ) -> Poll<()> {
-        let (key, overflow_key) = (self.key(), self.overflow_key());
         // `sleeping` grew: a sleeper entered the table (new, or again after time was set back
         // before it ran), or one beyond the table counted itself again; the observers are
         // taken out under the same lock.
@@ -314,11 +301,11 @@ impl<const N: usize> ManualClock<N> {
             }
             if i.table.push(Slot { deadline, seq: s, waker: cx.waker().clone() }).is_ok() {
                 i.activity += 1;
-                return (Poll::Pending, i.observers.take(key));
+                return (Poll::Pending, i.observers.take());
             }
             // Beyond the table: woken with the others beyond it when the earliest of their
             // deadlines is due. A sleeper that fits nowhere (without `alloc`) ends at once.
-            if i.overflow.register(overflow_key, cx.waker()).is_err() {
+            if i.overflow.register(cx.waker()).is_err() {
                 i.leave(seq.take(), counted.take());
                 return (Poll::Ready(()), Woken::NONE);
             }
@@ -329,7 +316,7 @@ impl<const N: usize> ManualClock<N> {
             i.overflow_len += 1;
             *counted = Some(i.overflow_epoch);
             i.activity += 1;
-            (Poll::Pending, i.observers.take(key))
+            (Poll::Pending, i.observers.take())
         });
         observers.wake();
         poll
@@ -436,10 +423,9 @@ impl<const N: usize> Inner<N> {
 impl<const N: usize> Drop for ManualClock<N> {
     fn drop(&mut self) {
         // Nothing can wait on a clock that is going away (waiters borrow it).
-        let (key, overflow_key) = (self.key(), self.overflow_key());
         let inner = self.inner.get_mut().get_mut();
-        inner.observers.forget_spilled(key);
-        inner.overflow.forget_spilled(overflow_key);
+        inner.observers.forget_spilled();
+        inner.overflow.forget_spilled();
     }
 }
 

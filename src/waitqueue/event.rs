@@ -31,10 +31,6 @@ impl<M: RawMutex, const N: usize> Event<M, N> {
         Self { inner: Mutex::new(RefCell::new(Inner { cause: None, waiters: WaitList::new() })) }
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
     /// The cause it was set with, `None` while it is not set.
     pub(crate) fn get(&self) -> Option<Cause> {
         self.inner.lock(|i| i.borrow().cause)
@@ -47,14 +43,13 @@ impl<M: RawMutex, const N: usize> Event<M, N> {
     /// Sets the event, keeping an earlier cause, and wakes every waiter. Returns whether this
     /// call set it.
     pub(crate) fn set(&self, cause: Cause) -> bool {
-        let key = self.key();
         let woken = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             if i.cause.is_some() {
                 return None;
             }
             i.cause = Some(cause);
-            Some(i.waiters.take(key))
+            Some(i.waiters.take())
         });
         woken.map(super::Woken::wake).is_some()
     }
@@ -62,17 +57,16 @@ impl<M: RawMutex, const N: usize> Event<M, N> {
     /// `Ready` with the cause once the event is set; otherwise registers the waker of `cx`
     /// (under the lock that checked it, so that no `set` is missed in between).
     pub(crate) fn poll_wait(&self, cx: &Context<'_>) -> Poll<Cause> {
-        let key = self.key();
         let (poll, woken) = self.inner.lock(|i| {
             let mut i = i.borrow_mut();
             if let Some(cause) = i.cause {
                 return (Poll::Ready(cause), None);
             }
-            match i.waiters.register(key, cx.waker()) {
+            match i.waiters.register(cx.waker()) {
                 Ok(()) => (Poll::Pending, None),
                 Err(super::Full) => {
                     i.cause = Some(Cause::Overflow);
-                    (Poll::Ready(Cause::Overflow), Some(i.waiters.take(key)))
+                    (Poll::Ready(Cause::Overflow), Some(i.waiters.take()))
                 }
             }
         });
@@ -90,8 +84,7 @@ impl<M: RawMutex, const N: usize> Event<M, N> {
 
 impl<M: RawMutex, const N: usize> Drop for Event<M, N> {
     fn drop(&mut self) {
-        let key = self.key();
-        self.inner.get_mut().get_mut().waiters.forget_spilled(key);
+        self.inner.get_mut().get_mut().waiters.forget_spilled();
     }
 }
 
@@ -155,10 +148,11 @@ mod tests {
         use crate::waitqueue::spill;
         use heap::vec::Vec;
 
-        // Fill the spill table under keys of nothing (odd addresses are no primitive's).
+        // Fill the spill table under keys of nothing (low even numbers are no context's address,
+        // and the keys of wait lists are odd).
         let fillers: Vec<_> = (0..spill::SPILL_SLOTS).map(|_| counter()).collect();
         for (i, (_, waker)) in fillers.iter().enumerate() {
-            assert!(spill::register_key(2 * i + 1, waker));
+            assert!(spill::register_key(2 * (i + 1), waker));
         }
         let event = Event::<NoopRawMutex, 1>::new();
         let (a, wa) = counter();
@@ -169,7 +163,7 @@ mod tests {
         assert_eq!(event.get(), Some(Cause::Overflow));
         assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 0));
         for i in 0..spill::SPILL_SLOTS {
-            spill::clear_key(2 * i + 1);
+            spill::clear_key(2 * (i + 1));
         }
     }
 }

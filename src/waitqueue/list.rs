@@ -12,7 +12,7 @@ use super::spill;
 pub(crate) struct Full;
 
 /// The wakers of up to `N` distinct tasks waiting on a primitive, plus any number (with
-/// `alloc`) or what fits (without) in the spill table under the primitive's key.
+/// `alloc`) or what fits (without) in the spill table under the list's own key.
 ///
 /// It is plain data: it lives inside the primitive's `Mutex<M, RefCell<..>>`, next to the state
 /// it guards, so a change of state and the registrations it concerns happen under one lock (the
@@ -20,29 +20,40 @@ pub(crate) struct Full;
 /// the `N` slots). A waiter beyond `N` goes to the program-wide spill table, which has a
 /// critical section of its own: the only one a primitive on `NoopRawMutex` ever enters.
 ///
+/// Its spill key is an id the table hands the list at its first spill, kept with the list (not
+/// its address): a primitive may be moved between two polls of its `poll_*` methods (nothing
+/// borrows it then), and its spilled waiters move with it.
+///
 /// Nothing here wakes a waker early: a registration never displaces another task's waker. A
 /// waker stays until [`take`](Self::take) hands it out (the change it waited for happened); a
 /// waiter that gave up leaves its waker until then, and the same task registering again reuses
 /// its slot.
 pub(crate) struct WaitList<const N: usize> {
     wakers: heapless::Vec<Waker, N>,
-    /// Some waker of this list went to the spill table and was not woken yet.
-    spilled: bool,
+    /// The list's spill id (0 until its first spill) shifted left by one, and in bit 0 whether
+    /// some waker of this list is in the spill table and was not woken yet: one word, so that
+    /// the list is no larger than with a flag alone.
+    spill: u32,
 }
 
 impl<const N: usize> WaitList<N> {
     pub(crate) const fn new() -> Self {
-        Self { wakers: heapless::Vec::new(), spilled: false }
+        Self { wakers: heapless::Vec::new(), spill: 0 }
+    }
+
+    /// The spill key of this list, if some of its wakers are in the spill table.
+    fn spilled_key(&self) -> Option<usize> {
+        (self.spill & 1 == 1).then(|| spill::list_key(self.spill >> 1))
     }
 
     /// Keeps `waker` until the next [`take`](Self::take): in a slot (where the same task may
-    /// already have one, which is refreshed), else in the spill table under `key`, the address of
-    /// the primitive. Call it under the primitive's lock, after checking the condition there.
+    /// already have one, which is refreshed), else in the spill table under the list's key.
+    /// Call it under the primitive's lock, after checking the condition there.
     ///
     /// # Errors
     ///
     /// [`Full`] if neither had room (without `alloc` only); nothing was stored.
-    pub(crate) fn register(&mut self, key: usize, waker: &Waker) -> Result<(), Full> {
+    pub(crate) fn register(&mut self, waker: &Waker) -> Result<(), Full> {
         if let Some(held) = self.wakers.iter_mut().find(|held| super::same_task(held, waker)) {
             held.clone_from(waker);
             return Ok(());
@@ -50,22 +61,24 @@ impl<const N: usize> WaitList<N> {
         if self.wakers.push(waker.clone()).is_ok() {
             return Ok(());
         }
-        if spill::register_key(key, waker) {
-            self.spilled = true;
-            return Ok(());
-        }
-        Err(Full)
+        let mut id = self.spill >> 1;
+        let stored = spill::register_list(&mut id, waker);
+        self.spill = (id << 1) | (self.spill & 1) | u32::from(stored);
+        if stored { Ok(()) } else { Err(Full) }
     }
 
     /// Takes every waker out, to be woken once the lock is released ([`Woken::wake`]).
-    pub(crate) fn take(&mut self, key: usize) -> Woken<N> {
-        Woken { wakers: core::mem::take(&mut self.wakers), spill: core::mem::take(&mut self.spilled).then_some(key) }
+    pub(crate) fn take(&mut self) -> Woken<N> {
+        let spill = self.spilled_key();
+        self.spill &= !1;
+        Woken { wakers: core::mem::take(&mut self.wakers), spill }
     }
 
     /// Forgets the wakers this list left in the spill table, without waking them: for the
     /// `Drop` of a primitive, which nothing can wait on any more (waiters borrow it).
-    pub(crate) fn forget_spilled(&mut self, key: usize) {
-        if core::mem::take(&mut self.spilled) {
+    pub(crate) fn forget_spilled(&mut self) {
+        if let Some(key) = self.spilled_key() {
+            self.spill &= !1;
             spill::clear_key(key);
         }
     }
@@ -73,7 +86,7 @@ impl<const N: usize> WaitList<N> {
     /// Whether no waker is kept (in the slots or the spill table).
     #[allow(dead_code, reason = "for tests and debugging")]
     pub(crate) fn is_empty(&self) -> bool {
-        self.wakers.is_empty() && !self.spilled
+        self.wakers.is_empty() && self.spill & 1 == 0
     }
 }
 
@@ -87,7 +100,7 @@ impl<const N: usize> core::fmt::Debug for WaitList<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WaitList")
             .field("waiting", &self.wakers.len())
-            .field("spilled", &self.spilled)
+            .field("spilled", &(self.spill & 1 == 1))
             .finish_non_exhaustive()
     }
 }

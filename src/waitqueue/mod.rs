@@ -17,7 +17,8 @@
 //!   whose state is atomic.
 //!
 //! What does not fit goes to the [`spill`] table: one table for the whole program, keyed by the
-//! address of the primitive, holding wakers until that primitive wakes them. Without `alloc` it
+//! address of a [`Ctx`]'s root or by the id a [`WaitList`] got at its first spill, holding
+//! wakers until that primitive wakes them. Without `alloc` it
 //! has [`SPILL_SLOTS`] entries; with `alloc` it grows on the heap. It has a critical section of
 //! its own, the only one a primitive on `NoopRawMutex` can enter, and only for a waiter beyond
 //! its slots. A waiter is therefore never woken early because another one arrived: nothing here

@@ -1,7 +1,11 @@
-//! The spill table: wakers that did not fit where they wait, keyed by the address of that place.
+//! The spill table: wakers that did not fit where they wait, under a key that names that place.
 //!
 //! One table for the program, behind a critical section. The owner of a key wakes (and removes)
-//! its entries when its condition changes, and only then. Two kinds of entries:
+//! its entries when its condition changes, and only then. A key is the address of a [`Ctx`](crate::Ctx)
+//! root (even: a context is aligned), or the id the table handed a wait list at its first spill
+//! (odd, [`register_list`]): a list's key does not change when its handle is moved, so a
+//! handle moved while some of its waiters are spilled still wakes them, and its `Drop` still
+//! finds them. Two kinds of entries:
 //!
 //! - *own* entries belong to one waiting future (an id it keeps): it refreshes its waker in
 //!   place on every poll and removes the entry when it is dropped, so entries never pile up;
@@ -40,10 +44,17 @@ struct Table {
     /// The id last handed out (0 before the first: the table starts all zero, so it is placed
     /// in `.bss` and costs no flash).
     last_id: u32,
+    /// The wait-list id last handed out (0 before the first), in `1..2^31`.
+    last_list: u32,
 }
 
 static TABLE: Mutex<CriticalSectionRawMutex, RefCell<Table>> =
-    Mutex::new(RefCell::new(Table { entries: List::new(), last_id: 0 }));
+    Mutex::new(RefCell::new(Table { entries: List::new(), last_id: 0, last_list: 0 }));
+
+/// The key of the entries of the wait list with id `id` (odd: addresses of contexts are even).
+pub(crate) const fn list_key(id: u32) -> usize {
+    ((id as usize) << 1) | 1
+}
 
 fn push(entries: &mut List, entry: Entry) -> bool {
     #[cfg(not(feature = "alloc"))]
@@ -108,16 +119,35 @@ pub(crate) fn register_shared(key: usize, waker: &Waker, spilled: &AtomicBool) -
 
 /// Stores `waker` under `key` once per task (a shared entry); `false` if full.
 pub(crate) fn register_key(key: usize, waker: &Waker) -> bool {
+    TABLE.lock(|table| store_shared(&mut table.borrow_mut(), key, waker))
+}
+
+/// Stores `waker` once per task under the key of the wait list whose id is `*id`, handing the
+/// list an id first when it has none yet (`*id == 0`); `false` if full (the id is kept).
+///
+/// Ids run through `1..2^31` and then start again at 1: two lists share a key only if one of
+/// them has kept its id while two billion others spilled for the first time, and then a wake of
+/// one is a spurious wake of the other's spilled waiters.
+pub(crate) fn register_list(id: &mut u32, waker: &Waker) -> bool {
     TABLE.lock(|table| {
         let mut table = table.borrow_mut();
-        if let Some(entry) =
-            table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && super::same_task(&e.waker, waker))
-        {
-            entry.waker.clone_from(waker);
-            return true;
+        if *id == 0 {
+            let next = table.last_list.wrapping_add(1) & (u32::MAX >> 1);
+            *id = next.max(1);
+            table.last_list = *id;
         }
-        push(&mut table.entries, Entry { key, id: 0, waker: waker.clone() })
+        store_shared(&mut table, list_key(*id), waker)
     })
+}
+
+fn store_shared(table: &mut Table, key: usize, waker: &Waker) -> bool {
+    if let Some(entry) =
+        table.entries.iter_mut().find(|e| e.key == key && e.id == 0 && super::same_task(&e.waker, waker))
+    {
+        entry.waker.clone_from(waker);
+        return true;
+    }
+    push(&mut table.entries, Entry { key, id: 0, waker: waker.clone() })
 }
 
 /// Wakes and removes every entry under `key`, if `spilled` says there may be some.

@@ -50,17 +50,12 @@ impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
         }
     }
 
-    fn key(&self) -> usize {
-        core::ptr::from_ref(self).cast::<()>() as usize
-    }
-
     /// Registers the driver task's waker. The spill table has room for it in practice: the
     /// driver registers one waker (its task's). Should it be full anyway, the drive polls again
     /// at once rather than sleep without a waker (a busy poll until the table has room, never a
     /// hang).
     pub(super) fn register_driver(&self, cx: &Context<'_>) {
-        let key = self.key().wrapping_add(1);
-        if self.waiters.lock(|w| w.borrow_mut().driver.register(key, cx.waker())).is_err() {
+        if self.waiters.lock(|w| w.borrow_mut().driver.register(cx.waker())).is_err() {
             cx.waker().wake_by_ref();
         }
     }
@@ -68,14 +63,13 @@ impl<K, V, E, ST, M: RawMutex> Core<K, V, E, ST, M> {
     /// Wakes the handles and the driver (after a change of the book); while the drive is
     /// polled, once at the end of that poll ([`batch`](Self::batch)).
     pub(super) fn wake_all(&self) {
-        let key = self.key();
         let taken = self.waiters.lock(|w| {
             let mut w = w.borrow_mut();
             if w.batching {
                 w.pending = true;
                 return None;
             }
-            Some((w.handles.take(key), w.driver.take(key.wrapping_add(1))))
+            Some((w.handles.take(), w.driver.take()))
         });
         if let Some((handles, driver)) = taken {
             let _driver = crate::waitqueue::Finally::new(move || driver.wake());
@@ -115,11 +109,10 @@ impl<K, V, E, ST, M: RawMutex> Drop for Batch<'_, K, V, E, ST, M> {
 
 impl<K, V, E, ST, M: RawMutex> Drop for Core<K, V, E, ST, M> {
     fn drop(&mut self) {
-        let key = self.key();
         self.waiters.lock(|w| {
             let mut w = w.borrow_mut();
-            w.handles.forget_spilled(key);
-            w.driver.forget_spilled(key.wrapping_add(1));
+            w.handles.forget_spilled();
+            w.driver.forget_spilled();
         });
     }
 }
@@ -181,8 +174,7 @@ impl<K, V, E, ST: Store<K, V, E>, M: RawMutex> Core<K, V, E, ST, M> {
         cx: &Context<'_>,
         f: impl FnOnce(&Book<K, V, E, ST>) -> Option<Result<T, Error<K, E>>>,
     ) -> Poll<Result<T, Error<K, E>>> {
-        let key = self.key();
-        let registered = self.waiters.lock(|w| w.borrow_mut().handles.register(key, cx.waker()));
+        let registered = self.waiters.lock(|w| w.borrow_mut().handles.register(cx.waker()));
         match self.read(f) {
             Some(out) => Poll::Ready(out),
             None if registered.is_err() => Poll::Ready(Err(Error::Overflow)),
