@@ -667,10 +667,6 @@ fn wakes(c: &Counter) -> usize {
 /// An idle driver, a parked child and a pending wait sleep: polled again without a change
 /// they stay pending and nothing wakes them; each real change wakes them.
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "counts wakes of re-registered wakers, which depends on waker identity; miri does not keep it"
-)]
 fn idle_polls_are_bounded() {
     let _serial = serial();
     let log = Log::new();

@@ -55,10 +55,6 @@ fn overflow_cancels_with_its_cause() {
 
 /// With `alloc`: any number of distinct tasks sleep on one root, none is woken before the
 /// cancel, each exactly once by it.
-#[cfg_attr(
-    miri,
-    ignore = "counts registrations by waker identity, which miri does not keep (the same waker may compare unequal)"
-)]
 #[test]
 #[cfg(feature = "alloc")]
 fn any_number_of_waiters_sleep() {

@@ -294,10 +294,6 @@ impl Wake for CountingWaker {
 
 /// `changed` sleeps until an edit: no wakeup without one, one per edit, none for a refused
 /// insert or a removal of an absent key; and it is ready at once for a stale generation.
-#[cfg_attr(
-    miri,
-    ignore = "counts wakes of a waker registered twice, which depends on waker identity; miri does not keep it (the same waker may compare unequal)"
-)]
 #[test]
 fn map_table_changed_sleeps_until_an_edit() {
     let table: MapTable<u8, u8, 1> = MapTable::new();
