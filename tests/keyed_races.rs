@@ -574,7 +574,7 @@ macro_rules! cases {
                     };
                     let (started, stopped) = futures::join!(start, stop);
                     assert_eq!(started, Err(KErr::StoppedBeforeReady));
-                    assert_eq!(stopped.map(|s| s.result), Ok(Ok(())));
+                    assert!(matches!(stopped, Ok(Stopped { result: Ok(()), .. })), "{stopped:?}");
                     assert_eq!(state(&sup, 1), Some(State::Stopped));
                     Ok(())
                 }),
