@@ -125,7 +125,6 @@ mod tests {
     /// Two tasks wait in the slots; `set` wakes each once, keeps the first cause, and later
     /// waits see it at once.
     #[test]
-    #[cfg_attr(miri, ignore = "counts registrations by waker identity, which miri does not keep")]
     fn set_wakes_every_waiter_once_and_keeps_its_cause() {
         let event = Event::<NoopRawMutex, 2>::new();
         let (a, wa) = counter();
