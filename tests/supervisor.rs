@@ -1438,3 +1438,32 @@ fn a_moved_supervisor_forgets_its_spilled_waiters_when_dropped() {
     // Ours and the waker: the spill table keeps no clone.
     assert!(flags.iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "nothing left in the spill table");
 }
+
+/// Three supervisors whose waiters spilled at the same time keep them apart in the spill
+/// table: running the first wakes its waiters only, dropping the second forgets only its own
+/// entries, and running the third still wakes every one of its waiters (found by the mutants
+/// of `spill::list_key`: lists whose keys collide woke and forgot each other's waiters).
+#[test]
+fn supervisors_keep_their_spilled_waiters_apart() {
+    let slots = procession::ctx::WAITER_SLOTS;
+    let sups: Vec<Supervisor<_, _, Error>> = (0..3).map(|_| Supervisor::new(nop(), UntilPermanent)).collect();
+    let flags: Vec<Vec<_>> = sups.iter().map(|_| (0..slots + 2).map(|_| flag()).collect()).collect();
+    for (sup, flags) in sups.iter().zip(&flags) {
+        for (_, waker) in flags {
+            assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+        }
+    }
+    let woken_of = |i: usize| flags[i].iter().filter(|(f, _)| woken(f)).count();
+    let mut sups = sups.into_iter();
+    let (first, second, third) = (sups.next().unwrap(), sups.next().unwrap(), sups.next().unwrap());
+    let root = Ctx::new();
+    let result: Result<(), Error> = block_on_within(100, first.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+    assert_eq!((woken_of(0), woken_of(1), woken_of(2)), (slots + 2, 0, 0), "a waiter of another was woken");
+    drop(second);
+    assert!(flags[1].iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "the dropped one left an entry");
+    let result: Result<(), Error> = block_on_within(100, third.run(&root, async |_| Ok(())));
+    assert_eq!(result, Ok(()));
+    assert_eq!(woken_of(2), slots + 2, "the third lost a spilled waiter");
+    assert_eq!(woken_of(1), 0);
+}
