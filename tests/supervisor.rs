@@ -1346,6 +1346,17 @@ fn woken(flag: &Flag) -> bool {
     flag.0.load(Ordering::SeqCst)
 }
 
+/// Registers a readiness waiter of `control` for each flag's waker, through `poll_ready`; each
+/// must still be pending.
+fn wait_ready<M: embassy_sync::blocking_mutex::raw::RawMutex>(
+    control: &Control<M>,
+    flags: &[(std::sync::Arc<Flag>, core::task::Waker)],
+) {
+    for (_, waker) in flags {
+        assert!(control.poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
+    }
+}
+
 /// A task that polls for readiness while the process starts is woken once it is ready (its
 /// own waker, not the one of the task that drives the run).
 #[test]
@@ -1387,12 +1398,8 @@ fn a_dropped_supervisor_leaves_the_spilled_waiters_of_another() {
     {
         // Dropped at the end of the block (`a_moved_supervisor_*` drops a moved one).
         let dropped: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
-        for (_, waker) in first {
-            assert!(dropped.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-        }
-        for (_, waker) in second {
-            assert!(kept.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-        }
+        wait_ready(dropped.control(), first);
+        wait_ready(kept.control(), second);
     }
     // Ours and the waker: the spill table keeps no clone of a dropped supervisor's waiters.
     assert!(first.iter().all(|(f, _)| std::sync::Arc::strong_count(f) == 2), "nothing left in the spill table");
@@ -1412,9 +1419,7 @@ fn a_moved_supervisor_still_wakes_its_spilled_waiters() {
     let slots = procession::ctx::WAITER_SLOTS;
     let flags: Vec<_> = (0..slots + 2).map(|_| flag()).collect();
     let sup: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
-    for (_, waker) in &flags {
-        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-    }
+    wait_ready(sup.control(), &flags);
     let moved = std::boxed::Box::new(sup);
     let root = Ctx::new();
     let result: Result<(), Error> = block_on_within(100, moved.run(&root, async |_| Ok(())));
@@ -1430,9 +1435,7 @@ fn a_moved_supervisor_forgets_its_spilled_waiters_when_dropped() {
     let slots = procession::ctx::WAITER_SLOTS;
     let flags: Vec<_> = (0..slots + 2).map(|_| flag()).collect();
     let sup: Supervisor<_, _, Error> = Supervisor::new(nop(), UntilPermanent);
-    for (_, waker) in &flags {
-        assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-    }
+    wait_ready(sup.control(), &flags);
     let moved = std::boxed::Box::new(sup);
     drop(moved);
     // Ours and the waker: the spill table keeps no clone.
@@ -1449,9 +1452,7 @@ fn supervisors_keep_their_spilled_waiters_apart() {
     let sups: Vec<Supervisor<_, _, Error>> = (0..3).map(|_| Supervisor::new(nop(), UntilPermanent)).collect();
     let flags: Vec<Vec<_>> = sups.iter().map(|_| (0..slots + 2).map(|_| flag()).collect()).collect();
     for (sup, flags) in sups.iter().zip(&flags) {
-        for (_, waker) in flags {
-            assert!(sup.control().poll_ready(&mut core::task::Context::from_waker(waker)).is_pending());
-        }
+        wait_ready(sup.control(), flags);
     }
     let woken_of = |i: usize| flags[i].iter().filter(|(f, _)| woken(f)).count();
     let mut sups = sups.into_iter();
