@@ -147,6 +147,7 @@ mod tests {
         use crate::waitqueue::spill;
         use heap::vec::Vec;
 
+        let _table = spill::fill_lock();
         // Fill the spill table under keys of nothing (low even numbers are no context's address,
         // and the keys of wait lists are odd).
         let fillers: Vec<_> = (0..spill::SPILL_SLOTS).map(|_| counter()).collect();

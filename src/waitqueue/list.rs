@@ -163,3 +163,91 @@ impl core::fmt::Debug for Slot {
         f.debug_struct("Slot").field("set", &self.0.is_some()).finish()
     }
 }
+
+#[cfg(all(test, not(feature = "alloc")))]
+mod tests {
+    // Linked for the tests also without the `alloc` feature.
+    extern crate alloc as heap;
+
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::Waker;
+    use heap::sync::Arc;
+    use heap::task::Wake;
+    use heap::vec::Vec;
+
+    use super::{Full, WaitList, spill};
+
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Counter>, Waker) {
+        let c = Arc::new(Counter(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    /// Fills what is left of the spill table under keys of nothing (even: no wait list's key,
+    /// and low numbers are no context's address); returns the keys used.
+    fn fill_table() -> Vec<usize> {
+        let mut keys = Vec::new();
+        for key in (2..).step_by(2) {
+            let (_, waker) = counter();
+            if !spill::register_key(key, &waker) {
+                break;
+            }
+            keys.push(key);
+        }
+        keys
+    }
+
+    /// Without `alloc`: a list whose waker went to the spill table, and which then finds the
+    /// table full, still wakes that waker at its next `take` (the failed registration keeps the
+    /// list's spilled flag).
+    #[test]
+    fn a_list_that_finds_the_table_full_still_wakes_what_it_spilled() {
+        let _table = spill::fill_lock();
+        let mut list = WaitList::<1>::new();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        let (c, wc) = counter();
+        assert_eq!(list.register(&wa), Ok(()), "a slot");
+        assert_eq!(list.register(&wb), Ok(()), "the spill table");
+        let keys = fill_table();
+        assert_eq!(keys.len(), spill::SPILL_SLOTS - 1, "b keeps one entry");
+        assert_eq!(list.register(&wc), Err(Full));
+        let woken = list.take();
+        for key in &keys {
+            spill::clear_key(*key);
+        }
+        woken.wake();
+        let counts = [&a, &b, &c].map(|w| w.0.load(Ordering::SeqCst));
+        assert_eq!(counts, [1, 1, 0]);
+        assert!(list.is_empty());
+    }
+
+    /// Without `alloc`: a list whose only try to spill found the table full has nothing in the
+    /// table, and says so (its `take` and `Drop` do not look there).
+    #[test]
+    fn a_list_whose_spill_failed_has_nothing_spilled() {
+        let _table = spill::fill_lock();
+        let mut list = WaitList::<1>::new();
+        let (_, wa) = counter();
+        let (b, wb) = counter();
+        assert_eq!(list.register(&wa), Ok(()));
+        let keys = fill_table();
+        assert_eq!(keys.len(), spill::SPILL_SLOTS);
+        assert_eq!(list.register(&wb), Err(Full));
+        assert_eq!(list.spilled_key(), None);
+        assert!(heap::format!("{list:?}").contains("spilled: false"));
+        for key in &keys {
+            spill::clear_key(*key);
+        }
+        list.take().wake();
+        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        assert!(list.is_empty());
+    }
+}
