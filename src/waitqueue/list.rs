@@ -83,8 +83,9 @@ impl<const N: usize> WaitList<N> {
         }
     }
 
-    /// Whether no waker is kept (in the slots or the spill table).
-    #[allow(dead_code, reason = "for tests and debugging")]
+    /// Whether no waker is kept (in the slots or the spill table). Only the tests of the
+    /// fixed spill table ask.
+    #[cfg(all(test, not(feature = "alloc")))]
     pub(crate) fn is_empty(&self) -> bool {
         self.wakers.is_empty() && self.spill & 1 == 0
     }
@@ -214,7 +215,9 @@ mod tests {
         let (a, wa) = counter();
         let (b, wb) = counter();
         let (c, wc) = counter();
+        assert!(list.is_empty());
         assert_eq!(list.register(&wa), Ok(()), "a slot");
+        assert!(!list.is_empty(), "a waker in a slot and none spilled");
         assert_eq!(list.register(&wb), Ok(()), "the spill table");
         let keys = fill_table();
         assert_eq!(keys.len(), spill::SPILL_SLOTS - 1, "b keeps one entry");
