@@ -96,31 +96,13 @@ impl<M: RawMutex, const N: usize> core::fmt::Debug for Event<M, N> {
 
 #[cfg(test)]
 mod tests {
-    // Linked for the tests also without the `alloc` feature.
-    extern crate alloc as heap;
-
-    use core::sync::atomic::{AtomicUsize, Ordering};
-    use core::task::{Context, Poll, Waker};
-    use heap::sync::Arc;
-    use heap::task::Wake;
+    use core::task::{Context, Poll};
 
     use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 
     use super::Event;
     use crate::ctx::Cause;
-
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Counter>, Waker) {
-        let c = Arc::new(Counter(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
+    use crate::waitqueue::test_support::counter;
 
     /// Two tasks wait in the slots; `set` wakes each once, keeps the first cause, and later
     /// waits see it at once.
@@ -134,7 +116,7 @@ mod tests {
         assert!(event.poll_wait(&Context::from_waker(&wa)).is_pending(), "the same task again");
         assert!(event.set(Cause::Parent));
         assert!(!event.set(Cause::Shutdown));
-        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
+        assert_eq!((a.count(), b.count()), (1, 1));
         assert_eq!(event.poll_wait(&Context::from_waker(&wa)), Poll::Ready(Cause::Parent));
     }
 
@@ -144,13 +126,12 @@ mod tests {
     #[test]
     #[cfg(not(feature = "alloc"))]
     fn an_event_that_cannot_keep_a_waiter_sets_itself_with_overflow() {
-        use crate::waitqueue::spill;
-        use heap::vec::Vec;
+        use crate::waitqueue::{spill, test_support};
 
-        let _table = spill::fill_lock();
+        let _table = test_support::fill_lock();
         // Fill the spill table under keys of nothing (low even numbers are no context's address,
         // and the keys of wait lists are odd).
-        let fillers: Vec<_> = (0..spill::SPILL_SLOTS).map(|_| counter()).collect();
+        let fillers: [_; spill::SPILL_SLOTS] = core::array::from_fn(|_| counter());
         for (i, (_, waker)) in fillers.iter().enumerate() {
             assert!(spill::register_key(2 * (i + 1), waker));
         }
@@ -158,10 +139,10 @@ mod tests {
         let (a, wa) = counter();
         let (b, wb) = counter();
         assert!(event.poll_wait(&Context::from_waker(&wa)).is_pending());
-        assert_eq!(a.0.load(Ordering::SeqCst), 0);
+        assert_eq!(a.count(), 0);
         assert_eq!(event.poll_wait(&Context::from_waker(&wb)), Poll::Ready(Cause::Overflow));
         assert_eq!(event.get(), Some(Cause::Overflow));
-        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 0));
+        assert_eq!((a.count(), b.count()), (1, 0));
         for i in 0..spill::SPILL_SLOTS {
             spill::clear_key(2 * (i + 1));
         }

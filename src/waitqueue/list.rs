@@ -170,26 +170,10 @@ mod tests {
     // Linked for the tests also without the `alloc` feature.
     extern crate alloc as heap;
 
-    use core::sync::atomic::{AtomicUsize, Ordering};
-    use core::task::Waker;
-    use heap::sync::Arc;
-    use heap::task::Wake;
     use heap::vec::Vec;
 
     use super::{Full, WaitList, spill};
-
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Counter>, Waker) {
-        let c = Arc::new(Counter(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
+    use crate::waitqueue::test_support::{self, counter};
 
     /// Fills what is left of the spill table under keys of nothing (even: no wait list's key,
     /// and low numbers are no context's address); returns the keys used. It tries one key more
@@ -212,7 +196,7 @@ mod tests {
     /// list's spilled flag).
     #[test]
     fn a_list_that_finds_the_table_full_still_wakes_what_it_spilled() {
-        let _table = spill::fill_lock();
+        let _table = test_support::fill_lock();
         let mut list = WaitList::<1>::new();
         let (a, wa) = counter();
         let (b, wb) = counter();
@@ -229,7 +213,7 @@ mod tests {
             spill::clear_key(*key);
         }
         woken.wake();
-        let counts = [&a, &b, &c].map(|w| w.0.load(Ordering::SeqCst));
+        let counts = [&a, &b, &c].map(|w| w.count());
         assert_eq!(counts, [1, 1, 0]);
         assert!(list.is_empty());
     }
@@ -238,7 +222,7 @@ mod tests {
     /// table, and says so (its `take` and `Drop` do not look there).
     #[test]
     fn a_list_whose_spill_failed_has_nothing_spilled() {
-        let _table = spill::fill_lock();
+        let _table = test_support::fill_lock();
         let mut list = WaitList::<1>::new();
         let (_, wa) = counter();
         let (b, wb) = counter();
@@ -252,7 +236,7 @@ mod tests {
             spill::clear_key(*key);
         }
         list.take().wake();
-        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        assert_eq!(b.count(), 0);
         assert!(list.is_empty());
     }
 }

@@ -35,6 +35,8 @@
 mod event;
 mod list;
 pub(crate) mod spill;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(not(feature = "std"))]
 use core::cell::Cell;

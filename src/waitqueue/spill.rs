@@ -53,19 +53,6 @@ static TABLE: Mutex<CriticalSectionRawMutex, RefCell<Table>> =
 
 /// Held by every unit test that fills the spill table, which is one for the whole test binary:
 /// the tests run on parallel threads, and one filling it would make another's registrations fail.
-#[cfg(all(test, not(feature = "alloc")))]
-pub(crate) fn fill_lock() -> test_lock::Guard {
-    test_lock::LOCK.lock().unwrap_or_else(test_lock::PoisonError::into_inner)
-}
-
-#[cfg(all(test, not(feature = "alloc")))]
-mod test_lock {
-    extern crate std;
-    pub(crate) use std::sync::PoisonError;
-    pub(crate) type Guard = std::sync::MutexGuard<'static, ()>;
-    pub(crate) static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-}
-
 /// The key of the entries of the wait list with id `id` (odd: addresses of contexts are even).
 pub(crate) const fn list_key(id: u32) -> usize {
     ((id as usize) << 1) | 1
